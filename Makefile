@@ -1,0 +1,95 @@
+# toolhost build. Our flags live in XCFLAGS/XLDFLAGS so that `make CFLAGS=...` adds to them.
+# Vary the build with BUILD (output folder), OPT and SAN, never by overriding CFLAGS.
+
+PKGS    := libwebsockets libcurl jansson sqlite3 libuv libsystemd
+BUILD   ?= build/release
+OPT     ?= -O2 -g
+CC      ?= cc
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+           -Wvla -Wimplicit-fallthrough -Wno-unused-parameter
+WERROR  ?= -Werror
+HARDEN  := -fstack-protector-strong -fstack-clash-protection -fcf-protection -fPIE
+ASAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FORTIFY := $(if $(SAN),,-D_FORTIFY_SOURCE=2)
+XCFLAGS  = $(OPT) -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) $(WERROR) $(HARDEN) $(FORTIFY) $(SAN) \
+           $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+XLDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN) $(LDFLAGS)
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lm
+
+LIB_SRC := $(sort $(wildcard api/*.c store/*.c mcpclient/*.c) $(filter-out daemon/main.c,$(wildcard daemon/*.c)))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+FUZZ    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_T  ?= 30
+
+.PHONY: all deps test unit integration valgrind lint format format-check fuzz bench run clean
+all: $(BUILD)/toolhostd
+
+deps:
+	./scripts/setup-debian.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) -c -o $@ $<
+
+$(BUILD)/libtoolhost.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/toolhostd: $(BUILD)/daemon/main.o $(BUILD)/libtoolhost.a
+	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libtoolhost.a
+	@mkdir -p $(@D)
+	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
+
+# `make test` is the sanitizer run: unit tests, then the integration tests against the ASan daemon.
+test: deps
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd unit-bins
+	TOOLHOSTD=build/asan/toolhostd tests/run.sh $(patsubst $(BUILD)/%,build/asan/%,$(UNIT))
+
+unit-bins: $(UNIT)
+unit: unit-bins
+	tests/run.sh --unit-only $(UNIT)
+
+integration: $(BUILD)/toolhostd
+	TOOLHOSTD=$(BUILD)/toolhostd tests/run.sh --integration-only
+
+valgrind: unit-bins $(BUILD)/toolhostd
+	RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	  tests/run.sh --unit-only $(UNIT)
+
+lint:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	cppcheck -q --std=c11 --enable=warning,portability --inline-suppr --error-exitcode=1 \
+	  -I. -D_GNU_SOURCE --suppress=missingIncludeSystem daemon api store $(wildcard mcpclient)
+	clang-tidy -quiet $$(git ls-files 'daemon/*.c' 'api/*.c' 'store/*.c') -- -std=c11 -D_GNU_SOURCE -I. \
+	  $$(pkg-config --cflags $(PKGS))
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+build/fuzz/%: tests/fuzz/%.c $(filter-out daemon/main.c,$(LIB_SRC))
+	@mkdir -p $(@D)
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS)) \
+	  -o $@ $^ $(LIBS)
+
+fuzz: $(FUZZ)
+	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_T)s"; \
+	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+bench: deps
+	$(MAKE) BUILD=build/release build/release/toolhostd
+	tests/bench/run.sh
+
+run: $(BUILD)/toolhostd
+	./scripts/run-local.sh $(BUILD)/toolhostd
+
+clean:
+	rm -rf build
+
+.SECONDARY:
+-include $(shell find build -name '*.d' 2>/dev/null)

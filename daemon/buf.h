@@ -1,0 +1,31 @@
+/*
+ * buf: a growable byte buffer with a hard size cap, for everything a peer feeds us.
+ * Appending past the cap fails (-1) and leaves the buffer unchanged, so the caller can answer
+ * "too big" instead of growing without bound. data is always NUL-terminated (not counted in len).
+ * Owned by whoever embeds it; single-threaded like the rest of the loop.
+ */
+#ifndef DAEMON_BUF_H
+#define DAEMON_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+	char *data;   /* NULL until the first append */
+	size_t len;   /* bytes in use */
+	size_t alloc; /* bytes allocated */
+	size_t max;   /* cap on len; 0 means no cap (only for buffers we fill ourselves) */
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);
+/* Empties the buffer but keeps its memory. */
+void buf_reset(struct buf *b);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_appends(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops the first n bytes (n is clamped to len). */
+void buf_consume(struct buf *b, size_t n);
+/* Hands the bytes to the caller (who frees them) and empties the buffer. Never NULL. */
+char *buf_take(struct buf *b);
+
+#endif

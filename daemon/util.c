@@ -1,0 +1,137 @@
+#include "daemon/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static void
+oom(size_t n)
+{
+	/* stderr directly: the logger may need memory too. */
+	fprintf(stderr, "<2>out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+	if (p == NULL)
+		oom(nmemb * size);
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		oom(n);
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p;
+	size_t len = strnlen(s, n);
+
+	p = xmalloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom(0);
+	return s;
+}
+
+void
+util_new_id(char *out, size_t outlen, const char *prefix)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[16];
+	size_t i, plen = strlen(prefix);
+
+	if (outlen < plen + 34) {
+		if (outlen)
+			out[0] = '\0';
+		return;
+	}
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		/* getrandom on Linux >= 3.17 does not fail for 16 bytes once seeded; fall back anyway. */
+		for (i = 0; i < sizeof rnd; i++)
+			rnd[i] = (unsigned char)(rand() & 0xff);
+	}
+	memcpy(out, prefix, plen);
+	out[plen] = '_';
+	for (i = 0; i < sizeof rnd; i++) {
+		out[plen + 1 + 2 * i] = hex[rnd[i] >> 4];
+		out[plen + 2 + 2 * i] = hex[rnd[i] & 15];
+	}
+	out[plen + 33] = '\0';
+}
+
+uint64_t
+util_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
+util_mono_ms(void)
+{
+	return util_mono_us() / 1000u;
+}
+
+int64_t
+util_wall_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int
+util_secret_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i;
+	unsigned char diff = (unsigned char)(la != lb);
+
+	for (i = 0; i < la; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return diff == 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * util: allocation that never returns NULL, ids, clocks. Used by every module; uses none.
+ * Out of memory is not a condition this daemon recovers from: x*alloc log and abort().
+ */
+#ifndef DAEMON_UTIL_H
+#define DAEMON_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Caller owns the result. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Writes prefix + "_" + 32 random hex characters (from getrandom) into out; out must hold
+ * strlen(prefix) + 34 bytes. Example: util_new_id(buf, sizeof buf, "resp"). */
+void util_new_id(char *out, size_t outlen, const char *prefix);
+
+/* Monotonic milliseconds / microseconds, and wall-clock seconds since the epoch. */
+uint64_t util_mono_ms(void);
+uint64_t util_mono_us(void);
+int64_t util_wall_s(void);
+
+/* Constant-time comparison of two NUL-terminated secrets: 1 when equal. */
+int util_secret_eq(const char *a, const char *b);
+
+#endif
