@@ -1,0 +1,103 @@
+/*
+ * config: the daemon's JSON config file -> struct config, and its checks (`toolhostd -n`).
+ *
+ * The file (all keys optional unless marked; unknown keys are an error naming the key path):
+ * {
+ *   "listen": {
+ *     "unix": { "path": "/run/toolhost/toolhostd.sock", "mode": "0660",
+ *               "allow_uids": [1000], "allow_gids": [1000] },
+ *     "tcp":  { "address": "127.0.0.1" | "::1", "port": 8787 }      (absent: no TCP listener)
+ *   },
+ *   "api_keys": [ { "name": "ci", "key_env": "VAR" | "key_file": "/path" | "key": "literal" } ],
+ *   "upstreams": [ { "name": "hf" (required, [A-Za-z0-9_.-]{1,32}), "base_url": "https://.../v1" (required,
+ *                    http or https), "api_key_env" | "api_key_file": ..., "default": true,
+ *                    "forward_caller_auth": false, "default_model": "org/model" } ],
+ *   "store": { "path": "/var/lib/toolhost/toolhostd.db" },
+ *   "limits": { "max_body_bytes": 8388608, "max_header_bytes": 16384, "header_timeout_s": 10,
+ *               "request_timeout_s": 600, "upstream_connect_timeout_s": 10,
+ *               "upstream_idle_timeout_s": 120, "keepalive_s": 15, "drain_timeout_s": 10,
+ *               "max_upstream_event_bytes": 1048576, "max_output_bytes": 16777216,
+ *               "max_connections": 20000 },
+ *   "log_level": "error" | "warning" | "info" | "debug"
+ * }
+ * Rules checked: tcp.address must be a loopback literal (127.0.0.0/8 or ::1), never a name or "0.0.0.0";
+ * port 1..65535; mode octal "0600".."0777" string; at least one upstream; exactly one default
+ * upstream when there are several (a single one is the default); upstream names unique; key files
+ * readable; key env vars set (an unset variable is an error naming it, never its value); numeric
+ * limits positive and within sane bounds (max_body_bytes 1 KiB..1 GiB, timeouts 1..86400 s).
+ * With a TCP listener, at least one api key is required.
+ *
+ * Secrets (api keys, upstream keys) are read into the struct and must never be logged.
+ * Owned by the loop thread; a reload builds a new struct and swaps it in.
+ */
+#ifndef DAEMON_CONFIG_H
+#define DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_IDS 64
+
+struct config_api_key {
+	char *name; /* logged instead of the key */
+	char *key;  /* secret */
+};
+
+struct config_upstream {
+	char *name;
+	char *base_url;      /* without trailing '/' */
+	char *api_key;       /* secret; NULL when none */
+	char *default_model; /* NULL when none */
+	int is_default;
+	int forward_caller_auth; /* send the caller's bearer instead of api_key */
+};
+
+struct config_limits {
+	size_t max_body_bytes;
+	size_t max_header_bytes;
+	unsigned header_timeout_s;
+	unsigned request_timeout_s;
+	unsigned upstream_connect_timeout_s;
+	unsigned upstream_idle_timeout_s;
+	unsigned keepalive_s;
+	unsigned drain_timeout_s;
+	size_t max_upstream_event_bytes;
+	size_t max_output_bytes;
+	unsigned max_connections;
+};
+
+struct config {
+	char *unix_path; /* never NULL after load: default "$RUNTIME_DIRECTORY/toolhostd.sock" or
+	                    "/run/toolhost/toolhostd.sock" */
+	unsigned unix_mode;
+	uid_t allow_uids[CONFIG_MAX_IDS];
+	size_t n_allow_uids;
+	gid_t allow_gids[CONFIG_MAX_IDS];
+	size_t n_allow_gids;
+
+	char *tcp_address; /* NULL: no TCP listener */
+	unsigned tcp_port;
+
+	struct config_api_key *api_keys;
+	size_t n_api_keys;
+
+	struct config_upstream *upstreams;
+	size_t n_upstreams;
+
+	char *store_path; /* default "/var/lib/toolhost/toolhostd.db"; ":memory:" allowed for tests */
+	struct config_limits limits;
+	int log_level; /* enum log_level */
+};
+
+/* Fills *out with the defaults (no upstreams). */
+void config_defaults(struct config *out);
+/* Loads and checks a file over the defaults. On error returns -1 and writes a message that names
+ * the key path (e.g. "upstreams[1].base_url: must start with http:// or https://") to err. */
+int config_load_file(const char *path, struct config *out, char *err, size_t errlen);
+/* The same from a string (used by tests and the fuzzer). */
+int config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen);
+void config_free(struct config *c);
+/* The upstream called name, or the default one when name is NULL; NULL when none matches. */
+const struct config_upstream *config_upstream_find(const struct config *c, const char *name);
+
+#endif
