@@ -85,7 +85,7 @@ bench: deps
 	$(MAKE) BUILD=build/release build/release/toolhostd
 	tests/bench/run.sh
 
-run: $(BUILD)/toolhostd
+run: deps $(BUILD)/toolhostd
 	./scripts/run-local.sh $(BUILD)/toolhostd
 
 clean:

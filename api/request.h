@@ -60,6 +60,7 @@ struct request {
 
 	int store;               /* default 1 */
 	int stream;              /* default 0 */
+	int include_obfuscation; /* stream_options.include_obfuscation, default 1 */
 	int background;          /* default 0 */
 	const char *truncation;  /* "disabled" (default) | "auto" */
 	const char *service_tier;/* default "auto" */

@@ -11,13 +11,16 @@
  *   tool_calls (by index; several interleaved calls in one turn each get their own item) -> a
  *     "function_call" item {id:"fc_...", call_id, name, arguments, status} with
  *     function_call_arguments.delta / .done.
- *   Calls to a tool the request does not allow (tool_choice "none", outside allowed_tools, not a
- *   declared tool, or a second call when parallel_tool_calls is false) are suppressed: no item.
+ *   Calls to a tool the request does not allow (tool_choice "none", outside allowed_tools, another
+ *   tool than a forced {type:"function"}, not a declared tool, or a second call when
+ *   parallel_tool_calls is false) are suppressed: no item.
  *   usage chunks add to response.usage (accumulated over turns).
  * Items are opened lazily and closed (done events, status "completed") when the next kind starts
- * or at turn_finish. Every event passed to emit lacks sequence_number (the events module adds it),
- * and carries item_id / output_index / content_index as the spec requires.
- * Every string and count fed by the upstream is capped (max_output_bytes over all text of the turn).
+ * or at turn_finish (status "incomplete" for the items still open when the turn ended by length or
+ * content_filter: spec "Items are state machines"). Every event passed to emit lacks sequence_number
+ * (the events module adds it), and carries item_id / output_index / content_index as the spec requires.
+ * Every string and count fed by the upstream is capped (max_output_bytes over all text of the turn;
+ * 0 means the built-in default of 8 MiB).
  * Owned by the loop thread.
  */
 #ifndef API_TURN_H

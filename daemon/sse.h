@@ -26,7 +26,8 @@ struct sse_event {
 	const char *id; /* last event id seen so far; "" when none */
 };
 
-/* Return 0 to continue, non-zero to stop: sse_parser_feed then returns that value at once. */
+/* Return 0 to continue, non-zero to stop: sse_parser_feed then returns that value at once and drops
+ * the rest of that piece (the parser is not failed). The callback must not free the parser. */
 typedef int (*sse_event_cb)(void *ud, const struct sse_event *ev);
 
 struct sse_parser;

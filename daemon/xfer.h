@@ -56,7 +56,8 @@ struct xfer_callbacks {
 /* One per loop. Caller owns it. */
 struct xfer_ctx *xfer_ctx_new(uv_loop_t *loop);
 /* Cancels every transfer still running (no callbacks), closes the uv handles and frees the ctx.
- * The caller must run the loop afterwards so the handle closes complete before uv_loop_close(). */
+ * The caller must run the loop afterwards so the handle closes complete before uv_loop_close().
+ * Not from inside an xfer callback. */
 void xfer_ctx_free(struct xfer_ctx *ctx);
 /* Number of transfers in flight. */
 size_t xfer_ctx_active(const struct xfer_ctx *ctx);

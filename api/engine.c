@@ -1,0 +1,811 @@
+#include "api/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/apierr.h"
+#include "api/events.h"
+#include "api/request.h"
+#include "api/response.h"
+#include "api/turn.h"
+#include "api/upstream.h"
+#include "daemon/buf.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/sse.h"
+#include "daemon/util.h"
+#include "daemon/xfer.h"
+#include "store/store.h"
+
+/* An upstream error body is only read for its message; keep a little of it. */
+#define ENGINE_ERRBODY_MAX (16 * 1024)
+
+enum upstream_mode { MODE_WAITING, MODE_SSE, MODE_JSON, MODE_ERROR };
+
+struct engine_job {
+	struct engine_job *next, *prev; /* ctx->jobs */
+	struct engine_ctx *ctx;
+	struct request *req;
+	const struct engine_sink *sink; /* NULL once cancelled or finished */
+	void *ud;
+
+	char id[48];
+	char *identity;
+	char *upstream_name;
+	char *url;
+	char *auth_header; /* secret: wiped on free */
+	unsigned keepalive_s;
+	unsigned request_timeout_s;
+	size_t max_output_bytes;
+	size_t max_event_bytes;
+
+	json_t *context;  /* the input items of the whole context, stored as input_json */
+	json_t *response; /* the ResponseResource, updated in place */
+	struct events *events;
+	struct turn *turn;
+	struct sse_parser *sse;
+	struct xfer *xfer;
+
+	enum upstream_mode mode;
+	long upstream_status;
+	int streaming; /* SSE headers and response.created are out */
+	int saw_done;  /* the upstream sent data: [DONE] */
+	int failed;    /* err holds why */
+	struct api_error err;
+	struct buf body; /* upstream error body or non-streamed JSON answer, capped */
+
+	uv_timer_t tick; /* keep-alive comments and the request deadline */
+	uint64_t started_ms;
+	uint64_t last_sent_ms;
+};
+
+static void job_finish(struct engine_job *job);
+
+static void
+on_tick_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+job_free(struct engine_job *job)
+{
+	if (job->xfer)
+		xfer_cancel(job->xfer);
+	job->ctx->active--;
+	if (job->prev)
+		job->prev->next = job->next;
+	else
+		job->ctx->jobs = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	request_free(job->req);
+	free(job->identity);
+	free(job->upstream_name);
+	free(job->url);
+	if (job->auth_header) {
+		explicit_bzero(job->auth_header, strlen(job->auth_header));
+		free(job->auth_header);
+	}
+	json_decref(job->context);
+	json_decref(job->response);
+	events_free(job->events);
+	turn_free(job->turn);
+	sse_parser_free(job->sse);
+	buf_free(&job->body);
+	uv_timer_stop(&job->tick);
+	/* The job memory goes when libuv is done with the timer. */
+	job->tick.data = job;
+	uv_close((uv_handle_t *)&job->tick, on_tick_closed);
+}
+
+/* Splits "model:provider" when provider names a configured upstream (RESPONSES-NOTES 5.6). */
+static const struct config_upstream *
+route_model(const struct config *cfg, const char *model, char **model_out)
+{
+	const char *colon = model ? strrchr(model, ':') : NULL;
+	const struct config_upstream *up;
+
+	if (colon && colon[1]) {
+		up = config_upstream_find(cfg, colon + 1);
+		if (up) {
+			*model_out = xstrndup(model, (size_t)(colon - model));
+			return up;
+		}
+	}
+	up = config_upstream_find(cfg, NULL);
+	if (up == NULL)
+		return NULL;
+	if (model)
+		*model_out = xstrdup(model);
+	else if (up->default_model)
+		*model_out = xstrdup(up->default_model);
+	else
+		*model_out = NULL;
+	return up;
+}
+
+/* Loads prev.input + prev.output for previous_response_id into *history. */
+static int
+load_chain(struct engine_job *job, json_t **history)
+{
+	const char *prev = job->req->previous_response_id;
+	char *resp_text = NULL, *input_text = NULL;
+	json_t *resp = NULL, *input = NULL, *output;
+	int rc;
+
+	*history = json_array();
+	if (prev == NULL)
+		return 0;
+	rc = store_response_get(job->ctx->store, prev, &resp_text, &input_text);
+	if (rc == 1)
+		return api_error_set(&job->err, 404, "not_found", "previous_response_not_found",
+		                     "previous_response_id", "Previous response with id '%.64s' not found.", prev);
+	if (rc < 0)
+		return api_error_set(&job->err, 500, "server_error", NULL, NULL, "the response store failed");
+	resp = json_loads(resp_text, 0, NULL);
+	input = json_loads(input_text, 0, NULL);
+	free(resp_text);
+	free(input_text);
+	output = json_object_get(resp, "output");
+	if (!json_is_array(input) || !json_is_array(output)) {
+		json_decref(resp);
+		json_decref(input);
+		return api_error_set(&job->err, 500, "server_error", NULL, NULL, "stored response %.64s is damaged",
+		                     prev);
+	}
+	json_array_extend(*history, input);
+	json_array_extend(*history, output);
+	json_decref(resp);
+	json_decref(input);
+	return 0;
+}
+
+static json_t *
+find_item(const json_t *items, const char *id)
+{
+	size_t i;
+	json_t *it;
+
+	json_array_foreach (items, i, it) {
+		const char *iid = json_string_value(json_object_get(it, "id"));
+		if (iid && strcmp(iid, id) == 0)
+			return it;
+	}
+	return NULL;
+}
+
+/* context = history + the request's input, with item_reference items replaced by what they name. */
+static int
+build_context(struct engine_job *job, json_t *history)
+{
+	size_t i;
+	json_t *it;
+
+	job->context = json_deep_copy(history);
+	json_array_foreach (job->req->input, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+		if (type && strcmp(type, "item_reference") == 0) {
+			const char *id = json_string_value(json_object_get(it, "id"));
+			json_t *found = id ? find_item(history, id) : NULL;
+			char param[48];
+
+			if (found == NULL) {
+				snprintf(param, sizeof param, "input[%zu].id", i);
+				return api_error_set(&job->err, 404, "not_found", "item_not_found", param,
+				                     "Item with id '%.64s' not found in the previous_response_id chain.",
+				                     id ? id : "");
+			}
+			json_array_append_new(job->context, json_deep_copy(found));
+		} else {
+			json_array_append(job->context, it);
+		}
+	}
+	return 0;
+}
+
+/* ---- sink plumbing ---- */
+
+static int
+on_events_bytes(void *ud, const char *data, size_t len)
+{
+	struct engine_job *job = ud;
+
+	if (job->sink == NULL)
+		return -1;
+	job->last_sent_ms = util_mono_ms();
+	return job->sink->on_event(job->ud, data, len);
+}
+
+static void
+on_turn_event(void *ud, json_t *event)
+{
+	struct engine_job *job = ud;
+
+	events_emit(job->events, event);
+}
+
+static void
+start_stream(struct engine_job *job)
+{
+	if (job->streaming || !job->req->stream)
+		return;
+	job->streaming = 1;
+	job->sink->on_stream_start(job->ud);
+	events_emit_response(job->events, "response.created", job->response);
+	events_emit_response(job->events, "response.in_progress", job->response);
+}
+
+/* ---- the upstream transfer ---- */
+
+static int
+on_sse_event(void *ud, const struct sse_event *ev)
+{
+	struct engine_job *job = ud;
+	json_t *chunk;
+	json_error_t jerr;
+
+	if (job->saw_done)
+		return 0;
+	if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+		job->saw_done = 1;
+		return 0;
+	}
+	chunk = json_loadb(ev->data, ev->data_len, 0, &jerr);
+	if (chunk == NULL) {
+		api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
+		              "the upstream sent a stream event that is not JSON (%.100s)", jerr.text);
+		job->failed = 1;
+		return 1;
+	}
+	if (turn_feed(job->turn, chunk, &job->err) < 0) {
+		job->failed = 1;
+		json_decref(chunk);
+		return 1;
+	}
+	json_decref(chunk);
+	return 0;
+}
+
+static int
+on_upstream_headers(void *ud, long status, const char *content_type)
+{
+	struct engine_job *job = ud;
+
+	job->upstream_status = status;
+	if (status < 200 || status > 299) {
+		job->mode = MODE_ERROR;
+		buf_init(&job->body, ENGINE_ERRBODY_MAX);
+		return 0;
+	}
+	if (content_type && strncasecmp(content_type, "application/json", 16) == 0) {
+		/* An upstream that ignored stream:true answers one chat.completion. */
+		job->mode = MODE_JSON;
+		buf_init(&job->body, job->max_output_bytes);
+	} else {
+		job->mode = MODE_SSE;
+		job->sse = sse_parser_new(job->max_event_bytes, on_sse_event, job);
+	}
+	start_stream(job);
+	return 0;
+}
+
+static int
+on_upstream_data(void *ud, const char *data, size_t len)
+{
+	struct engine_job *job = ud;
+	int rc;
+
+	if (job->sink && job->streaming && job->sink->congested(job->ud))
+		return XFER_PAUSE;
+	switch (job->mode) {
+	case MODE_SSE:
+		rc = sse_parser_feed(job->sse, data, len);
+		if (rc < 0 && !job->failed) {
+			api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
+			              "an upstream stream event exceeds %zu bytes", job->max_event_bytes);
+			job->failed = 1;
+		}
+		return job->failed ? XFER_ABORT : XFER_OK;
+	case MODE_ERROR:
+		/* Past the cap the rest of an error body is not needed. */
+		buf_append(&job->body, data, len);
+		return XFER_OK;
+	case MODE_JSON:
+		if (buf_append(&job->body, data, len) < 0) {
+			api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
+			              "the upstream answer exceeds %zu bytes", job->max_output_bytes);
+			job->failed = 1;
+			return XFER_ABORT;
+		}
+		return XFER_OK;
+	case MODE_WAITING:
+		break;
+	}
+	return XFER_ABORT;
+}
+
+/* Maps an upstream's non-2xx answer onto our envelope, keeping its message (bounded). */
+static void
+upstream_http_error(struct engine_job *job)
+{
+	json_t *root = json_loadb(job->body.data ? job->body.data : "", job->body.len, 0, NULL);
+	json_t *e = json_object_get(root, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	long st = job->upstream_status;
+	int status;
+	const char *type, *code;
+
+	if (msg == NULL)
+		msg = json_string_value(e); /* some servers send "error": "text" */
+	if (st == 429) {
+		status = 429, type = "too_many_requests", code = "rate_limit_exceeded";
+	} else if (st == 400 || st == 404 || st == 413 || st == 422) {
+		/* The upstream judged the request (unknown model, context too long): the caller's to fix. */
+		status = st == 422 ? 400 : (int)st, type = st == 404 ? "not_found" : "invalid_request";
+		code = st == 404 ? "model_not_found" : "upstream_rejected";
+	} else if (st == 401 || st == 403) {
+		status = 502, type = "model_error", code = "upstream_auth_failed";
+	} else {
+		status = 502, type = "model_error", code = "upstream_error";
+	}
+	api_error_set(&job->err, status, type, code, NULL, "upstream %s answered HTTP %ld%s%.300s",
+	              job->upstream_name, st, msg ? ": " : "", msg ? msg : "");
+	job->failed = 1;
+	json_decref(root);
+}
+
+static void
+parse_json_answer(struct engine_job *job)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(job->body.data ? job->body.data : "", job->body.len, 0, &jerr);
+
+	if (root == NULL) {
+		api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
+		              "the upstream answer is not JSON (%.100s)", jerr.text);
+		job->failed = 1;
+		return;
+	}
+	if (turn_feed_completion(job->turn, root, &job->err) < 0)
+		job->failed = 1;
+	json_decref(root);
+}
+
+static void
+on_upstream_done(void *ud, const struct xfer_result *r)
+{
+	struct engine_job *job = ud;
+
+	job->xfer = NULL; /* freed by xfer after this returns */
+	if (job->failed) {
+		/* already explained by whoever set it */
+	} else if (!r->ok) {
+		if (r->timed_out)
+			api_error_set(&job->err, 504, "model_error", "upstream_timeout", NULL,
+			              "upstream %s timed out", job->upstream_name);
+		else
+			api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
+			              "upstream %s failed: %.200s", job->upstream_name, r->error);
+		job->failed = 1;
+	} else if (job->mode == MODE_ERROR) {
+		upstream_http_error(job);
+	} else if (job->mode == MODE_JSON) {
+		parse_json_answer(job);
+	}
+	job_finish(job);
+}
+
+static const struct xfer_callbacks upstream_callbacks = {
+	.on_headers = on_upstream_headers,
+	.on_data = on_upstream_data,
+	.on_done = on_upstream_done,
+};
+
+/* ---- the end of a job ---- */
+
+static void
+store_result(struct engine_job *job)
+{
+	char *resp, *input;
+
+	if (!job->req->store)
+		return;
+	resp = json_dumps(job->response, JSON_COMPACT);
+	input = json_dumps(job->context, JSON_COMPACT);
+	if (resp == NULL || input == NULL ||
+	    store_response_put(job->ctx->store, job->id, resp, input,
+	                       json_integer_value(json_object_get(job->response, "created_at"))) < 0)
+		log_err("%s: could not store the response: %s", job->id, store_errmsg(job->ctx->store));
+	free(resp);
+	free(input);
+}
+
+static void
+emit_error_event(struct engine_job *job)
+{
+	json_t *event = json_object();
+
+	json_object_set_new(event, "type", json_string("error"));
+	json_object_set_new(event, "error", api_error_object(&job->err));
+	events_emit(job->events, event);
+}
+
+static void
+job_finish(struct engine_job *job)
+{
+	enum turn_end end = TURN_END_NO_FINISH;
+	const struct engine_sink *sink = job->sink;
+	const char *terminal = "response.completed";
+
+	if (!job->failed) {
+		turn_finish(job->turn, &end);
+		if (end == TURN_END_NO_FINISH && job->mode == MODE_SSE && !job->saw_done) {
+			api_error_set(&job->err, 502, "model_error", "upstream_stream_cut", NULL,
+			              "the upstream stream ended before the answer was complete");
+			job->failed = 1;
+		}
+	}
+	if (job->failed) {
+		if (job->turn)
+			turn_abort(job->turn);
+		log_warnx("%s: failed (%d %s): %s", job->id, job->err.status, job->err.code, job->err.message);
+		if (!job->streaming) {
+			/* Nothing went out yet: a real HTTP status with the envelope. */
+			json_t *env = api_error_envelope(&job->err);
+			job->sink = NULL;
+			if (sink)
+				sink->on_finish(job->ud, job->err.status, env);
+			json_decref(env);
+			job_free(job);
+			return;
+		}
+		response_set_failed(job->response, job->err.code[0] ? job->err.code : job->err.type, job->err.message);
+		terminal = "response.failed";
+	} else if (end == TURN_END_LENGTH) {
+		response_set_incomplete(job->response, "max_output_tokens");
+		terminal = "response.incomplete";
+	} else if (end == TURN_END_CONTENT_FILTER) {
+		response_set_incomplete(job->response, "content_filter");
+		terminal = "response.incomplete";
+	} else {
+		response_set_status(job->response, "completed");
+	}
+	store_result(job);
+	log_info("%s: %s via %s in %llu ms (%s)", job->id,
+	         json_string_value(json_object_get(job->response, "status")), job->upstream_name,
+	         (unsigned long long)(util_mono_ms() - job->started_ms), job->identity);
+	if (job->streaming) {
+		if (job->failed)
+			emit_error_event(job);
+		events_emit_response(job->events, terminal, job->response);
+		events_done(job->events);
+		job->sink = NULL;
+		if (sink)
+			sink->on_finish(job->ud, 0, NULL);
+	} else if (sink) {
+		job->sink = NULL;
+		sink->on_finish(job->ud, 200, job->response);
+	}
+	job_free(job);
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct engine_job *job = t->data;
+	uint64_t now = util_mono_ms();
+
+	if (job->sink == NULL)
+		return;
+	if (now - job->started_ms >= (uint64_t)job->request_timeout_s * 1000u) {
+		if (job->xfer) {
+			xfer_cancel(job->xfer);
+			job->xfer = NULL;
+		}
+		api_error_set(&job->err, 504, "server_error", "request_timeout", NULL,
+		              "the response took longer than %u s", job->request_timeout_s);
+		job->failed = 1;
+		job_finish(job);
+		return;
+	}
+	if (job->streaming && now - job->last_sent_ms >= (uint64_t)job->keepalive_s * 1000u) {
+		/* An SSE comment keeps proxies and clients from timing out while the model thinks. */
+		static const char keepalive[] = ": keep-alive\n\n";
+		job->last_sent_ms = now;
+		job->sink->on_event(job->ud, keepalive, sizeof keepalive - 1);
+	}
+}
+
+static int
+prepare(struct engine_job *job, const struct engine_caller *caller, json_t **chat)
+{
+	const struct config *cfg = job->ctx->cfg;
+	const struct config_upstream *up;
+	char *model = NULL;
+	json_t *history = NULL;
+	const char *key;
+	int rc = -1;
+
+	if (job->req->background) {
+		api_error_bad(&job->err, "background", "unsupported_parameter",
+		              "background responses are not supported yet");
+		goto out;
+	}
+	up = route_model(cfg, job->req->model, &model);
+	if (up == NULL) {
+		api_error_set(&job->err, 500, "server_error", NULL, NULL, "no upstream is configured");
+		goto out;
+	}
+	if (model == NULL || model[0] == '\0') {
+		api_error_bad(&job->err, "model", "missing_required_parameter", "model is required");
+		goto out;
+	}
+	job->upstream_name = xstrdup(up->name);
+	job->url = xasprintf("%s/chat/completions", up->base_url);
+	key = up->forward_caller_auth ? caller->bearer : up->api_key;
+	if (key && key[0])
+		job->auth_header = xasprintf("Authorization: Bearer %s", key);
+	if (load_chain(job, &history) < 0 || build_context(job, history) < 0)
+		goto out;
+	*chat = upstream_chat_body(job->req, model, job->context, &job->err);
+	if (*chat == NULL)
+		goto out;
+	rc = 0;
+out:
+	json_decref(history);
+	free(model);
+	return rc;
+}
+
+struct engine_job *
+engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+                 const struct engine_sink *sink, void *ud)
+{
+	const struct config *cfg = ctx->cfg;
+	struct engine_job *job = xcalloc(1, sizeof *job);
+	json_t *chat = NULL;
+	char *body = NULL;
+	const char *headers[4];
+	size_t nh = 0;
+	struct xfer_request xr;
+
+	job->ctx = ctx;
+	job->req = req;
+	job->sink = sink;
+	job->ud = ud;
+	job->identity = xstrdup(caller->identity ? caller->identity : "-");
+	job->keepalive_s = cfg->limits.keepalive_s;
+	job->request_timeout_s = cfg->limits.request_timeout_s;
+	job->max_output_bytes = cfg->limits.max_output_bytes;
+	job->max_event_bytes = cfg->limits.max_upstream_event_bytes;
+	job->started_ms = job->last_sent_ms = util_mono_ms();
+	util_new_id(job->id, sizeof job->id, "resp");
+	buf_init(&job->body, ENGINE_ERRBODY_MAX);
+	uv_timer_init(ctx->loop, &job->tick);
+	job->tick.data = job;
+	ctx->active++;
+	job->next = ctx->jobs;
+	if (ctx->jobs)
+		ctx->jobs->prev = job;
+	ctx->jobs = job;
+
+	if (prepare(job, caller, &chat) < 0) {
+		job->failed = 1;
+		goto fail;
+	}
+	job->response = response_new(req, job->id, util_wall_s());
+	job->events = events_new(EVENTS_SSE, req->stream ? on_events_bytes : NULL, job);
+	job->turn = turn_new(job->response, req, job->max_output_bytes, req->stream ? on_turn_event : NULL, job);
+
+	body = json_dumps(chat, JSON_COMPACT);
+	headers[nh++] = "Content-Type: application/json";
+	headers[nh++] = "Accept: text/event-stream";
+	if (job->auth_header)
+		headers[nh++] = job->auth_header;
+	headers[nh] = NULL;
+	memset(&xr, 0, sizeof xr);
+	xr.method = "POST";
+	xr.url = job->url;
+	xr.headers = headers;
+	xr.body = body;
+	xr.body_len = body ? strlen(body) : 0;
+	xr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
+	xr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
+	xr.max_header_bytes = 64 * 1024;
+	job->xfer = xfer_start(ctx->xfer, &xr, &upstream_callbacks, job);
+	free(body);
+	json_decref(chat);
+	if (job->xfer == NULL) {
+		api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
+		              "upstream %s could not be started", job->upstream_name);
+		job->failed = 1;
+		goto fail;
+	}
+	log_debug("%s: model %s via %s for %s", job->id, req->model ? req->model : "(default)", job->upstream_name,
+	          job->identity);
+	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u, (uint64_t)job->keepalive_s * 1000u);
+	return job;
+fail:
+	job_finish(job);
+	return NULL;
+}
+
+void
+engine_job_resume(struct engine_job *job)
+{
+	if (job->xfer)
+		xfer_resume(job->xfer);
+}
+
+void
+engine_job_cancel(struct engine_job *job)
+{
+	if (job == NULL)
+		return;
+	log_info("%s: cancelled: the caller went away", job->id);
+	job->sink = NULL;
+	job_free(job);
+}
+
+void
+engine_job_abort(struct engine_job *job, const char *why)
+{
+	if (job->xfer) {
+		xfer_cancel(job->xfer);
+		job->xfer = NULL;
+	}
+	api_error_set(&job->err, 503, "server_error", "server_shutting_down", NULL, "%s", why);
+	job->failed = 1;
+	job_finish(job);
+}
+
+void
+engine_abort_all(struct engine_ctx *ctx, const char *why)
+{
+	/* job_finish unlinks the job, so always take the head. */
+	while (ctx->jobs)
+		engine_job_abort(ctx->jobs, why);
+}
+
+/* ---- stored responses ---- */
+
+static json_t *
+not_found(const char *id, int *http_status)
+{
+	struct api_error e;
+
+	*http_status = 404;
+	api_error_set(&e, 404, "not_found", "response_not_found", NULL, "Response with id '%.64s' not found.", id);
+	return api_error_envelope(&e);
+}
+
+static json_t *
+store_failed(int *http_status)
+{
+	struct api_error e;
+
+	*http_status = 500;
+	api_error_set(&e, 500, "server_error", NULL, NULL, "the response store failed");
+	return api_error_envelope(&e);
+}
+
+json_t *
+engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status)
+{
+	char *text = NULL;
+	json_t *resp;
+	int rc = store_response_get(ctx->store, id, &text, NULL);
+
+	if (rc == 1)
+		return not_found(id, http_status);
+	if (rc < 0)
+		return store_failed(http_status);
+	resp = json_loads(text, 0, NULL);
+	free(text);
+	if (resp == NULL)
+		return store_failed(http_status);
+	*http_status = 200;
+	return resp;
+}
+
+json_t *
+engine_delete_response(struct engine_ctx *ctx, const char *id, int *http_status)
+{
+	int rc = store_response_delete(ctx->store, id);
+
+	if (rc == 1)
+		return not_found(id, http_status);
+	if (rc < 0)
+		return store_failed(http_status);
+	*http_status = 200;
+	return json_pack("{s:s, s:s, s:b}", "id", id, "object", "response.deleted", "deleted", 1);
+}
+
+json_t *
+engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit_s, const char *order,
+                   const char *after, const char *before, int *http_status)
+{
+	char *text = NULL, *end = NULL;
+	json_t *items, *data, *it, *out;
+	long limit = 20;
+	int desc = 1, started, rc;
+	size_t n, k;
+	struct api_error e;
+
+	if (limit_s && limit_s[0]) {
+		limit = strtol(limit_s, &end, 10);
+		if (*end != '\0' || limit < 1 || limit > 100) {
+			*http_status = 400;
+			api_error_bad(&e, "limit", "invalid_value", "limit must be an integer from 1 to 100");
+			return api_error_envelope(&e);
+		}
+	}
+	if (order && order[0]) {
+		if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+			*http_status = 400;
+			api_error_bad(&e, "order", "invalid_value", "order must be asc or desc");
+			return api_error_envelope(&e);
+		}
+		desc = strcmp(order, "desc") == 0;
+	}
+	rc = store_response_get(ctx->store, id, NULL, &text);
+	if (rc == 1)
+		return not_found(id, http_status);
+	if (rc < 0)
+		return store_failed(http_status);
+	items = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_array(items)) {
+		json_decref(items);
+		return store_failed(http_status);
+	}
+	data = json_array();
+	n = json_array_size(items);
+	started = after == NULL || after[0] == '\0';
+	for (k = 0; k < n && json_array_size(data) <= (size_t)limit; k++) {
+		const char *iid;
+
+		it = json_array_get(items, desc ? n - 1 - k : k);
+		iid = json_string_value(json_object_get(it, "id"));
+		if (!started) {
+			started = iid && strcmp(iid, after) == 0;
+			continue;
+		}
+		if (before && before[0] && iid && strcmp(iid, before) == 0)
+			break;
+		json_array_append(data, it);
+	}
+	out = json_object();
+	json_object_set_new(out, "object", json_string("list"));
+	json_object_set_new(out, "has_more", json_boolean(json_array_size(data) > (size_t)limit));
+	if (json_array_size(data) > (size_t)limit)
+		json_array_remove(data, json_array_size(data) - 1);
+	json_object_set_new(out, "first_id",
+	                    json_array_size(data) ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null());
+	json_object_set_new(out, "last_id",
+	                    json_array_size(data)
+	                            ? json_copy(json_object_get(json_array_get(data, json_array_size(data) - 1), "id"))
+	                            : json_null());
+	json_object_set_new(out, "data", data);
+	json_decref(items);
+	*http_status = 200;
+	return out;
+}
+
+json_t *
+engine_models(struct engine_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	json_t *data = json_array();
+	size_t i;
+
+	for (i = 0; i < cfg->n_upstreams; i++) {
+		const struct config_upstream *up = &cfg->upstreams[i];
+		if (up->default_model)
+			json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", up->default_model, "object",
+			                                      "model", "created", (json_int_t)0, "owned_by", up->name));
+	}
+	return json_pack("{s:s, s:o}", "object", "list", "data", data);
+}

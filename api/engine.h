@@ -1,0 +1,86 @@
+/*
+ * engine: runs one response from a parsed request to its end: routes the model to an upstream,
+ * loads the previous_response_id chain from the store, resolves item references, translates the
+ * context for the upstream (api/upstream), streams the upstream turn (daemon/xfer + daemon/sse) into
+ * output items and events (api/turn + api/events), stores the result, and reports it to the
+ * transport through a sink.
+ *
+ * Failures before the upstream has answered with a 2xx (routing, unknown previous response,
+ * translation, upstream refused / timed out / 4xx / 5xx) end the job with a real HTTP status and the
+ * error envelope, even for stream:true requests (SSE headers and response.created are sent only once
+ * the upstream has accepted). Failures after that are an `error` event followed by
+ * response.failed. Everything runs on the loop thread.
+ */
+#ifndef API_ENGINE_H
+#define API_ENGINE_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <uv.h>
+
+struct config;
+struct request;
+struct store;
+struct xfer_ctx;
+struct engine_job;
+
+/* The runtime a job runs against; owned by main. cfg may be swapped between jobs (SIGHUP):
+ * a job copies what it needs at start. */
+struct engine_ctx {
+	uv_loop_t *loop;
+	const struct config *cfg;
+	struct store *store;
+	struct xfer_ctx *xfer;
+	size_t active;            /* jobs in flight (read by the drain logic and /healthz) */
+	struct engine_job *jobs; /* the jobs in flight, for engine_abort_all (engine's own list) */
+};
+
+/* How a job talks back to its transport (borrowed; ud is the transport's per-request state). */
+struct engine_sink {
+	/* Streaming only: the stream starts (send 200 + SSE headers). */
+	void (*on_stream_start)(void *ud);
+	/* Streaming only: one framed event. Return -1 if the transport is gone or over its cap. */
+	int (*on_event)(void *ud, const char *data, size_t len);
+	/* 1 while the transport's output backlog is above its high-water mark: the job then pauses the
+	 * upstream until engine_job_resume(). */
+	int (*congested)(void *ud);
+	/* Last call for the job. body is NULL after a stream (already fully sent through on_event);
+	 * otherwise it is the JSON to send with http_status (the response, or an error envelope);
+	 * borrowed for the call. The job is freed right after this returns. */
+	void (*on_finish)(void *ud, int http_status, const json_t *body);
+};
+
+/* Who is asking, for logs and upstream credential forwarding. Copied. */
+struct engine_caller {
+	const char *identity; /* "uid=1000" or "key=ci"; never a secret */
+	const char *bearer;   /* the caller's bearer token, or NULL; forwarded only where configured */
+};
+
+/* Starts a job for req (consumed). Never NULL: even an immediate failure is reported through
+ * sink->on_finish, possibly before this returns. Returns the job only while it is still running,
+ * else NULL. */
+struct engine_job *engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+                                    const struct engine_sink *sink, void *ud);
+/* The transport drained its backlog below the low-water mark. */
+void engine_job_resume(struct engine_job *job);
+/* The caller went away: stop the upstream transfer and free the job; no sink call after this. */
+void engine_job_cancel(struct engine_job *job);
+/* Shutdown past the drain deadline: end the job now with a server error, through the sink. */
+void engine_job_abort(struct engine_job *job, const char *why);
+
+/* Past the drain deadline: engine_job_abort for every job in flight. */
+void engine_abort_all(struct engine_ctx *ctx, const char *why);
+
+/* GET /v1/responses/{id}: 200 with the stored response, or 404. New reference (body). */
+json_t *engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status);
+/* DELETE /v1/responses/{id}: {"id","object":"response.deleted","deleted":true} or 404. */
+json_t *engine_delete_response(struct engine_ctx *ctx, const char *id, int *http_status);
+/* GET /v1/responses/{id}/input_items with query args (limit 1..100 default 20, order asc|desc
+ * default desc, after, before): a list object, or 404 / 400. */
+json_t *engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit, const char *order,
+                           const char *after, const char *before, int *http_status);
+/* GET /v1/models: the configured upstreams' models (fetched, cached briefly) is a later refinement;
+ * today: one entry per upstream's default_model plus the routing suffixes. */
+json_t *engine_models(struct engine_ctx *ctx);
+
+#endif

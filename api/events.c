@@ -1,0 +1,110 @@
+#include "api/events.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/buf.h"
+#include "daemon/sse.h"
+#include "daemon/util.h"
+
+struct events {
+	enum events_framing framing;
+	events_sink_fn sink;
+	void *ud;
+	uint64_t seq;
+	int failed;
+	struct buf frame; /* reused for every event: no allocation per event once warm */
+};
+
+struct events *
+events_new(enum events_framing framing, events_sink_fn sink, void *ud)
+{
+	struct events *ev = xcalloc(1, sizeof *ev);
+
+	ev->framing = framing;
+	ev->sink = sink;
+	ev->ud = ud;
+	buf_init(&ev->frame, 0);
+	return ev;
+}
+
+void
+events_free(struct events *ev)
+{
+	if (ev == NULL)
+		return;
+	buf_free(&ev->frame);
+	free(ev);
+}
+
+static void
+sink(struct events *ev, const char *data, size_t len)
+{
+	if (ev->failed || ev->sink == NULL)
+		return;
+	if (ev->sink(ev->ud, data, len) < 0)
+		ev->failed = 1;
+}
+
+void
+events_emit(struct events *ev, json_t *event)
+{
+	const char *type = json_string_value(json_object_get(event, "type"));
+	char *json;
+	size_t len;
+
+	json_object_set_new(event, "sequence_number", json_integer((json_int_t)ev->seq++));
+	if (ev->sink == NULL || ev->failed) {
+		json_decref(event);
+		return;
+	}
+	/* JSON_COMPACT never emits a raw newline, which SSE framing relies on. */
+	json = json_dumps(event, JSON_COMPACT);
+	if (json == NULL) {
+		json_decref(event);
+		return;
+	}
+	len = strlen(json);
+	if (ev->framing == EVENTS_WS) {
+		sink(ev, json, len);
+	} else {
+		buf_reset(&ev->frame);
+		/* type is borrowed from event: release event only after framing. */
+		if (sse_write_event(&ev->frame, type ? type : "message", json, len) == 0)
+			sink(ev, ev->frame.data, ev->frame.len);
+	}
+	json_decref(event);
+	free(json);
+}
+
+void
+events_emit_response(struct events *ev, const char *type, const json_t *resp)
+{
+	json_t *event = json_object();
+
+	json_object_set_new(event, "type", json_string(type));
+	json_object_set_new(event, "response", json_deep_copy(resp));
+	events_emit(ev, event);
+}
+
+void
+events_done(struct events *ev)
+{
+	if (ev->framing != EVENTS_SSE)
+		return;
+	buf_reset(&ev->frame);
+	if (sse_write_data(&ev->frame, "[DONE]") == 0)
+		sink(ev, ev->frame.data, ev->frame.len);
+}
+
+int
+events_failed(const struct events *ev)
+{
+	return ev->failed;
+}
+
+uint64_t
+events_count(const struct events *ev)
+{
+	return ev->seq;
+}

@@ -1,0 +1,631 @@
+#include "api/http.h"
+
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/apierr.h"
+#include "api/engine.h"
+#include "api/request.h"
+#include "daemon/buf.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+/* Output backlog marks: above HIGH the upstream is paused, it resumes once the backlog is written. */
+#define HTTP_OUT_HIGH (256 * 1024)
+#define HTTP_PATH_MAX 256
+#define HTTP_SERVED_VERSION "2026-04-24"
+
+enum route {
+	ROUTE_NONE,
+	ROUTE_CREATE,      /* POST /v1/responses */
+	ROUTE_GET,         /* GET /v1/responses/{id} */
+	ROUTE_DELETE,      /* DELETE /v1/responses/{id} */
+	ROUTE_INPUT_ITEMS, /* GET /v1/responses/{id}/input_items */
+	ROUTE_CANCEL,      /* POST /v1/responses/{id}/cancel */
+	ROUTE_COMPACT,     /* POST /v1/responses/compact */
+	ROUTE_MODELS,      /* GET /v1/models */
+	ROUTE_HEALTH,      /* GET /healthz */
+};
+
+/* One HTTP request/response exchange. */
+struct http_txn {
+	struct lws *wsi;
+	struct http_ctx *ctx;
+	enum route route;
+	char id[128]; /* the {id} path segment */
+	char identity[48];
+	char *bearer; /* secret: wiped on release */
+	struct buf body;
+	struct engine_job *job;
+
+	int status;
+	int sse;            /* the answer is an SSE stream (chunked) */
+	int headers_sent;
+	int finished;       /* no more output will be appended */
+	int close_after;    /* the request body was not consumed: the connection cannot be reused */
+	struct buf out;     /* bytes not yet handed to lws */
+	struct buf wbuf;    /* LWS_PRE + framing + data for the one lws_write */
+};
+
+/* lws per-session data: one per connection, living across keep-alive transactions. */
+struct http_conn {
+	struct http_txn *txn;
+	int counted;
+};
+
+static void
+txn_release(struct http_conn *conn)
+{
+	struct http_txn *txn = conn ? conn->txn : NULL;
+
+	if (txn == NULL)
+		return;
+	conn->txn = NULL;
+	if (txn->job) {
+		engine_job_cancel(txn->job);
+		txn->job = NULL;
+	}
+	if (txn->bearer) {
+		explicit_bzero(txn->bearer, strlen(txn->bearer));
+		free(txn->bearer);
+	}
+	buf_free(&txn->body);
+	buf_free(&txn->out);
+	buf_free(&txn->wbuf);
+	free(txn);
+}
+
+/* Queues a complete JSON answer (body borrowed). */
+static void
+txn_answer(struct http_txn *txn, int status, const json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	txn->status = status;
+	txn->sse = 0;
+	buf_reset(&txn->out);
+	if (text) {
+		buf_appends(&txn->out, text);
+		buf_appends(&txn->out, "\n");
+		free(text);
+	}
+	txn->finished = 1;
+	lws_callback_on_writable(txn->wsi);
+}
+
+static void
+txn_error(struct http_txn *txn, int status, const char *type, const char *code, const char *param, const char *msg)
+{
+	struct api_error e;
+	json_t *env;
+
+	api_error_set(&e, status, type, code, param, "%s", msg);
+	env = api_error_envelope(&e);
+	txn_answer(txn, status, env);
+	json_decref(env);
+}
+
+/* ---- engine sink ---- */
+
+static void
+sink_stream_start(void *ud)
+{
+	struct http_txn *txn = ud;
+
+	txn->status = 200;
+	txn->sse = 1;
+	/* Long-lived from here: the engine's own deadlines apply, not lws' idle timeout. */
+	lws_set_timeout(txn->wsi, NO_PENDING_TIMEOUT, 0);
+	lws_callback_on_writable(txn->wsi);
+}
+
+static int
+sink_event(void *ud, const char *data, size_t len)
+{
+	struct http_txn *txn = ud;
+
+	if (buf_append(&txn->out, data, len) < 0)
+		return -1;
+	lws_callback_on_writable(txn->wsi);
+	return 0;
+}
+
+static int
+sink_congested(void *ud)
+{
+	struct http_txn *txn = ud;
+
+	return txn->out.len > HTTP_OUT_HIGH;
+}
+
+static void
+sink_finish(void *ud, int http_status, const json_t *body)
+{
+	struct http_txn *txn = ud;
+
+	txn->job = NULL;
+	if (body) {
+		txn_answer(txn, http_status, body);
+		return;
+	}
+	txn->finished = 1;
+	lws_callback_on_writable(txn->wsi);
+}
+
+static const struct engine_sink http_sink = {
+	.on_stream_start = sink_stream_start,
+	.on_event = sink_event,
+	.congested = sink_congested,
+	.on_finish = sink_finish,
+};
+
+/* ---- writing ---- */
+
+static int
+write_headers(struct http_txn *txn)
+{
+	unsigned char hdr[LWS_PRE + 1024];
+	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+	struct lws *wsi = txn->wsi;
+	const char *ctype = txn->sse ? "text/event-stream" : "application/json";
+
+	if (lws_add_http_header_status(wsi, (unsigned int)txn->status, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
+	                                 (int)strlen(ctype), &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"openresponses-version:",
+	                                (const unsigned char *)HTTP_SERVED_VERSION,
+	                                (int)strlen(HTTP_SERVED_VERSION), &p, end))
+		return -1;
+	if (txn->sse) {
+		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+		                                 (const unsigned char *)"chunked", 7, &p, end) ||
+		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+		                                 (const unsigned char *)"no-cache", 8, &p, end))
+			return -1;
+	} else if (lws_add_http_header_content_length(wsi, txn->out.len, &p, end)) {
+		return -1;
+	}
+	if (txn->close_after &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end))
+		return -1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	txn->headers_sent = 1;
+	return 0;
+}
+
+/* One lws_write per WRITEABLE: the whole backlog (whole events only), framed as one chunk for
+ * SSE, with the terminating chunk in the same write at the end. */
+static int
+write_body(struct http_txn *txn, int *done)
+{
+	enum lws_write_protocol wp = LWS_WRITE_HTTP;
+	int last = txn->finished;
+	size_t len;
+
+	*done = 0;
+	if (txn->out.len == 0 && !last)
+		return 0;
+	buf_reset(&txn->wbuf);
+	buf_append(&txn->wbuf, "", 0);
+	/* Room for lws' header bytes in front of what we write. */
+	{
+		char pre[LWS_PRE];
+		memset(pre, 0, sizeof pre);
+		buf_append(&txn->wbuf, pre, sizeof pre);
+	}
+	if (txn->sse) {
+		if (txn->out.len)
+			buf_printf(&txn->wbuf, "%zx\r\n", txn->out.len);
+		buf_append(&txn->wbuf, txn->out.data, txn->out.len);
+		if (txn->out.len)
+			buf_appends(&txn->wbuf, "\r\n");
+		if (last)
+			buf_appends(&txn->wbuf, "0\r\n\r\n");
+	} else {
+		buf_append(&txn->wbuf, txn->out.data, txn->out.len);
+	}
+	buf_reset(&txn->out);
+	if (last)
+		wp = LWS_WRITE_HTTP_FINAL;
+	len = txn->wbuf.len - LWS_PRE;
+	if (lws_write(txn->wsi, (unsigned char *)txn->wbuf.data + LWS_PRE, len, wp) < (int)len)
+		return -1;
+	*done = last;
+	return 0;
+}
+
+static int
+on_writeable(struct http_conn *conn)
+{
+	struct http_txn *txn = conn->txn;
+	int done = 0;
+
+	if (txn == NULL || txn->status == 0)
+		return 0;
+	if (!txn->headers_sent) {
+		if (write_headers(txn) < 0)
+			return -1;
+		if (txn->out.len || txn->finished)
+			lws_callback_on_writable(txn->wsi);
+		return 0;
+	}
+	if (write_body(txn, &done) < 0)
+		return -1;
+	if (!done) {
+		if (txn->job)
+			engine_job_resume(txn->job);
+		return 0;
+	}
+	{
+		int close_after = txn->close_after;
+		struct lws *wsi = txn->wsi;
+
+		txn_release(conn);
+		if (close_after)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+}
+
+/* ---- reading and routing ---- */
+
+static int
+caller_allowed_unix(struct lws *wsi, const struct config *cfg, char *identity, size_t idlen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	int fd = lws_get_socket_fd(lws_get_network_wsi(wsi));
+	size_t i;
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 0;
+	snprintf(identity, idlen, "uid=%u", (unsigned)cred.uid);
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 1;
+	for (i = 0; i < cfg->n_allow_uids; i++)
+		if (cfg->allow_uids[i] == cred.uid)
+			return 1;
+	for (i = 0; i < cfg->n_allow_gids; i++)
+		if (cfg->allow_gids[i] == cred.gid)
+			return 1;
+	return 0;
+}
+
+/* Copies the bearer token of the Authorization header, if any. */
+static char *
+copy_bearer(struct lws *wsi)
+{
+	int len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	char *v, *tok = NULL;
+
+	if (len <= 0 || len > 8192)
+		return NULL;
+	v = xmalloc((size_t)len + 1);
+	if (lws_hdr_copy(wsi, v, len + 1, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 && strncasecmp(v, "Bearer ", 7) == 0) {
+		const char *t = v + 7;
+		while (*t == ' ')
+			t++;
+		if (*t)
+			tok = xstrdup(t);
+	}
+	explicit_bzero(v, (size_t)len);
+	free(v);
+	return tok;
+}
+
+static int
+caller_allowed_tcp(struct http_txn *txn, const struct config *cfg)
+{
+	size_t i;
+
+	if (txn->bearer == NULL)
+		return 0;
+	for (i = 0; i < cfg->n_api_keys; i++) {
+		if (util_secret_eq(txn->bearer, cfg->api_keys[i].key)) {
+			snprintf(txn->identity, sizeof txn->identity, "key=%.40s", cfg->api_keys[i].name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Splits the path into a route and the {id} segment; *method_ok is 0 when the path exists but
+ * not with this method. */
+static enum route
+route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
+{
+	static const char prefix[] = "/v1/responses/";
+	const char *rest, *slash;
+	size_t n;
+
+	*method_ok = 1;
+	if (strcmp(path, "/healthz") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_HEALTH;
+	}
+	if (strcmp(path, "/v1/models") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_MODELS;
+	}
+	if (strcmp(path, "/v1/responses") == 0) {
+		*method_ok = method == LWSHUMETH_POST;
+		return ROUTE_CREATE;
+	}
+	if (strcmp(path, "/v1/responses/compact") == 0) {
+		*method_ok = method == LWSHUMETH_POST;
+		return ROUTE_COMPACT;
+	}
+	if (strncmp(path, prefix, sizeof prefix - 1) != 0)
+		return ROUTE_NONE;
+	rest = path + sizeof prefix - 1;
+	slash = strchr(rest, '/');
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (n == 0 || n >= idlen)
+		return ROUTE_NONE;
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	if (slash == NULL) {
+		*method_ok = method == LWSHUMETH_GET || method == LWSHUMETH_DELETE;
+		return method == LWSHUMETH_DELETE ? ROUTE_DELETE : ROUTE_GET;
+	}
+	if (strcmp(slash, "/input_items") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_INPUT_ITEMS;
+	}
+	if (strcmp(slash, "/cancel") == 0) {
+		*method_ok = method == LWSHUMETH_POST;
+		return ROUTE_CANCEL;
+	}
+	return ROUTE_NONE;
+}
+
+static const char *
+urlarg(struct lws *wsi, const char *name, char *buf, int len)
+{
+	const char *v = lws_get_urlarg_by_name(wsi, name, buf, len);
+
+	return v ? v : "";
+}
+
+/* Requests without a body, answered at once. */
+static void
+serve_simple(struct http_txn *txn, struct lws *wsi)
+{
+	struct engine_ctx *eng = txn->ctx->engine;
+	json_t *body = NULL;
+	int status = 200;
+	char a[160], b[160], c[160], d[160];
+
+	switch (txn->route) {
+	case ROUTE_HEALTH:
+		body = json_pack("{s:s, s:I, s:b}", "status", txn->ctx->draining ? "draining" : "ok", "active",
+		                 (json_int_t)eng->active, "draining", txn->ctx->draining);
+		break;
+	case ROUTE_MODELS:
+		body = engine_models(eng);
+		break;
+	case ROUTE_GET:
+		body = engine_get_response(eng, txn->id, &status);
+		break;
+	case ROUTE_DELETE:
+		body = engine_delete_response(eng, txn->id, &status);
+		break;
+	case ROUTE_INPUT_ITEMS:
+		body = engine_input_items(eng, txn->id, urlarg(wsi, "limit=", a, sizeof a),
+		                          urlarg(wsi, "order=", b, sizeof b), urlarg(wsi, "after=", c, sizeof c),
+		                          urlarg(wsi, "before=", d, sizeof d), &status);
+		break;
+	default:
+		txn_error(txn, 500, "server_error", NULL, NULL, "unrouted request");
+		return;
+	}
+	txn_answer(txn, status, body);
+	json_decref(body);
+}
+
+/* POST bodies: after the whole body is in. */
+static void
+serve_body(struct http_txn *txn)
+{
+	struct api_error err;
+	struct request *req;
+	struct engine_caller caller;
+
+	switch (txn->route) {
+	case ROUTE_CREATE:
+		break;
+	case ROUTE_CANCEL:
+		/* Only background responses can be cancelled, and background mode is not served yet. */
+		txn_error(txn, 400, "invalid_request", "not_cancellable", NULL,
+		          "only background responses can be cancelled");
+		return;
+	case ROUTE_COMPACT:
+		txn_error(txn, 501, "server_error", "not_implemented", NULL,
+		          "POST /v1/responses/compact is not implemented yet");
+		return;
+	default:
+		txn_error(txn, 500, "server_error", NULL, NULL, "unrouted request");
+		return;
+	}
+	if (txn->ctx->draining) {
+		txn_error(txn, 503, "server_error", "server_shutting_down", NULL, "the server is shutting down");
+		return;
+	}
+	req = request_parse(txn->body.data ? txn->body.data : "", txn->body.len, &err);
+	if (req == NULL) {
+		json_t *env = api_error_envelope(&err);
+		txn_answer(txn, err.status, env);
+		json_decref(env);
+		return;
+	}
+	buf_free(&txn->body);
+	caller.identity = txn->identity;
+	caller.bearer = txn->bearer;
+	txn->job = engine_job_start(txn->ctx->engine, req, &caller, &http_sink, txn);
+}
+
+static int
+header_contains(struct lws *wsi, enum lws_token_indexes h, const char *needle)
+{
+	char v[256];
+
+	if (lws_hdr_total_length(wsi, h) <= 0 || lws_hdr_copy(wsi, v, sizeof v, h) < 0)
+		return 0;
+	return strcasestr(v, needle) != NULL;
+}
+
+static int
+on_http(struct http_conn *conn, struct lws *wsi, const char *path)
+{
+	struct http_vhost *vh = lws_get_vhost_user(lws_get_vhost(wsi));
+	const struct config *cfg = vh->ctx->engine->cfg;
+	struct http_txn *txn;
+	char *uri = NULL;
+	int uri_len = 0, method, method_ok, cl_len;
+	char clbuf[32];
+	unsigned long long content_length = 0;
+
+	txn_release(conn);
+	txn = xcalloc(1, sizeof *txn);
+	conn->txn = txn;
+	txn->wsi = wsi;
+	txn->ctx = vh->ctx;
+	buf_init(&txn->body, cfg->limits.max_body_bytes);
+	buf_init(&txn->out, 0); /* fed by us; bounded by the high-water pause */
+	buf_init(&txn->wbuf, 0);
+	snprintf(txn->identity, sizeof txn->identity, "-");
+	txn->bearer = copy_bearer(wsi);
+
+	if (vh->tcp) {
+		if (!caller_allowed_tcp(txn, cfg)) {
+			txn_error(txn, 401, "authentication_error", "invalid_api_key", NULL,
+			          "a valid bearer token is required on this listener");
+			return 0;
+		}
+	} else if (!caller_allowed_unix(wsi, cfg, txn->identity, sizeof txn->identity)) {
+		log_warnx("refused a caller on the Unix socket (%s)", txn->identity);
+		txn_error(txn, 403, "permission_denied", "permission_denied", NULL,
+		          "this user may not use toolhostd (see listen.unix.allow_uids / allow_gids)");
+		return 0;
+	}
+
+	method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+	if (strlen(path) >= HTTP_PATH_MAX) {
+		txn_error(txn, 404, "not_found", NULL, NULL, "no such endpoint");
+		return 0;
+	}
+	txn->route = route_path(path, method, txn->id, sizeof txn->id, &method_ok);
+	if (txn->route == ROUTE_NONE) {
+		txn_error(txn, 404, "not_found", NULL, NULL, "no such endpoint");
+		return 0;
+	}
+	if (!method_ok) {
+		txn_error(txn, 405, "invalid_request", "method_not_allowed", NULL,
+		          "method not allowed on this endpoint");
+		return 0;
+	}
+	if (method != LWSHUMETH_POST) {
+		serve_simple(txn, wsi);
+		return 0;
+	}
+
+	/* A POST: the body rules. lws reads a body only with Content-Length; a chunked body would be
+	 * parsed as the next request, so it is refused and the connection closed. */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		txn->close_after = 1;
+		txn_error(txn, 411, "invalid_request", "length_required", NULL,
+		          "chunked request bodies are not accepted: send Content-Length");
+		return 0;
+	}
+	cl_len = lws_hdr_copy(wsi, clbuf, sizeof clbuf, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if (cl_len <= 0) {
+		if (txn->route == ROUTE_CANCEL) {
+			serve_body(txn);
+			return 0;
+		}
+		txn->close_after = 1;
+		txn_error(txn, 411, "invalid_request", "length_required", NULL, "Content-Length is required");
+		return 0;
+	}
+	content_length = strtoull(clbuf, NULL, 10);
+	if (content_length > cfg->limits.max_body_bytes) {
+		char msg[128];
+		txn->close_after = 1;
+		snprintf(msg, sizeof msg, "the request body exceeds %zu bytes", cfg->limits.max_body_bytes);
+		txn_error(txn, 413, "invalid_request", "request_too_large", NULL, msg);
+		return 0;
+	}
+	if (txn->route == ROUTE_CREATE && !header_contains(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "json")) {
+		txn->close_after = 1;
+		txn_error(txn, 415, "invalid_request", "unsupported_media_type", NULL,
+		          "the request body must be application/json");
+		return 0;
+	}
+	/* The body follows in LWS_CALLBACK_HTTP_BODY; BODY_COMPLETION serves it. */
+	return 0;
+}
+
+static int
+http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct http_conn *conn = user;
+	struct http_vhost *vh;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+		if (conn && !conn->counted) {
+			vh = lws_get_vhost_user(lws_get_vhost(wsi));
+			conn->counted = 1;
+			vh->ctx->connections++;
+		}
+		break;
+	case LWS_CALLBACK_HTTP:
+		return on_http(conn, wsi, in ? (const char *)in : "/");
+	case LWS_CALLBACK_HTTP_BODY:
+		if (conn->txn && conn->txn->status == 0 && buf_append(&conn->txn->body, in, len) < 0) {
+			conn->txn->close_after = 1;
+			txn_error(conn->txn, 413, "invalid_request", "request_too_large", NULL,
+			          "the request body is too large");
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (conn->txn && conn->txn->status == 0) {
+			/* The headers are no longer needed: free the header table for other connections. */
+			lws_http_headers_detach(wsi);
+			serve_body(conn->txn);
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return on_writeable(conn);
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		txn_release(conn);
+		if (conn && conn->counted) {
+			vh = lws_get_vhost_user(lws_get_vhost(wsi));
+			conn->counted = 0;
+			vh->ctx->connections--;
+		}
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	{"http", http_cb, sizeof(struct http_conn), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+const struct lws_protocols *
+http_protocols(void)
+{
+	return protocols;
+}

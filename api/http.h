@@ -1,0 +1,38 @@
+/*
+ * http: the HTTP side of the API on libwebsockets: one lws protocol serving every endpoint of
+ * ARCHITECTURE.md that exists so far, for connections adopted from daemon/listen into one of two
+ * vhosts (Unix socket: callers checked by SO_PEERCRED; loopback TCP: bearer token required).
+ *
+ * Per request it checks the caller, routes, enforces the body rules (Content-Length required,
+ * chunked request bodies 411, over max_body_bytes 413, JSON only), hands POST /v1/responses to the
+ * engine and writes what comes back: JSON with Content-Length, or SSE as hand-framed chunked
+ * transfer encoding (lws 4.1 does not chunk for us) so the connection stays reusable. Each event
+ * leaves in one write; the output backlog has a high-water mark that pauses the upstream.
+ * Per-transaction state is released in one idempotent function (request end, protocol drop, close).
+ * Owned by the loop thread.
+ */
+#ifndef API_HTTP_H
+#define API_HTTP_H
+
+#include <stddef.h>
+
+struct engine_ctx;
+struct lws_protocols;
+
+/* Shared by both vhosts; owned by main. */
+struct http_ctx {
+	struct engine_ctx *engine;
+	int draining;       /* set at SIGTERM: new POSTs get 503 */
+	size_t connections; /* open HTTP connections */
+};
+
+/* One per vhost, passed as the vhost's user pointer (lws_context_creation_info.user). */
+struct http_vhost {
+	struct http_ctx *ctx;
+	int tcp; /* 1: loopback TCP (bearer token), 0: Unix socket (peer credentials) */
+};
+
+/* The protocol list for lws_context_creation_info.protocols (NULL-terminated, static). */
+const struct lws_protocols *http_protocols(void);
+
+#endif

@@ -1,0 +1,500 @@
+#include "api/upstream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/apierr.h"
+#include "api/request.h"
+#include "daemon/buf.h"
+
+/*
+ * The translation keeps two pieces of state while it walks the items:
+ *  - the assistant message that a following function_call may join (so that a message and the calls
+ *    the model made in the same turn, or several parallel calls, become ONE assistant message with
+ *    tool_calls, which is what every Chat Completions server expects);
+ *  - the image / file parts of the tool outputs of the current run of tool messages, which Chat
+ *    Completions cannot carry in a tool message: they go into one user message after the run.
+ * Reasoning items are skipped without breaking either state: they sit between a message and its calls
+ * in our own output.
+ */
+struct conv {
+	json_t *messages;       /* the body's messages array (borrowed from the body) */
+	json_t *last_assistant; /* borrowed from messages, or NULL */
+	json_t *media;          /* pending user parts from tool outputs (owned) */
+	struct api_error *err;
+};
+
+static const char *
+get_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Joins the text of the parts seen so far; "\n" between separate text parts so that two parts do
+ * not run words together. */
+static void
+join_text(struct buf *b, const char *s)
+{
+	if (b->len > 0)
+		buf_appends(b, "\n");
+	buf_appends(b, s);
+}
+
+static void
+flush_media(struct conv *c)
+{
+	if (json_array_size(c->media) == 0)
+		return;
+	json_array_append_new(c->messages, json_pack("{s:s, s:O}", "role", "user", "content", c->media));
+	json_decref(c->media);
+	c->media = json_array();
+}
+
+/* input_image / input_file -> a Chat Completions part (new reference), or NULL with err set. */
+static json_t *
+media_part(struct conv *c, const json_t *part, const char *where)
+{
+	const char *type = get_str(part, "type");
+
+	if (strcmp(type, "input_image") == 0) {
+		const char *url = get_str(part, "image_url");
+		const char *detail = get_str(part, "detail");
+		json_t *img;
+
+		if (url == NULL || *url == '\0') {
+			api_error_bad(c->err, "input", "invalid_value", "%s: input_image needs an image_url",
+			              where);
+			return NULL;
+		}
+		img = json_pack("{s:s}", "url", url);
+		if (detail)
+			json_object_set_new(img, "detail", json_string(detail));
+		return json_pack("{s:s, s:o}", "type", "image_url", "image_url", img);
+	}
+	if (strcmp(type, "input_file") == 0) {
+		const char *data = get_str(part, "file_data");
+		const char *name = get_str(part, "filename");
+		json_t *file;
+
+		if (data == NULL || *data == '\0') {
+			api_error_bad(
+			        c->err, "input", "unsupported_value",
+			        "%s: input_file needs file_data (file_url is not supported by the upstream)",
+			        where);
+			return NULL;
+		}
+		file = json_pack("{s:s}", "file_data", data);
+		if (name)
+			json_object_set_new(file, "filename", json_string(name));
+		return json_pack("{s:s, s:o}", "type", "file", "file", file);
+	}
+	api_error_bad(c->err, "input", "unsupported_value", "%s: content part type '%s' is not supported",
+	              where, type);
+	return NULL;
+}
+
+/* Content of a user, system or developer message. text_only: system/developer take text only. */
+static json_t *
+input_content(struct conv *c, const json_t *content, int text_only, const char *where)
+{
+	struct buf text;
+	json_t *parts = NULL, *out = NULL, *part;
+	size_t i;
+	int media = 0;
+
+	if (json_is_string(content))
+		return json_deep_copy(content);
+	if (!json_is_array(content)) {
+		api_error_bad(c->err, "input", "invalid_type", "%s: content must be a string or an array",
+		              where);
+		return NULL;
+	}
+	buf_init(&text, 0);
+	json_array_foreach(content, i, part)
+	{
+		const char *type = get_str(part, "type");
+
+		if (type == NULL) {
+			api_error_bad(c->err, "input", "invalid_value", "%s: content part without a type",
+			              where);
+			goto done;
+		}
+		if (strcmp(type, "input_text") == 0 || strcmp(type, "text") == 0) {
+			if (get_str(part, "text") == NULL) {
+				api_error_bad(c->err, "input", "invalid_value", "%s: text part without text",
+				              where);
+				goto done;
+			}
+			continue;
+		}
+		if (text_only) {
+			api_error_bad(c->err, "input", "unsupported_value",
+			              "%s: only text parts are allowed in system and developer messages",
+			              where);
+			goto done;
+		}
+		media = 1;
+	}
+	if (!media) {
+		json_array_foreach(content, i, part)
+		{
+			join_text(&text, get_str(part, "text"));
+		}
+		out = json_string(text.data ? text.data : "");
+		goto done;
+	}
+	parts = json_array();
+	json_array_foreach(content, i, part)
+	{
+		const char *type = get_str(part, "type");
+		json_t *p;
+
+		if (strcmp(type, "input_text") == 0 || strcmp(type, "text") == 0) {
+			json_array_append_new(parts, json_pack("{s:s, s:s}", "type", "text", "text",
+			                                       get_str(part, "text")));
+			continue;
+		}
+		p = media_part(c, part, where);
+		if (p == NULL)
+			goto done;
+		json_array_append_new(parts, p);
+	}
+	out = parts;
+	parts = NULL;
+done:
+	json_decref(parts);
+	buf_free(&text);
+	return out;
+}
+
+static int
+conv_user(struct conv *c, const json_t *item, const char *role, const char *where)
+{
+	int sys = strcmp(role, "user") != 0;
+	json_t *content = input_content(c, json_object_get(item, "content"), sys, where);
+
+	if (content == NULL)
+		return -1;
+	json_array_append_new(c->messages,
+	                      json_pack("{s:s, s:o}", "role", sys ? "system" : "user", "content", content));
+	c->last_assistant = NULL;
+	return 0;
+}
+
+static int
+conv_assistant(struct conv *c, const json_t *item, const char *where)
+{
+	const json_t *content = json_object_get(item, "content"), *part;
+	struct buf text, refusal;
+	json_t *msg;
+	size_t i;
+	int result = -1;
+
+	buf_init(&text, 0);
+	buf_init(&refusal, 0);
+	if (json_is_string(content)) {
+		buf_appends(&text, json_string_value(content));
+	} else if (json_is_array(content)) {
+		json_array_foreach(content, i, part)
+		{
+			const char *type = get_str(part, "type");
+
+			if (type &&
+			    (strcmp(type, "output_text") == 0 || strcmp(type, "input_text") == 0 ||
+			     strcmp(type, "text") == 0) &&
+			    get_str(part, "text")) {
+				/* Parts of one answer: no separator, the model wrote them as one text. */
+				buf_appends(&text, get_str(part, "text"));
+			} else if (type && strcmp(type, "refusal") == 0 && get_str(part, "refusal")) {
+				buf_appends(&refusal, get_str(part, "refusal"));
+			} else {
+				api_error_bad(c->err, "input", "unsupported_value",
+				              "%s: assistant content parts must be output_text or refusal",
+				              where);
+				goto done;
+			}
+		}
+	} else if (!json_is_null(content) && content != NULL) {
+		api_error_bad(c->err, "input", "invalid_type", "%s: content must be a string or an array",
+		              where);
+		goto done;
+	}
+	msg = json_pack("{s:s, s:s}", "role", "assistant", "content", text.data ? text.data : "");
+	if (refusal.len > 0)
+		json_object_set_new(msg, "refusal", json_string(refusal.data));
+	json_array_append_new(c->messages, msg);
+	c->last_assistant = msg;
+	result = 0;
+done:
+	buf_free(&text);
+	buf_free(&refusal);
+	return result;
+}
+
+static int
+conv_function_call(struct conv *c, const json_t *item, const char *where)
+{
+	const char *call_id = get_str(item, "call_id");
+	const char *name = get_str(item, "name");
+	const char *args = get_str(item, "arguments");
+	json_t *calls;
+
+	if (call_id == NULL || name == NULL) {
+		api_error_bad(c->err, "input", "invalid_value", "%s: function_call needs call_id and name",
+		              where);
+		return -1;
+	}
+	if (c->last_assistant == NULL) {
+		c->last_assistant = json_pack("{s:s, s:n}", "role", "assistant", "content");
+		json_array_append_new(c->messages, c->last_assistant);
+	}
+	calls = json_object_get(c->last_assistant, "tool_calls");
+	if (calls == NULL) {
+		calls = json_array();
+		json_object_set_new(c->last_assistant, "tool_calls", calls);
+	}
+	json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", call_id, "type", "function",
+	                                       "function", "name", name, "arguments", args ? args : "{}"));
+	return 0;
+}
+
+static int
+conv_function_output(struct conv *c, const json_t *item, const char *where)
+{
+	const char *call_id = get_str(item, "call_id");
+	const json_t *output = json_object_get(item, "output"), *part;
+	struct buf text;
+	size_t i;
+	int result = -1;
+
+	buf_init(&text, 0);
+	if (call_id == NULL) {
+		api_error_bad(c->err, "input", "invalid_value", "%s: function_call_output needs call_id",
+		              where);
+		goto done;
+	}
+	if (json_is_string(output)) {
+		buf_appends(&text, json_string_value(output));
+	} else if (json_is_array(output)) {
+		json_array_foreach(output, i, part)
+		{
+			const char *type = get_str(part, "type");
+			json_t *p;
+
+			if (type == NULL) {
+				api_error_bad(c->err, "input", "invalid_value",
+				              "%s: output part without a type", where);
+				goto done;
+			}
+			if (strcmp(type, "input_text") == 0 || strcmp(type, "text") == 0 ||
+			    strcmp(type, "output_text") == 0) {
+				if (get_str(part, "text"))
+					join_text(&text, get_str(part, "text"));
+				continue;
+			}
+			p = media_part(c, part, where);
+			if (p == NULL)
+				goto done;
+			json_array_append_new(c->media, p);
+		}
+	} else {
+		api_error_bad(c->err, "input", "invalid_type", "%s: output must be a string or an array",
+		              where);
+		goto done;
+	}
+	json_array_append_new(c->messages, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+	                                             call_id, "content", text.data ? text.data : ""));
+	c->last_assistant = NULL;
+	result = 0;
+done:
+	buf_free(&text);
+	return result;
+}
+
+static int
+conv_item(struct conv *c, const json_t *item, size_t idx)
+{
+	const char *type = get_str(item, "type");
+	const char *role = get_str(item, "role");
+	char where[64];
+
+	snprintf(where, sizeof where, "item %zu", idx);
+	if (!json_is_object(item))
+		return api_error_bad(c->err, "input", "invalid_type", "%s: not an object", where);
+	if (type == NULL && role != NULL)
+		type = "message";
+	if (type == NULL)
+		return api_error_bad(c->err, "input", "invalid_value", "%s: item without a type", where);
+
+	if (strcmp(type, "reasoning") == 0)
+		return 0;
+	if (strcmp(type, "function_call_output") == 0)
+		return conv_function_output(c, item, where);
+	flush_media(c);
+	if (strcmp(type, "function_call") == 0)
+		return conv_function_call(c, item, where);
+	if (strcmp(type, "message") == 0) {
+		if (role == NULL)
+			return api_error_bad(c->err, "input", "invalid_value", "%s: message without a role",
+			                     where);
+		if (strcmp(role, "assistant") == 0)
+			return conv_assistant(c, item, where);
+		if (strcmp(role, "user") == 0 || strcmp(role, "system") == 0 ||
+		    strcmp(role, "developer") == 0)
+			return conv_user(c, item, role, where);
+		return api_error_bad(c->err, "input", "invalid_value", "%s: unknown message role '%s'", where,
+		                     role);
+	}
+	if (strcmp(type, "item_reference") == 0)
+		return api_error_bad(c->err, "input", "invalid_value",
+		                     "%s: item_reference '%s' was not resolved", where,
+		                     get_str(item, "id") ? get_str(item, "id") : "");
+	if (strcmp(type, "compaction") == 0)
+		return api_error_bad(c->err, "input", "unsupported_value",
+		                     "%s: compaction items cannot be sent to this upstream", where);
+	return api_error_bad(c->err, "input", "unsupported_value", "%s: item type '%s' is not supported",
+	                     where, type);
+}
+
+static json_t *
+conv_tools(const json_t *tools)
+{
+	json_t *out = json_array(), *tool;
+	size_t i;
+
+	json_array_foreach(tools, i, tool)
+	{
+		json_t *fn = json_pack("{s:s}", "name", get_str(tool, "name") ? get_str(tool, "name") : "");
+		json_t *v;
+
+		v = json_object_get(tool, "description");
+		if (json_is_string(v))
+			json_object_set(fn, "description", v);
+		v = json_object_get(tool, "parameters");
+		if (json_is_object(v))
+			json_object_set(fn, "parameters", v);
+		v = json_object_get(tool, "strict");
+		if (json_is_boolean(v))
+			json_object_set(fn, "strict", v);
+		json_array_append_new(out, json_pack("{s:s, s:o}", "type", "function", "function", fn));
+	}
+	return out;
+}
+
+static json_t *
+conv_tool_choice(const json_t *choice, struct api_error *err)
+{
+	const char *type, *mode;
+
+	if (choice == NULL || json_is_null(choice))
+		return json_string("auto");
+	if (json_is_string(choice))
+		return json_deep_copy(choice);
+	type = get_str(choice, "type");
+	if (type && strcmp(type, "function") == 0 && get_str(choice, "name"))
+		return json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name",
+		                 get_str(choice, "name"));
+	if (type && strcmp(type, "allowed_tools") == 0) {
+		/* Every tool stays visible to the model (keeps its prompt cache); the turn suppresses calls
+		 * to tools outside the list. */
+		mode = get_str(choice, "mode");
+		return json_string(mode ? mode : "auto");
+	}
+	api_error_bad(err, "tool_choice", "invalid_value", "tool_choice of this form is not supported");
+	return NULL;
+}
+
+static json_t *
+conv_format(const json_t *format, struct api_error *err, int *ok)
+{
+	const char *type = get_str(format, "type");
+	json_t *schema, *v;
+
+	*ok = 1;
+	if (format == NULL || type == NULL || strcmp(type, "text") == 0)
+		return NULL;
+	if (strcmp(type, "json_object") == 0)
+		return json_pack("{s:s}", "type", "json_object");
+	if (strcmp(type, "json_schema") == 0 && get_str(format, "name")) {
+		schema = json_pack("{s:s, s:O, s:b}", "name", get_str(format, "name"), "schema",
+		                   json_object_get(format, "schema") ? json_object_get(format, "schema")
+		                                                     : json_null(),
+		                   "strict", json_is_true(json_object_get(format, "strict")));
+		v = json_object_get(format, "description");
+		if (json_is_string(v))
+			json_object_set(schema, "description", v);
+		return json_pack("{s:s, s:o}", "type", "json_schema", "json_schema", schema);
+	}
+	*ok = 0;
+	api_error_bad(err, "text.format", "invalid_value", "text.format of type '%s' is not supported", type);
+	return NULL;
+}
+
+json_t *
+upstream_chat_body(const struct request *req, const char *model, const json_t *items, struct api_error *err)
+{
+	struct conv c;
+	json_t *body = json_object(), *v;
+	const json_t *item;
+	size_t i, ntools = json_array_size(req->tools);
+	int ok;
+
+	c.messages = json_array();
+	c.last_assistant = NULL;
+	c.media = json_array();
+	c.err = err;
+
+	if (model)
+		json_object_set_new(body, "model", json_string(model));
+	json_object_set_new(body, "messages", c.messages);
+	if (req->instructions)
+		json_array_append_new(
+		        c.messages, json_pack("{s:s, s:s}", "role", "system", "content", req->instructions));
+	json_array_foreach(items, i, item)
+	{
+		if (conv_item(&c, item, i) < 0)
+			goto fail;
+	}
+	flush_media(&c);
+
+	if (ntools > 0) {
+		json_object_set_new(body, "tools", conv_tools(req->tools));
+		v = conv_tool_choice(req->tool_choice, err);
+		if (v == NULL)
+			goto fail;
+		json_object_set_new(body, "tool_choice", v);
+		if (!req->parallel_tool_calls)
+			json_object_set_new(body, "parallel_tool_calls", json_false());
+	}
+	v = conv_format(req->text_format, err, &ok);
+	if (!ok)
+		goto fail;
+	if (v)
+		json_object_set_new(body, "response_format", v);
+
+	if (req->reasoning_effort)
+		json_object_set_new(body, "reasoning_effort", json_string(req->reasoning_effort));
+	if (req->max_output_tokens >= 0)
+		json_object_set_new(body, "max_tokens", json_integer(req->max_output_tokens));
+	if (req->has_temperature)
+		json_object_set_new(body, "temperature", json_real(req->temperature));
+	if (req->has_top_p)
+		json_object_set_new(body, "top_p", json_real(req->top_p));
+	if (req->has_presence_penalty)
+		json_object_set_new(body, "presence_penalty", json_real(req->presence_penalty));
+	if (req->has_frequency_penalty)
+		json_object_set_new(body, "frequency_penalty", json_real(req->frequency_penalty));
+	if ((req->include & REQUEST_INCLUDE_LOGPROBS) || req->top_logprobs > 0) {
+		json_object_set_new(body, "logprobs", json_true());
+		if (req->top_logprobs > 0)
+			json_object_set_new(body, "top_logprobs", json_integer(req->top_logprobs));
+	}
+	json_object_set_new(body, "stream", json_true());
+	json_object_set_new(body, "stream_options", json_pack("{s:b}", "include_usage", 1));
+	json_decref(c.media);
+	return body;
+fail:
+	json_decref(c.media);
+	json_decref(body);
+	return NULL;
+}

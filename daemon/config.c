@@ -1,0 +1,891 @@
+#include "daemon/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+#define CONFIG_DEFAULT_SOCK     "/run/toolhost/toolhostd.sock"
+#define CONFIG_DEFAULT_STORE    "/var/lib/toolhost/toolhostd.db"
+#define CONFIG_DEFAULT_TCP_ADDR "127.0.0.1"
+#define CONFIG_DEFAULT_TCP_PORT 8787
+#define CONFIG_MAX_FILE         (1024 * 1024) /* the config file itself */
+#define CONFIG_MAX_KEY          4096          /* one secret, from a file, the environment or the JSON */
+#define CONFIG_MAX_API_KEYS     1024
+#define CONFIG_MAX_UPSTREAMS    256
+#define CONFIG_MAX_URL          2048
+#define CONFIG_MAX_MODEL        256
+#define CONFIG_MAX_NAME         32
+#define CONFIG_MAX_API_KEY_NAME 64
+#define CONFIG_MAX_SUN_PATH     (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* Where error messages go; every message starts with the key path it is about. */
+struct cfgctx {
+	char *err;
+	size_t errlen;
+};
+
+static void cerr(struct cfgctx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+cerr(struct cfgctx *cx, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cx->err == NULL || cx->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(cx->err, cx->errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A key from the file, made safe to print: bounded, control characters replaced. */
+static const char *
+printable(char *dst, size_t dstlen, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < dstlen && s[i]; i++)
+		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	dst[i] = '\0';
+	return dst;
+}
+
+static int
+has_ctl(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every key of obj must be in keys (NULL-terminated). base is the object's path, "" at the top. */
+static int
+check_keys(struct cfgctx *cx, json_t *obj, const char *base, const char *const *keys)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	char safe[80];
+
+	if (!json_is_object(obj)) {
+		cerr(cx, "%s: must be an object", base[0] ? base : "(top level)");
+		return -1;
+	}
+	json_object_foreach(obj, key, v)
+	{
+		for (i = 0; keys[i]; i++) {
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		}
+		if (keys[i] == NULL) {
+			cerr(cx, "%s%s%s: unknown key", base, base[0] ? "." : "",
+			     printable(safe, sizeof safe, key));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* *out is the string at obj[key] (borrowed) or NULL when absent; -1 when not a string. */
+static int
+get_string(struct cfgctx *cx, json_t *obj, const char *base, const char *key, const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		cerr(cx, "%s.%s: must be a string", base, key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* A string that, when present, must be non-empty, without control characters, at most max bytes. */
+static int
+get_text(struct cfgctx *cx, json_t *obj, const char *base, const char *key, size_t max, const char **out)
+{
+	size_t n;
+
+	if (get_string(cx, obj, base, key, out) < 0)
+		return -1;
+	if (*out == NULL)
+		return 0;
+	n = strlen(*out);
+	if (n == 0) {
+		cerr(cx, "%s.%s: must not be empty", base, key);
+		return -1;
+	}
+	if (n > max) {
+		cerr(cx, "%s.%s: longer than %zu bytes", base, key, max);
+		return -1;
+	}
+	if (has_ctl(*out, n)) {
+		cerr(cx, "%s.%s: must not contain control characters", base, key);
+		return -1;
+	}
+	return 0;
+}
+
+/* *out is left alone when the key is absent. */
+static int
+get_bool(struct cfgctx *cx, json_t *obj, const char *base, const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		cerr(cx, "%s.%s: must be true or false", base, key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* An integer in min..max. path is the whole key path. */
+static int
+int_in_range(struct cfgctx *cx, json_t *v, const char *path, json_int_t min, json_int_t max, json_int_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		cerr(cx, "%s: must be an integer from %lld to %lld", path, (long long)min, (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int
+valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= max &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+static int
+is_loopback(const char *s)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, s, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, s, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+static void
+secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/*
+ * A secret must be usable in an Authorization header: non-empty, bounded, no control characters
+ * (a line break would let a key inject header lines). where says where it came from, for the message,
+ * and never contains the value.
+ */
+static int
+secret_check(struct cfgctx *cx, const char *path, const char *where, const char *s, size_t n)
+{
+	if (n == 0) {
+		cerr(cx, "%s: %s is empty", path, where);
+		return -1;
+	}
+	if (n > CONFIG_MAX_KEY) {
+		cerr(cx, "%s: %s is longer than %d bytes", path, where, CONFIG_MAX_KEY);
+		return -1;
+	}
+	if (has_ctl(s, n)) {
+		cerr(cx, "%s: %s contains control characters", path, where);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+secret_from_file(struct cfgctx *cx, const char *path, const char *file, char **out)
+{
+	char tmp[CONFIG_MAX_KEY + 1];
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd, result = -1;
+
+	/* O_NONBLOCK so that naming a FIFO cannot hang the daemon; only regular files are read. */
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		cerr(cx, "%s: cannot open %s: %s", path, file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cerr(cx, "%s: %s is not a regular file", path, file);
+		goto done;
+	}
+	while (n < sizeof tmp) {
+		r = read(fd, tmp + n, sizeof tmp - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			cerr(cx, "%s: cannot read %s: %s", path, file, strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > CONFIG_MAX_KEY) {
+		cerr(cx, "%s: %s is larger than %d bytes", path, file, CONFIG_MAX_KEY);
+		goto done;
+	}
+	while (n > 0 && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r'))
+		n--;
+	if (secret_check(cx, path, file, tmp, n) < 0)
+		goto done;
+	*out = xstrndup(tmp, n);
+	result = 0;
+done:
+	explicit_bzero(tmp, sizeof tmp);
+	close(fd);
+	return result;
+}
+
+/*
+ * Reads the secret named by whichever of env_key, file_key, lit_key (NULL: not allowed) obj has.
+ * *out stays NULL when none is given. Messages name the variable or file, never the value.
+ */
+static int
+secret_load(struct cfgctx *cx, json_t *obj, const char *base, const char *env_key, const char *file_key,
+            const char *lit_key, char **out)
+{
+	const char *env = NULL, *file = NULL, *lit = NULL, *val;
+	char path[128], where[160];
+	json_t *v;
+	int given;
+
+	*out = NULL;
+	if (get_text(cx, obj, base, env_key, 256, &env) < 0 ||
+	    get_text(cx, obj, base, file_key, 4096, &file) < 0)
+		return -1;
+	if (lit_key && get_string(cx, obj, base, lit_key, &lit) < 0)
+		return -1;
+	given = (env != NULL) + (file != NULL) + (lit != NULL);
+	if (given > 1) {
+		cerr(cx, "%s: give only one of %s, %s%s%s", base, env_key, file_key, lit_key ? ", " : "",
+		     lit_key ? lit_key : "");
+		return -1;
+	}
+	if (env) {
+		snprintf(path, sizeof path, "%s.%s", base, env_key);
+		val = getenv(env);
+		if (val == NULL) {
+			cerr(cx, "%s: environment variable %s is not set", path, env);
+			return -1;
+		}
+		snprintf(where, sizeof where, "environment variable %s", env);
+		if (secret_check(cx, path, where, val, strlen(val)) < 0)
+			return -1;
+		*out = xstrdup(val);
+	} else if (file) {
+		snprintf(path, sizeof path, "%s.%s", base, file_key);
+		return secret_from_file(cx, path, file, out);
+	} else if (lit) {
+		snprintf(path, sizeof path, "%s.%s", base, lit_key);
+		v = json_object_get(obj, lit_key);
+		if (secret_check(cx, path, "the key", lit, json_string_length(v)) < 0)
+			return -1;
+		*out = xstrdup(lit);
+		/* Best effort: wipe jansson's copy too. The string is jansson's own malloc'd buffer. */
+		explicit_bzero((char *)lit, json_string_length(v));
+	}
+	return 0;
+}
+
+static int
+load_ids(struct cfgctx *cx, json_t *arr, const char *path, unsigned *ids, size_t *n)
+{
+	char p[96];
+	json_int_t id;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(arr)) {
+		cerr(cx, "%s: must be an array of integers", path);
+		return -1;
+	}
+	if (json_array_size(arr) > CONFIG_MAX_IDS) {
+		cerr(cx, "%s: at most %d entries", path, CONFIG_MAX_IDS);
+		return -1;
+	}
+	json_array_foreach(arr, i, v)
+	{
+		snprintf(p, sizeof p, "%s[%zu]", path, i);
+		/* (uid_t)-1 means "no change" to chown() and never names a real user. */
+		if (int_in_range(cx, v, p, 0, 4294967294LL, &id) < 0)
+			return -1;
+		ids[i] = (unsigned)id;
+	}
+	*n = json_array_size(arr);
+	return 0;
+}
+
+static int
+load_unix(struct cfgctx *cx, json_t *o, struct config *c)
+{
+	static const char *const keys[] = {"path", "mode", "allow_uids", "allow_gids", NULL};
+	static const char base[] = "listen.unix";
+	unsigned ids[CONFIG_MAX_IDS] = {0};
+	const char *s;
+	json_t *v;
+	size_t i;
+
+	if (check_keys(cx, o, base, keys) < 0 || get_text(cx, o, base, "path", 4096, &s) < 0)
+		return -1;
+	if (s) {
+		free(c->unix_path);
+		c->unix_path = xstrdup(s);
+	}
+	if (get_string(cx, o, base, "mode", &s) < 0)
+		return -1;
+	if (s) {
+		if (strlen(s) != 4 || s[0] != '0' || strspn(s, "01234567") != 4 ||
+		    strtoul(s, NULL, 8) < 0600) {
+			cerr(cx, "%s.mode: must be an octal string from \"0600\" to \"0777\"", base);
+			return -1;
+		}
+		c->unix_mode = (unsigned)strtoul(s, NULL, 8);
+	}
+	v = json_object_get(o, "allow_uids");
+	if (v) {
+		if (load_ids(cx, v, "listen.unix.allow_uids", ids, &c->n_allow_uids) < 0)
+			return -1;
+		for (i = 0; i < c->n_allow_uids; i++)
+			c->allow_uids[i] = (uid_t)ids[i];
+	}
+	v = json_object_get(o, "allow_gids");
+	if (v) {
+		if (load_ids(cx, v, "listen.unix.allow_gids", ids, &c->n_allow_gids) < 0)
+			return -1;
+		for (i = 0; i < c->n_allow_gids; i++)
+			c->allow_gids[i] = (gid_t)ids[i];
+	}
+	return 0;
+}
+
+static int
+load_tcp(struct cfgctx *cx, json_t *o, struct config *c)
+{
+	static const char *const keys[] = {"address", "port", NULL};
+	static const char base[] = "listen.tcp";
+	const char *addr;
+	json_int_t port = CONFIG_DEFAULT_TCP_PORT;
+	json_t *v;
+
+	if (check_keys(cx, o, base, keys) < 0 || get_text(cx, o, base, "address", 64, &addr) < 0)
+		return -1;
+	if (addr == NULL)
+		addr = CONFIG_DEFAULT_TCP_ADDR;
+	/* A literal only: a name could resolve to a public address; the TCP listener is for local tools. */
+	if (!is_loopback(addr)) {
+		cerr(cx, "%s.address: must be a loopback address literal (127.0.0.0/8 or ::1)", base);
+		return -1;
+	}
+	v = json_object_get(o, "port");
+	if (v && int_in_range(cx, v, "listen.tcp.port", 1, 65535, &port) < 0)
+		return -1;
+	c->tcp_address = xstrdup(addr);
+	c->tcp_port = (unsigned)port;
+	return 0;
+}
+
+static int
+load_listen(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"unix", "tcp", NULL};
+	json_t *o = json_object_get(root, "listen"), *v;
+
+	if (o == NULL)
+		return 0;
+	if (check_keys(cx, o, "listen", keys) < 0)
+		return -1;
+	v = json_object_get(o, "unix");
+	if (v && load_unix(cx, v, c) < 0)
+		return -1;
+	v = json_object_get(o, "tcp");
+	if (v && load_tcp(cx, v, c) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+load_api_keys(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"name", "key_env", "key_file", "key", NULL};
+	json_t *arr = json_object_get(root, "api_keys"), *o;
+	struct config_api_key *k;
+	const char *name;
+	char base[48];
+	size_t i, j;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr)) {
+		cerr(cx, "api_keys: must be an array");
+		return -1;
+	}
+	if (json_array_size(arr) > CONFIG_MAX_API_KEYS) {
+		cerr(cx, "api_keys: at most %d entries", CONFIG_MAX_API_KEYS);
+		return -1;
+	}
+	c->api_keys = xcalloc(json_array_size(arr), sizeof *c->api_keys);
+	json_array_foreach(arr, i, o)
+	{
+		snprintf(base, sizeof base, "api_keys[%zu]", i);
+		k = &c->api_keys[i];
+		if (check_keys(cx, o, base, keys) < 0 || get_string(cx, o, base, "name", &name) < 0)
+			return -1;
+		if (name == NULL || !valid_name(name, CONFIG_MAX_API_KEY_NAME)) {
+			cerr(cx, "%s.name: required, 1 to %d of A-Z a-z 0-9 _ . -", base,
+			     CONFIG_MAX_API_KEY_NAME);
+			return -1;
+		}
+		k->name = xstrdup(name);
+		c->n_api_keys = i + 1;
+		if (secret_load(cx, o, base, "key_env", "key_file", "key", &k->key) < 0)
+			return -1;
+		if (k->key == NULL) {
+			cerr(cx, "%s: one of key_env, key_file or key is required", base);
+			return -1;
+		}
+		/* Which caller made a request is logged by key name: two names for one key would lie. */
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->api_keys[j].key, k->key) == 0) {
+				cerr(cx, "%s: the same key as api_keys[%zu]", base, j);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+load_upstream(struct cfgctx *cx, json_t *o, const char *base, struct config_upstream *u)
+{
+	static const char *const keys[] = {"name",          "base_url", "api_key_env",
+	                                   "api_key_file",  "default",  "forward_caller_auth",
+	                                   "default_model", NULL};
+	const char *name, *url, *model, *rest;
+	size_t n;
+
+	if (check_keys(cx, o, base, keys) < 0 || get_string(cx, o, base, "name", &name) < 0)
+		return -1;
+	if (name == NULL || !valid_name(name, CONFIG_MAX_NAME)) {
+		cerr(cx, "%s.name: required, 1 to %d of A-Z a-z 0-9 _ . -", base, CONFIG_MAX_NAME);
+		return -1;
+	}
+	u->name = xstrdup(name);
+
+	if (get_string(cx, o, base, "base_url", &url) < 0)
+		return -1;
+	if (url == NULL) {
+		cerr(cx, "%s.base_url: required", base);
+		return -1;
+	}
+	if (strncasecmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else {
+		cerr(cx, "%s.base_url: must start with http:// or https://", base);
+		return -1;
+	}
+	n = strlen(url);
+	if (rest[0] == '\0' || rest[0] == '/') {
+		cerr(cx, "%s.base_url: has no host", base);
+		return -1;
+	}
+	if (n > CONFIG_MAX_URL) {
+		cerr(cx, "%s.base_url: longer than %d bytes", base, CONFIG_MAX_URL);
+		return -1;
+	}
+	/* The URL is pasted into request lines; it may hold credentials, so it is not quoted here. */
+	if (strpbrk(url, " ") || has_ctl(url, n)) {
+		cerr(cx, "%s.base_url: must not contain spaces or control characters", base);
+		return -1;
+	}
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	u->base_url = xstrndup(url, n);
+
+	if (secret_load(cx, o, base, "api_key_env", "api_key_file", NULL, &u->api_key) < 0)
+		return -1;
+	if (get_bool(cx, o, base, "default", &u->is_default) < 0 ||
+	    get_bool(cx, o, base, "forward_caller_auth", &u->forward_caller_auth) < 0 ||
+	    get_text(cx, o, base, "default_model", CONFIG_MAX_MODEL, &model) < 0)
+		return -1;
+	if (model)
+		u->default_model = xstrdup(model);
+	return 0;
+}
+
+static int
+load_upstreams(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	json_t *arr = json_object_get(root, "upstreams"), *o;
+	size_t i, j, def = 0, ndef = 0;
+	char base[48];
+
+	if (arr == NULL || (json_is_array(arr) && json_array_size(arr) == 0)) {
+		cerr(cx, "upstreams: at least one upstream is required");
+		return -1;
+	}
+	if (!json_is_array(arr)) {
+		cerr(cx, "upstreams: must be an array");
+		return -1;
+	}
+	if (json_array_size(arr) > CONFIG_MAX_UPSTREAMS) {
+		cerr(cx, "upstreams: at most %d entries", CONFIG_MAX_UPSTREAMS);
+		return -1;
+	}
+	c->upstreams = xcalloc(json_array_size(arr), sizeof *c->upstreams);
+	json_array_foreach(arr, i, o)
+	{
+		snprintf(base, sizeof base, "upstreams[%zu]", i);
+		c->n_upstreams = i + 1;
+		if (load_upstream(cx, o, base, &c->upstreams[i]) < 0)
+			return -1;
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->upstreams[j].name, c->upstreams[i].name) == 0) {
+				cerr(cx, "%s.name: \"%s\" is already the name of upstreams[%zu]", base,
+				     c->upstreams[i].name, j);
+				return -1;
+			}
+		}
+		if (c->upstreams[i].is_default) {
+			if (ndef++ > 0) {
+				cerr(cx, "%s.default: upstreams[%zu] is already the default; only one may be",
+				     base, def);
+				return -1;
+			}
+			def = i;
+		}
+	}
+	if (c->n_upstreams == 1) {
+		c->upstreams[0].is_default = 1;
+	} else if (ndef == 0) {
+		cerr(cx, "upstreams: with several upstreams exactly one must have \"default\": true");
+		return -1;
+	}
+	return 0;
+}
+
+/* The limits, as a table: key, where it goes, its bounds. */
+struct limit_spec {
+	const char *key;
+	size_t off;
+	int is_size; /* size_t; otherwise unsigned */
+	json_int_t min, max;
+};
+
+#define LIM_SZ(k, lo, hi)                                                                                    \
+	{                                                                                                    \
+#k, offsetof(struct config_limits, k), 1, lo, hi                                             \
+	}
+#define LIM_U(k, lo, hi)                                                                                     \
+	{                                                                                                    \
+#k, offsetof(struct config_limits, k), 0, lo, hi                                             \
+	}
+#define KIB 1024LL
+#define MIB (1024LL * 1024)
+#define GIB (1024LL * 1024 * 1024)
+#define DAY 86400
+
+static const struct limit_spec limit_specs[] = {
+        LIM_SZ(max_body_bytes, KIB, GIB),
+        LIM_SZ(max_header_bytes, KIB, MIB),
+        LIM_U(header_timeout_s, 1, DAY),
+        LIM_U(request_timeout_s, 1, DAY),
+        LIM_U(upstream_connect_timeout_s, 1, DAY),
+        LIM_U(upstream_idle_timeout_s, 1, DAY),
+        LIM_U(keepalive_s, 1, DAY),
+        LIM_U(drain_timeout_s, 1, DAY),
+        LIM_SZ(max_upstream_event_bytes, KIB, GIB),
+        LIM_SZ(max_output_bytes, KIB, GIB),
+        LIM_U(max_connections, 1, 1000000),
+};
+
+#define N_LIMITS (sizeof limit_specs / sizeof limit_specs[0])
+
+static int
+load_limits(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	const char *keys[N_LIMITS + 1];
+	json_t *o = json_object_get(root, "limits"), *v;
+	char path[64];
+	json_int_t val;
+	char *dst;
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	for (i = 0; i < N_LIMITS; i++)
+		keys[i] = limit_specs[i].key;
+	keys[N_LIMITS] = NULL;
+	if (check_keys(cx, o, "limits", keys) < 0)
+		return -1;
+	for (i = 0; i < N_LIMITS; i++) {
+		v = json_object_get(o, limit_specs[i].key);
+		if (v == NULL)
+			continue;
+		snprintf(path, sizeof path, "limits.%s", limit_specs[i].key);
+		if (int_in_range(cx, v, path, limit_specs[i].min, limit_specs[i].max, &val) < 0)
+			return -1;
+		dst = (char *)&c->limits + limit_specs[i].off;
+		if (limit_specs[i].is_size)
+			*(size_t *)(void *)dst = (size_t)val;
+		else
+			*(unsigned *)(void *)dst = (unsigned)val;
+	}
+	return 0;
+}
+
+static int
+load_store(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"path", NULL};
+	json_t *o = json_object_get(root, "store");
+	const char *s;
+
+	if (o == NULL)
+		return 0;
+	if (check_keys(cx, o, "store", keys) < 0 || get_text(cx, o, "store", "path", 4096, &s) < 0)
+		return -1;
+	if (s) {
+		free(c->store_path);
+		c->store_path = xstrdup(s);
+	}
+	return 0;
+}
+
+static int
+load_log_level(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	json_t *v = json_object_get(root, "log_level");
+	int level;
+
+	if (v == NULL)
+		return 0;
+	level = json_is_string(v) ? log_level_parse(json_string_value(v)) : -1;
+	if (level < 0) {
+		cerr(cx, "log_level: must be one of \"error\", \"warning\", \"info\", \"debug\"");
+		return -1;
+	}
+	c->log_level = level;
+	return 0;
+}
+
+void
+config_defaults(struct config *out)
+{
+	const char *rd = getenv("RUNTIME_DIRECTORY");
+	size_t n;
+
+	memset(out, 0, sizeof *out);
+	/* systemd joins several RuntimeDirectory= entries with ':'; the socket goes in the first. */
+	n = rd ? strcspn(rd, ":") : 0;
+	if (n > 0)
+		out->unix_path = xasprintf("%.*s/toolhostd.sock", (int)n, rd);
+	else
+		out->unix_path = xstrdup(CONFIG_DEFAULT_SOCK);
+	out->unix_mode = 0660;
+	out->store_path = xstrdup(CONFIG_DEFAULT_STORE);
+	out->limits.max_body_bytes = 8 * 1024 * 1024;
+	out->limits.max_header_bytes = 16384;
+	out->limits.header_timeout_s = 10;
+	out->limits.request_timeout_s = 600;
+	out->limits.upstream_connect_timeout_s = 10;
+	out->limits.upstream_idle_timeout_s = 120;
+	out->limits.keepalive_s = 15;
+	out->limits.drain_timeout_s = 10;
+	out->limits.max_upstream_event_bytes = 1024 * 1024;
+	out->limits.max_output_bytes = 16 * 1024 * 1024;
+	out->limits.max_connections = 20000;
+	out->log_level = LOG_LVL_INFO;
+}
+
+/*
+ * jansson's message without its " near '...'" part, which could quote a secret from the file; only
+ * for a duplicate key is it kept, as it names the key.
+ */
+static void
+json_err(struct cfgctx *cx, const json_error_t *je)
+{
+	char text[JSON_ERROR_TEXT_LENGTH];
+	char *near;
+
+	printable(text, sizeof text, je->text);
+	near = strstr(text, " near ");
+	if (near && strncmp(text, "duplicate object key", 20) != 0)
+		*near = '\0';
+	cerr(cx, "(json) line %d column %d: %s", je->line, je->column, text);
+}
+
+int
+config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"listen", "api_keys",  "upstreams", "store",
+	                                   "limits", "log_level", NULL};
+	struct cfgctx cx = {err, errlen};
+	struct config c;
+	json_error_t je;
+	json_t *root;
+	int result = -1;
+
+	if (err && errlen)
+		err[0] = '\0';
+	config_defaults(&c);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		json_err(&cx, &je);
+		goto done;
+	}
+	if (check_keys(&cx, root, "", keys) < 0 || load_listen(&cx, root, &c) < 0 ||
+	    load_api_keys(&cx, root, &c) < 0 || load_upstreams(&cx, root, &c) < 0 ||
+	    load_store(&cx, root, &c) < 0 || load_limits(&cx, root, &c) < 0 ||
+	    load_log_level(&cx, root, &c) < 0)
+		goto done;
+	if (strlen(c.unix_path) > CONFIG_MAX_SUN_PATH) {
+		cerr(&cx, "listen.unix.path: longer than %zu bytes (a socket path limit)%s",
+		     CONFIG_MAX_SUN_PATH,
+		     json_object_get(json_object_get(json_object_get(root, "listen"), "unix"), "path")
+		             ? ""
+		             : "; the default comes from RUNTIME_DIRECTORY");
+		goto done;
+	}
+	if (c.tcp_address && c.n_api_keys == 0) {
+		cerr(&cx, "api_keys: at least one key is required when listen.tcp is set");
+		goto done;
+	}
+	result = 0;
+done:
+	json_decref(root);
+	if (result == 0) {
+		*out = c;
+	} else {
+		config_free(&c);
+		memset(out, 0, sizeof *out);
+	}
+	return result;
+}
+
+int
+config_load_file(const char *path, struct config *out, char *err, size_t errlen)
+{
+	struct cfgctx cx = {err, errlen};
+	struct stat st;
+	char *text = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd, result = -1;
+
+	memset(out, 0, sizeof *out);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		cerr(&cx, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cerr(&cx, "%s: not a regular file", path);
+		goto done;
+	}
+	text = xmalloc(CONFIG_MAX_FILE + 1);
+	while (n < CONFIG_MAX_FILE + 1) {
+		r = read(fd, text + n, CONFIG_MAX_FILE + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			cerr(&cx, "%s: cannot read: %s", path, strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > CONFIG_MAX_FILE) {
+		cerr(&cx, "%s: larger than %d bytes", path, CONFIG_MAX_FILE);
+		goto done;
+	}
+	result = config_load_string(text, n, out, err, errlen);
+done:
+	if (text) {
+		/* The file may hold literal keys. */
+		explicit_bzero(text, n);
+		free(text);
+	}
+	close(fd);
+	return result;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->unix_path);
+	free(c->tcp_address);
+	for (i = 0; i < c->n_api_keys; i++) {
+		free(c->api_keys[i].name);
+		secret_free(c->api_keys[i].key);
+	}
+	free(c->api_keys);
+	for (i = 0; i < c->n_upstreams; i++) {
+		free(c->upstreams[i].name);
+		free(c->upstreams[i].base_url);
+		secret_free(c->upstreams[i].api_key);
+		free(c->upstreams[i].default_model);
+	}
+	free(c->upstreams);
+	free(c->store_path);
+	/* A second config_free() is then harmless. */
+	memset(c, 0, sizeof *c);
+}
+
+const struct config_upstream *
+config_upstream_find(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_upstreams; i++) {
+		if (name ? strcmp(c->upstreams[i].name, name) == 0 : c->upstreams[i].is_default)
+			return &c->upstreams[i];
+	}
+	return NULL;
+}

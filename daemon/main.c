@@ -1,0 +1,378 @@
+/*
+ * toolhostd: the process. Flags and config, the one libuv loop with lws (foreign loop) and curl
+ * (daemon/xfer) on it, listeners, signals (TERM/INT drain, HUP reload), systemd notify and watchdog.
+ * The only file that includes every module.
+ */
+#include <errno.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/engine.h"
+#include "api/http.h"
+#include "daemon/config.h"
+#include "daemon/listen.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "daemon/xfer.h"
+#include "store/store.h"
+
+#define TOOLHOSTD_VERSION "0.1.0"
+#define DEFAULT_CONFIG "/etc/toolhost/toolhostd.json"
+
+struct daemon {
+	uv_loop_t loop;
+	struct config *cfg;
+	const char *config_path;
+	const char *flag_socket, *flag_store;
+	int flag_verbose;
+
+	struct store *store;
+	struct xfer_ctx *xfer;
+	struct engine_ctx engine;
+	struct http_ctx http;
+	struct lws_context *lws;
+	struct lws_vhost *vh_unix, *vh_tcp;
+	struct http_vhost vu_unix, vu_tcp;
+	struct listen_set *listeners;
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t drain_timer, watchdog_timer;
+	uint64_t drain_deadline_ms;
+	int draining, aborted, exit_code;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: toolhostd [-n] [-v] [-c config.json] [-s socket-path] [-S store-path]\n"
+	           "  -c FILE  config file (default " DEFAULT_CONFIG ")\n"
+	           "  -n       check the config and exit (non-zero with a message naming the bad key)\n"
+	           "  -s PATH  Unix socket path (overrides listen.unix.path)\n"
+	           "  -S PATH  SQLite store path (overrides store.path)\n"
+	           "  -v       debug logging (overrides log_level)\n"
+	           "  -V       print the version and exit\n");
+}
+
+/* Loads the config file and applies the flags over it. */
+static struct config *
+load_config(struct daemon *d, char *err, size_t errlen)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+
+	config_defaults(cfg);
+	if (config_load_file(d->config_path, cfg, err, errlen) < 0) {
+		config_free(cfg);
+		free(cfg);
+		return NULL;
+	}
+	if (d->flag_socket) {
+		free(cfg->unix_path);
+		cfg->unix_path = xstrdup(d->flag_socket);
+	}
+	if (d->flag_store) {
+		free(cfg->store_path);
+		cfg->store_path = xstrdup(d->flag_store);
+	}
+	if (d->flag_verbose)
+		cfg->log_level = LOG_LVL_DEBUG;
+	return cfg;
+}
+
+static void
+on_accept(void *ud, int fd, enum listen_kind kind)
+{
+	struct daemon *d = ud;
+
+	if (d->http.connections >= d->cfg->limits.max_connections) {
+		log_warnx("connection limit (%u) reached; refusing a connection", d->cfg->limits.max_connections);
+		close(fd);
+		return;
+	}
+	if (lws_adopt_socket_vhost(kind == LISTEN_TCP ? d->vh_tcp : d->vh_unix, fd) == NULL) {
+		/* lws closes the fd itself when adoption fails. */
+		log_warnx("could not adopt an accepted connection");
+	}
+}
+
+static void
+close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Everything is drained or aborted: leave uv_run; main() tears down in order. */
+static void
+shutdown_now(struct daemon *d)
+{
+	uv_timer_stop(&d->drain_timer);
+	uv_close((uv_handle_t *)&d->drain_timer, close_cb);
+	uv_close((uv_handle_t *)&d->watchdog_timer, close_cb);
+	uv_close((uv_handle_t *)&d->sig_term, close_cb);
+	uv_close((uv_handle_t *)&d->sig_int, close_cb);
+	uv_close((uv_handle_t *)&d->sig_hup, close_cb);
+	uv_stop(&d->loop);
+}
+
+static void
+on_drain_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (d->engine.active == 0) {
+		/* Let lws flush what the last responses wrote before the context goes. */
+		if (!d->aborted || util_mono_ms() >= d->drain_deadline_ms) {
+			shutdown_now(d);
+			return;
+		}
+	}
+	if (!d->aborted && util_mono_ms() >= d->drain_deadline_ms) {
+		log_warnx("drain deadline reached with %zu response(s) in flight; failing them", d->engine.active);
+		d->aborted = 1;
+		engine_abort_all(&d->engine, "the server is shutting down");
+		/* A short grace for the failure events to reach the callers. */
+		d->drain_deadline_ms = util_mono_ms() + 300;
+	}
+}
+
+static void
+start_drain(struct daemon *d)
+{
+	if (d->draining)
+		return;
+	d->draining = 1;
+	sd_notify(0, "STOPPING=1");
+	log_info("draining: %zu response(s) in flight, deadline %u s", d->engine.active, d->cfg->limits.drain_timeout_s);
+	listen_stop(d->listeners);
+	d->http.draining = 1;
+	d->drain_deadline_ms = util_mono_ms() + (uint64_t)d->cfg->limits.drain_timeout_s * 1000u;
+	uv_timer_start(&d->drain_timer, on_drain_tick, 0, 50);
+}
+
+static void
+on_term(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	log_info("signal %d: shutting down", signum);
+	start_drain(d);
+}
+
+static void
+on_hup(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	struct config *cfg;
+	char err[512];
+
+	(void)signum;
+	sd_notify(0, "RELOADING=1");
+	cfg = load_config(d, err, sizeof err);
+	if (cfg == NULL) {
+		log_err("reload: %s: %s; keeping the running config", d->config_path, err);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (strcmp(cfg->unix_path, d->cfg->unix_path) != 0 ||
+	    (cfg->tcp_address == NULL) != (d->cfg->tcp_address == NULL) || cfg->tcp_port != d->cfg->tcp_port)
+		log_warnx("reload: listener changes take effect at the next restart");
+	if (strcmp(cfg->store_path, d->cfg->store_path) != 0)
+		log_warnx("reload: store.path changes take effect at the next restart");
+	/* Jobs copied what they need at start, so the old config can go now. */
+	config_free(d->cfg);
+	free(d->cfg);
+	d->cfg = cfg;
+	d->engine.cfg = cfg;
+	log_set_level((enum log_level)cfg->log_level);
+	log_info("reload: config %s applied (%zu upstream(s))", d->config_path, cfg->n_upstreams);
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static struct lws_vhost *
+make_vhost(struct daemon *d, const char *name, struct http_vhost *vu)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof info);
+	info.vhost_name = name;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = http_protocols();
+	info.user = vu;
+	info.keepalive_timeout = 60;
+	info.timeout_secs = d->cfg->limits.header_timeout_s;
+	return lws_create_vhost(d->lws, &info);
+}
+
+static int
+start(struct daemon *d)
+{
+	struct lws_context_creation_info info;
+	void *foreign[1];
+	char err[512];
+	unsigned hdr = (unsigned)d->cfg->limits.max_header_bytes;
+
+	d->store = store_open(d->cfg->store_path, err, sizeof err);
+	if (d->store == NULL) {
+		log_err("store %s: %s", d->cfg->store_path, err);
+		return -1;
+	}
+	d->xfer = xfer_ctx_new(&d->loop);
+	d->engine.loop = &d->loop;
+	d->engine.cfg = d->cfg;
+	d->engine.store = d->store;
+	d->engine.xfer = d->xfer;
+	d->http.engine = &d->engine;
+	d->vu_unix.ctx = d->vu_tcp.ctx = &d->http;
+	d->vu_tcp.tcp = 1;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
+	memset(&info, 0, sizeof info);
+	foreign[0] = &d->loop;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.foreign_loops = foreign;
+	info.pcontext = &d->lws;
+	info.max_http_header_data = (unsigned short)(hdr > 65535 ? 65535 : hdr);
+	info.max_http_header_pool = 1024;
+	info.fd_limit_per_thread = d->cfg->limits.max_connections + 256;
+	info.timeout_secs = d->cfg->limits.header_timeout_s;
+	d->lws = lws_create_context(&info);
+	if (d->lws == NULL) {
+		log_err("lws_create_context failed (is libwebsockets-evlib-uv installed?)");
+		return -1;
+	}
+	d->vh_unix = make_vhost(d, "unix", &d->vu_unix);
+	d->vh_tcp = make_vhost(d, "tcp", &d->vu_tcp);
+	if (d->vh_unix == NULL || d->vh_tcp == NULL) {
+		log_err("lws_create_vhost failed");
+		return -1;
+	}
+	d->listeners = listen_open(&d->loop, d->cfg, on_accept, d, err, sizeof err);
+	if (d->listeners == NULL) {
+		log_err("%s", err);
+		return -1;
+	}
+
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_term, SIGTERM);
+	uv_signal_start(&d->sig_int, on_term, SIGINT);
+	uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
+	uv_timer_init(&d->loop, &d->drain_timer);
+	d->drain_timer.data = d;
+	uv_timer_init(&d->loop, &d->watchdog_timer);
+	{
+		uint64_t usec = 0;
+		if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)
+			uv_timer_start(&d->watchdog_timer, on_watchdog, usec / 2000, usec / 2000);
+	}
+	sd_notify(0, "READY=1");
+	log_info("toolhostd " TOOLHOSTD_VERSION " ready (%zu upstream(s), store %s)", d->cfg->n_upstreams,
+	         d->cfg->store_path);
+	return 0;
+}
+
+/* Teardown in the order EVENT-LOOP.md 1.5 #8 found: lws (staged) before curl, loop last. */
+static void
+stop(struct daemon *d)
+{
+	int i;
+
+	listen_free(d->listeners);
+	d->listeners = NULL;
+	if (d->lws)
+		lws_context_destroy(d->lws);
+	for (i = 0; d->lws && i < 10; i++) {
+		uv_run(&d->loop, UV_RUN_NOWAIT);
+		if (d->lws)
+			lws_context_destroy(d->lws);
+	}
+	if (d->xfer)
+		xfer_ctx_free(d->xfer);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	store_close(d->store);
+	if (uv_loop_close(&d->loop) != 0)
+		log_warnx("the event loop still had open handles at exit");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	char err[512];
+	int opt, check_only = 0;
+
+	memset(&d, 0, sizeof d);
+	d.config_path = DEFAULT_CONFIG;
+	while ((opt = getopt(argc, argv, "c:ns:S:vVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 's':
+			d.flag_socket = optarg;
+			break;
+		case 'S':
+			d.flag_store = optarg;
+			break;
+		case 'v':
+			d.flag_verbose = 1;
+			break;
+		case 'V':
+			printf("toolhostd %s\n", TOOLHOSTD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	d.cfg = load_config(&d, err, sizeof err);
+	if (d.cfg == NULL) {
+		log_err("%s: %s", d.config_path, err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", d.config_path);
+		config_free(d.cfg);
+		free(d.cfg);
+		return 0;
+	}
+	log_set_level((enum log_level)d.cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&d.loop);
+	if (start(&d) == 0) {
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+	} else {
+		d.exit_code = 1;
+		if (!uv_is_closing((uv_handle_t *)&d.drain_timer) && d.drain_timer.loop)
+			shutdown_now(&d);
+	}
+	stop(&d);
+	config_free(d.cfg);
+	free(d.cfg);
+	log_info("toolhostd stopped");
+	return d.exit_code;
+}

@@ -1,0 +1,569 @@
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+/* How long a statement waits for another connection's lock before failing with SQLITE_BUSY. Calls run
+ * on the loop thread, so this is also the longest the loop can stall on a contended database. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_ERR_MAX         512
+
+/*
+ * The migrations, in order. Each entry takes a database at version - 1 to version and runs in the same
+ * transaction as the user_version bump, so a crash mid-migration leaves the old version intact. Entries
+ * are never edited once released: a change to the schema is a new entry.
+ */
+struct migration {
+	int version;
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
+        {1, "CREATE TABLE responses ("
+            " id TEXT PRIMARY KEY NOT NULL,"
+            " created_at INTEGER NOT NULL,"
+            " response_json TEXT NOT NULL,"
+            " input_json TEXT NOT NULL);"
+            /* For the retention sweep (delete by age) that comes later. */
+            "CREATE INDEX responses_created_at ON responses(created_at);"},
+};
+
+#define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
+#define STORE_SCHEMA_VERSION (migrations[STORE_NMIGRATIONS - 1].version)
+
+enum store_stmt { STMT_PUT, STMT_GET, STMT_DELETE, STMT_COUNT, STMT_MAX };
+
+/*
+ * An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would fire ON DELETE
+ * foreign-key actions in the tables that will reference responses (approvals, audit log).
+ */
+static const char *const stmt_sql[STMT_MAX] = {
+        [STMT_PUT] =
+                "INSERT INTO responses (id, created_at, response_json, input_json) VALUES (?1, ?2, ?3, ?4)"
+                " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
+                " response_json = excluded.response_json, input_json = excluded.input_json",
+        [STMT_GET] = "SELECT response_json, input_json FROM responses WHERE id = ?1",
+        [STMT_DELETE] = "DELETE FROM responses WHERE id = ?1",
+        [STMT_COUNT] = "SELECT count(*) FROM responses",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_MAX];
+	int memory; /* ":memory:": no file, no WAL */
+	int wal;    /* journal_mode is WAL, so close checkpoints */
+	char errmsg[STORE_ERR_MAX];
+};
+
+static void set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_err(struct store *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * SQLite's messages name tables, columns and constraints but never the bound values, so they are safe
+ * to log. "what" says which operation failed.
+ */
+static void
+set_db_err(struct store *s, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+
+	if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT)
+		set_err(s, "%s: the database file is not an SQLite database or is corrupt (%s)", what,
+		        sqlite3_errmsg(s->db));
+	else
+		set_err(s, "%s: %s (sqlite code %d)", what, sqlite3_errmsg(s->db), code);
+}
+
+/* Creates each missing directory on the way to path's parent, mode 0700; existing ones are left as
+ * they are (their mode is the administrator's choice). */
+static int
+make_parent_dirs(struct store *s, const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash, *p;
+	size_t len = strlen(path);
+	struct stat st;
+
+	if (len >= sizeof dir) {
+		set_err(s, "open: database path is too long");
+		return -1;
+	}
+	memcpy(dir, path, len + 1);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0; /* the current directory or "/" */
+	*slash = '\0';
+
+	/* Walk every prefix ending at a '/', then the whole parent. */
+	for (p = dir + 1;; p++) {
+		int last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (stat(dir, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				set_err(s, "open: %s is not a directory", dir);
+				return -1;
+			}
+		} else if (errno != ENOENT) {
+			set_err(s, "open: %s: %s", dir, strerror(errno));
+			return -1;
+		} else if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+			set_err(s, "open: cannot create directory %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (last)
+			return 0;
+		*p = '/';
+	}
+}
+
+/*
+ * Creates a missing database file with mode 0600 before SQLite opens it: SQLite would create it 0644,
+ * and the stored responses are the callers' conversations. SQLite gives the -wal and -shm files the
+ * mode of the database file, so they follow.
+ */
+static int
+precreate_file(struct store *s, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd == -1) {
+		if (errno == EEXIST)
+			return 0;
+		set_err(s, "open: cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+exec_sql(struct store *s, const char *sql, const char *what)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		set_db_err(s, what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs a one-row query and returns its first column: as an integer in *ival, or copied into text. */
+static int
+query_one(struct store *s, const char *sql, const char *what, int64_t *ival, char *text, size_t textlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, result = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		set_db_err(s, what);
+		goto done;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			set_err(s, "%s: no result", what);
+		else
+			set_db_err(s, what);
+		goto done;
+	}
+	if (ival)
+		*ival = sqlite3_column_int64(st, 0);
+	if (text) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		snprintf(text, textlen, "%s", t ? (const char *)t : "");
+	}
+	result = 0;
+done:
+	sqlite3_finalize(st);
+	return result;
+}
+
+static int
+refuse_newer(struct store *s, int64_t version)
+{
+	if (version > STORE_SCHEMA_VERSION || version < 0) {
+		set_err(s,
+		        "open: the database has schema version %lld, this toolhost knows up to %d; refusing "
+		        "to "
+		        "open it (use a newer toolhost, or another database path)",
+		        (long long)version, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Brings the schema to STORE_SCHEMA_VERSION. The version is read again under BEGIN IMMEDIATE (the write
+ * lock) because another process may have migrated between our first look and now.
+ */
+static int
+migrate(struct store *s)
+{
+	int64_t version, ntables;
+	char sql[64];
+	int i, result = -1;
+
+	if (exec_sql(s, "BEGIN IMMEDIATE", "open: begin migration") == -1)
+		return -1;
+	if (query_one(s, "PRAGMA user_version", "open: read schema version", &version, NULL, 0) == -1)
+		goto done;
+	if (refuse_newer(s, version) == -1)
+		goto done;
+	if (version == 0) {
+		/* Version 0 with tables in it is some other program's database: do not write into it. */
+		if (query_one(s, "SELECT count(*) FROM sqlite_master", "open: read schema", &ntables, NULL,
+		              0) == -1)
+			goto done;
+		if (ntables != 0) {
+			set_err(s, "open: the file is an SQLite database without a toolhost schema version; "
+			           "refusing to modify it");
+			goto done;
+		}
+	}
+	for (i = 0; i < STORE_NMIGRATIONS; i++) {
+		if (migrations[i].version <= version)
+			continue;
+		if (exec_sql(s, migrations[i].sql, "open: migrate") == -1)
+			goto done;
+		/* PRAGMA takes no bound parameters; the value is our own constant. */
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", migrations[i].version);
+		if (exec_sql(s, sql, "open: set schema version") == -1)
+			goto done;
+	}
+	if (exec_sql(s, "COMMIT", "open: commit migration") == -1)
+		goto done;
+	result = 0;
+done:
+	if (result == -1 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return result;
+}
+
+static int
+configure(struct store *s)
+{
+	char mode[32];
+	int64_t version;
+
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	/* The file may have been tampered with: forbid the schema tricks (writable_schema, functions in
+	 * triggers and views) that a crafted database uses to attack the program that opens it. */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+
+	/*
+	 * Read the version before anything writes: this is the first read of the file, so a garbage file
+	 * fails here, and a database from a newer toolhost is refused before we switch its journal mode.
+	 */
+	if (query_one(s, "PRAGMA user_version", "open", &version, NULL, 0) == -1)
+		return -1;
+	if (refuse_newer(s, version) == -1)
+		return -1;
+
+	if (!s->memory) {
+		if (query_one(s, "PRAGMA journal_mode = WAL", "open: set WAL mode", NULL, mode,
+		              sizeof mode) == -1)
+			return -1;
+		if (strcmp(mode, "wal") != 0) {
+			set_err(s, "open: the database cannot use WAL mode (journal mode stays \"%s\")",
+			        mode);
+			return -1;
+		}
+		s->wal = 1;
+	}
+	/* In WAL mode, NORMAL keeps every commit across a crash of the process; only an OS crash or power
+	 * loss can lose the last commits, never corrupt the file. */
+	if (exec_sql(s, "PRAGMA synchronous = NORMAL", "open: set synchronous") == -1)
+		return -1;
+	if (exec_sql(s, "PRAGMA foreign_keys = ON", "open: enable foreign keys") == -1)
+		return -1;
+	if (version < STORE_SCHEMA_VERSION && migrate(s) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+prepare_all(struct store *s)
+{
+	int i;
+
+	for (i = 0; i < STMT_MAX; i++) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+		                       NULL) != SQLITE_OK) {
+			set_db_err(s, "open: prepare");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *path, char *err, size_t errlen)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+	int rc, result = -1;
+
+	if (path == NULL || *path == '\0') {
+		/* "" would give a private temporary database: never what a configuration means. */
+		set_err(s, "open: no database path");
+		goto done;
+	}
+	s->memory = strcmp(path, ":memory:") == 0;
+	if (!s->memory) {
+		if (make_parent_dirs(s, path) == -1)
+			goto done;
+		if (precreate_file(s, path) == -1)
+			goto done;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		if (s->db)
+			set_err(s, "open %s: %s", path, sqlite3_errmsg(s->db));
+		else
+			set_err(s, "open %s: %s", path, sqlite3_errstr(rc));
+		goto done;
+	}
+	if (configure(s) == -1)
+		goto done;
+	if (prepare_all(s) == -1)
+		goto done;
+	result = 0;
+done:
+	if (result == -1) {
+		if (err && errlen)
+			snprintf(err, errlen, "store: %s", s->errmsg);
+		s->wal = 0; /* nothing of ours to checkpoint, and the file may not even be a database */
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+store_close(struct store *s)
+{
+	int i, rc;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < STMT_MAX; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db) {
+		if (s->wal) {
+			/* Passive: copies what it can without waiting on readers in other processes. */
+			rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+			if (rc != SQLITE_OK)
+				log_warnx("store: checkpoint on close: %s", sqlite3_errmsg(s->db));
+		}
+		rc = sqlite3_close(s->db);
+		if (rc != SQLITE_OK)
+			log_warnx("store: close: %s", sqlite3_errstr(rc));
+	}
+	free(s);
+}
+
+/*
+ * Steps a prepared statement once. The caller resets it with finish(): bound text is SQLITE_STATIC (the
+ * caller's strings, no copy of multi-megabyte values), so the bindings must be cleared before return.
+ */
+static int
+step(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		set_db_err(s, what);
+	return rc;
+}
+
+static void
+finish(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int
+bind_text(struct store *s, sqlite3_stmt *st, int idx, const char *v, const char *what)
+{
+	if (sqlite3_bind_text64(st, idx, v, strlen(v), SQLITE_STATIC, SQLITE_UTF8) != SQLITE_OK) {
+		set_db_err(s, what);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_response_put(struct store *s, const char *id, const char *response_json, const char *input_json,
+                   int64_t created_at)
+{
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL || *id == '\0' || response_json == NULL || input_json == NULL) {
+		set_err(s, "put: missing id, response or input");
+		return -1;
+	}
+	st = s->stmt[STMT_PUT];
+	if (bind_text(s, st, 1, id, "put") == -1 || bind_text(s, st, 3, response_json, "put") == -1 ||
+	    bind_text(s, st, 4, input_json, "put") == -1)
+		goto done;
+	if (sqlite3_bind_int64(st, 2, created_at) != SQLITE_OK) {
+		set_db_err(s, "put");
+		goto done;
+	}
+	if (step(s, st, "put") != SQLITE_DONE)
+		goto done;
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+/* Copies column i into a malloc'd string. A NULL column only exists in a file written by someone else. */
+static int
+copy_column(struct store *s, sqlite3_stmt *st, int i, char **out)
+{
+	const unsigned char *t;
+	int n;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		set_err(s, "get: the stored row is incomplete");
+		return -1;
+	}
+	t = sqlite3_column_text(st, i);
+	if (t == NULL) {
+		/* NULL is also how SQLite returns a zero-length blob; only NOMEM is a failure. */
+		if ((sqlite3_errcode(s->db) & 0xff) == SQLITE_NOMEM) {
+			set_db_err(s, "get");
+			return -1;
+		}
+		*out = xstrdup("");
+		return 0;
+	}
+	n = sqlite3_column_bytes(st, i);
+	*out = xmalloc((size_t)n + 1);
+	memcpy(*out, t, (size_t)n);
+	(*out)[n] = '\0';
+	return 0;
+}
+
+int
+store_response_get(struct store *s, const char *id, char **response_json, char **input_json)
+{
+	sqlite3_stmt *st;
+	char *resp = NULL, *input = NULL;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL) {
+		set_err(s, "get: missing id");
+		return -1;
+	}
+	st = s->stmt[STMT_GET];
+	if (bind_text(s, st, 1, id, "get") == -1)
+		goto done;
+	rc = step(s, st, "get");
+	if (rc == SQLITE_DONE) {
+		result = 1;
+		goto done;
+	}
+	if (rc != SQLITE_ROW)
+		goto done;
+	if (response_json && copy_column(s, st, 0, &resp) == -1)
+		goto done;
+	if (input_json && copy_column(s, st, 1, &input) == -1)
+		goto done;
+	if (response_json) {
+		*response_json = resp;
+		resp = NULL;
+	}
+	if (input_json) {
+		*input_json = input;
+		input = NULL;
+	}
+	result = 0;
+done:
+	finish(st);
+	free(resp);
+	free(input);
+	return result;
+}
+
+int
+store_response_delete(struct store *s, const char *id)
+{
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL) {
+		set_err(s, "delete: missing id");
+		return -1;
+	}
+	st = s->stmt[STMT_DELETE];
+	if (bind_text(s, st, 1, id, "delete") == -1)
+		goto done;
+	if (step(s, st, "delete") != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db) > 0 ? 0 : 1;
+done:
+	finish(st);
+	return result;
+}
+
+int64_t
+store_response_count(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_COUNT];
+	if (step(s, st, "count") != SQLITE_ROW)
+		goto done;
+	result = sqlite3_column_int64(st, 0);
+done:
+	finish(st);
+	return result;
+}
+
+const char *
+store_errmsg(struct store *s)
+{
+	if (s == NULL)
+		return "no store";
+	return s->errmsg[0] ? s->errmsg : "no error";
+}

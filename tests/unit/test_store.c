@@ -1,0 +1,679 @@
+/*
+ * test_store: the SQLite store, on real files in a mkdtemp directory. Checks the API contract
+ * (put/get/delete/count, replace, not-found codes), durability (close/open, and a writer killed with
+ * SIGKILL: the WAL promise), the refusals (newer schema, garbage, someone else's database) and hostile
+ * values (odd ids, megabytes). Reads SQLite's file header directly so this file needs no sqlite3.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/util.h"
+#include "store/store.h"
+#include "tests/unit/t.h"
+
+static char tmpdir[] = "/tmp/test_store.XXXXXX";
+
+static char *
+tpath(const char *name)
+{
+	return xasprintf("%s/%s", tmpdir, name);
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* The whole file, NUL-terminated; NULL when it cannot be read. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		data = xmalloc((size_t)n + 1);
+		if (fread(data, 1, (size_t)n, f) != (size_t)n) {
+			free(data);
+			data = NULL;
+		} else {
+			data[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return data;
+}
+
+static int
+write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int ok;
+
+	if (fd == -1)
+		return -1;
+	ok = write(fd, data, len) == (ssize_t)len;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* SQLite header fields: big-endian 32-bit user_version at offset 60; write/read version at 18/19. */
+static long long
+header_user_version(const char *path)
+{
+	unsigned char h[100];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd == -1)
+		return -1;
+	n = pread(fd, h, sizeof h, 0);
+	close(fd);
+	if (n != (ssize_t)sizeof h)
+		return -1;
+	return (long long)(int32_t)((uint32_t)h[60] << 24 | (uint32_t)h[61] << 16 | (uint32_t)h[62] << 8 |
+	                            h[63]);
+}
+
+static int
+header_is_wal(const char *path)
+{
+	unsigned char h[20];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd == -1)
+		return 0;
+	n = pread(fd, h, sizeof h, 0);
+	close(fd);
+	return n == (ssize_t)sizeof h && h[18] == 2 && h[19] == 2;
+}
+
+static int
+set_header_user_version(const char *path, uint32_t v)
+{
+	unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd == -1)
+		return -1;
+	n = pwrite(fd, b, sizeof b, 60);
+	close(fd);
+	return n == 4 ? 0 : -1;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static void
+test_basic(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+	char *resp = NULL, *input = NULL;
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	T(store_response_count(s) == 0);
+	T(store_response_get(s, "resp_nope", &resp, &input) == 1);
+	T(resp == NULL && input == NULL);
+	T(store_response_delete(s, "resp_nope") == 1);
+
+	T(store_response_put(s, "resp_1", "{\"a\":1}", "[]", 100) == 0);
+	T(store_response_put(s, "resp_2", "{\"b\":2}", "[{\"id\":\"x\"}]", 200) == 0);
+	T(store_response_count(s) == 2);
+	T(store_response_get(s, "resp_1", &resp, &input) == 0);
+	T_STREQ(resp, "{\"a\":1}");
+	T_STREQ(input, "[]");
+	free(resp);
+	free(input);
+	resp = input = NULL;
+
+	/* Either out-pointer may be NULL. */
+	T(store_response_get(s, "resp_2", NULL, &input) == 0);
+	T_STREQ(input, "[{\"id\":\"x\"}]");
+	free(input);
+	input = NULL;
+	T(store_response_get(s, "resp_2", &resp, NULL) == 0);
+	T_STREQ(resp, "{\"b\":2}");
+	free(resp);
+	resp = NULL;
+	T(store_response_get(s, "resp_2", NULL, NULL) == 0);
+
+	/* put replaces. */
+	T(store_response_put(s, "resp_1", "{\"a\":\"cancelled\"}", "[1]", 150) == 0);
+	T(store_response_count(s) == 2);
+	T(store_response_get(s, "resp_1", &resp, &input) == 0);
+	T_STREQ(resp, "{\"a\":\"cancelled\"}");
+	T_STREQ(input, "[1]");
+	free(resp);
+	free(input);
+	resp = input = NULL;
+
+	/* Empty values are kept as empty, not turned into NULL. */
+	T(store_response_put(s, "resp_3", "", "", 0) == 0);
+	T(store_response_get(s, "resp_3", &resp, &input) == 0);
+	T_STREQ(resp, "");
+	T_STREQ(input, "");
+	free(resp);
+	free(input);
+	resp = input = NULL;
+
+	T(store_response_delete(s, "resp_1") == 0);
+	T(store_response_delete(s, "resp_1") == 1);
+	T(store_response_get(s, "resp_1", &resp, &input) == 1);
+	T(store_response_count(s) == 2);
+
+	/* Bad arguments are errors with a message that does not echo the values. */
+	T(store_response_put(s, "resp_secret_id", NULL, "[]", 1) == -1);
+	T(strstr(store_errmsg(s), "put") != NULL);
+	T(strstr(store_errmsg(s), "secret") == NULL);
+	T(store_response_put(s, "resp_4", "{}", NULL, 1) == -1);
+	T(store_response_put(s, NULL, "{}", "[]", 1) == -1);
+	T(store_response_put(s, "", "{}", "[]", 1) == -1);
+	T(store_response_get(s, NULL, &resp, &input) == -1);
+	T(store_response_delete(s, NULL) == -1);
+	T(store_response_count(s) == 2);
+
+	/* NULL store: errors, no crash. */
+	T(store_response_put(NULL, "a", "{}", "[]", 1) == -1);
+	T(store_response_get(NULL, "a", &resp, &input) == -1);
+	T(store_response_delete(NULL, "a") == -1);
+	T(store_response_count(NULL) == -1);
+	T(store_errmsg(NULL) != NULL);
+	store_close(NULL);
+
+	store_close(s);
+
+	/* "" would be a private temporary database; a configuration never means that. */
+	err[0] = '\0';
+	T(store_open("", err, sizeof err) == NULL);
+	T(err[0] != '\0');
+	T(store_open(NULL, err, sizeof err) == NULL);
+	/* A NULL or zero-sized err buffer is allowed. */
+	T(store_open("", NULL, 0) == NULL);
+}
+
+static void
+test_persistence(void)
+{
+	char err[256] = "";
+	char *path = tpath("a/b/c/db.sqlite");
+	char *dir_a = tpath("a"), *dir_c = tpath("a/b/c");
+	char *wal = xasprintf("%s-wal", path);
+	char *resp = NULL, *input = NULL;
+	struct stat st;
+	struct store *s;
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL) {
+		printf("open: %s\n", err);
+		goto done;
+	}
+	/* Missing parents are created 0700, the file 0600. */
+	T(stat(dir_a, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	T(stat(dir_c, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	T(stat(path, &st) == 0 && (st.st_mode & 0077) == 0);
+	T(header_is_wal(path));
+
+	T(store_response_put(s, "resp_keep", "{\"k\":true}", "[{\"id\":\"i1\"}]", 1700000000) == 0);
+	T(store_response_put(s, "resp_gone", "{}", "[]", 1700000001) == 0);
+	T(store_response_delete(s, "resp_gone") == 0);
+	store_close(s);
+
+	/* The close checkpointed: the main file holds the schema version, no WAL is left behind. */
+	T(header_user_version(path) == 1);
+	T(access(wal, F_OK) != 0 || file_size(wal) == 0);
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL)
+		goto done;
+	T(store_response_count(s) == 1);
+	T(store_response_get(s, "resp_keep", &resp, &input) == 0);
+	T_STREQ(resp, "{\"k\":true}");
+	T_STREQ(input, "[{\"id\":\"i1\"}]");
+	T(store_response_get(s, "resp_gone", NULL, NULL) == 1);
+	free(resp);
+	free(input);
+	store_close(s);
+	T(header_user_version(path) == 1);
+done:
+	free(path);
+	free(dir_a);
+	free(dir_c);
+	free(wal);
+}
+
+/* Two connections to one file see each other's commits (WAL readers and one writer). */
+static void
+test_two_connections(void)
+{
+	char err[256] = "";
+	char *path = tpath("two.sqlite");
+	struct store *a = store_open(path, err, sizeof err);
+	struct store *b = store_open(path, err, sizeof err);
+	char *resp = NULL;
+
+	T(a != NULL && b != NULL);
+	if (a && b) {
+		T(store_response_put(a, "resp_x", "{\"from\":\"a\"}", "[]", 1) == 0);
+		T(store_response_get(b, "resp_x", &resp, NULL) == 0);
+		T_STREQ(resp, "{\"from\":\"a\"}");
+		free(resp);
+		T(store_response_put(b, "resp_x", "{\"from\":\"b\"}", "[]", 2) == 0);
+		resp = NULL;
+		T(store_response_get(a, "resp_x", &resp, NULL) == 0);
+		T_STREQ(resp, "{\"from\":\"b\"}");
+		free(resp);
+	}
+	store_close(a);
+	store_close(b);
+	free(path);
+}
+
+/*
+ * The WAL promise: a commit that returned survives the process being killed before it closes (and
+ * before any checkpoint), because it is in the -wal file, which the next open replays. The parent sends
+ * the SIGKILL once the child reports its writes done: a raise() in the child would be seen by valgrind,
+ * which then runs its exit-time leak report in the child; a kill from outside cannot be intercepted.
+ */
+static void
+test_sigkill(void)
+{
+	char err[256] = "";
+	char *path = tpath("killed/db.sqlite");
+	char *wal = xasprintf("%s-wal", path);
+	char *resp = NULL, *input = NULL;
+	struct store *s;
+	pid_t pid;
+	int status = 0, fds[2];
+	char c = 0;
+
+	T(pipe(fds) == 0);
+	fflush(stdout);
+	pid = fork();
+	T(pid != -1);
+	if (pid == 0) {
+		close(fds[0]);
+		s = store_open(path, err, sizeof err);
+		if (s == NULL)
+			_exit(2);
+		if (store_response_put(s, "resp_killed", "{\"survived\":true}", "[{\"id\":\"m\"}]", 42) != 0)
+			_exit(3);
+		if (store_response_put(s, "resp_killed_2", "{}", "[]", 43) != 0)
+			_exit(3);
+		if (store_response_delete(s, "resp_killed_2") != 0)
+			_exit(3);
+		if (write(fds[1], "k", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	/* Read returns 0 (EOF) instead if the child failed and exited. */
+	T(read(fds[0], &c, 1) == 1 && c == 'k');
+	close(fds[0]);
+	T(kill(pid, SIGKILL) == 0);
+	T(waitpid(pid, &status, 0) == pid);
+	T(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The data is only in the WAL: the killed writer never checkpointed. */
+	T(file_size(wal) > 0);
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_response_count(s) == 1);
+		T(store_response_get(s, "resp_killed", &resp, &input) == 0);
+		T_STREQ(resp, "{\"survived\":true}");
+		T_STREQ(input, "[{\"id\":\"m\"}]");
+		T(store_response_get(s, "resp_killed_2", NULL, NULL) == 1);
+		free(resp);
+		free(input);
+		store_close(s);
+	}
+	free(path);
+	free(wal);
+}
+
+/* A database from a newer toolhost is refused and left byte-for-byte as it was. */
+static void
+test_newer_version(void)
+{
+	char err[256] = "";
+	char *path = tpath("newer.sqlite");
+	char *before, *after;
+	size_t nbefore = 0, nafter = 0;
+	struct store *s = store_open(path, err, sizeof err);
+	const uint32_t versions[] = {2, 0x7fffffff, 0xffffffff};
+	size_t i;
+
+	T(s != NULL);
+	if (s == NULL)
+		goto done;
+	T(store_response_put(s, "resp_old", "{}", "[]", 1) == 0);
+	store_close(s);
+
+	for (i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+		T(set_header_user_version(path, versions[i]) == 0);
+		before = slurp(path, &nbefore);
+		err[0] = '\0';
+		s = store_open(path, err, sizeof err);
+		T(s == NULL);
+		store_close(s);
+		T(strstr(err, "schema version") != NULL);
+		T(strstr(err, "refusing") != NULL);
+		after = slurp(path, &nafter);
+		T(before && after && nbefore == nafter && memcmp(before, after, nbefore) == 0);
+		T(header_user_version(path) == (int32_t)versions[i]);
+		free(before);
+		free(after);
+	}
+
+	/* Version 0 with tables in it is someone else's database: refused, not written into. */
+	T(set_header_user_version(path, 0) == 0);
+	before = slurp(path, &nbefore);
+	err[0] = '\0';
+	s = store_open(path, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(strstr(err, "refusing") != NULL);
+	after = slurp(path, &nafter);
+	T(before && after && nbefore == nafter && memcmp(before, after, nbefore) == 0);
+	free(before);
+	free(after);
+
+	/* Back at version 1 it opens again with its row. */
+	T(set_header_user_version(path, 1) == 0);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_response_get(s, "resp_old", NULL, NULL) == 0);
+		store_close(s);
+	}
+done:
+	free(path);
+}
+
+static void
+check_garbage(const char *name, const void *data, size_t len)
+{
+	char err[256] = "";
+	char *path = tpath(name);
+	char *after;
+	size_t nafter = 0;
+	struct store *s;
+
+	T(write_file(path, data, len) == 0);
+	s = store_open(path, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(strstr(err, "not an SQLite database") != NULL);
+	after = slurp(path, &nafter);
+	T(after && nafter == len && memcmp(after, data, len) == 0);
+	free(after);
+	free(path);
+}
+
+static void
+test_garbage(void)
+{
+	char big[16384];
+	char hdr[4096];
+	size_t i;
+	uint32_t x = 12345;
+
+	for (i = 0; i < sizeof big; i++) {
+		x = x * 1103515245u + 12345u;
+		big[i] = (char)(x >> 16);
+	}
+	check_garbage("garbage.bin", big, sizeof big);
+	check_garbage("text.txt", "this is not a database\n", 23);
+
+	memset(big, 'A', 512);
+	check_garbage("as.bin", big, 512);
+
+	/* A right magic string followed by nonsense. */
+	memset(hdr, 0xff, sizeof hdr);
+	memcpy(hdr, "SQLite format 3", 16);
+	check_garbage("fakehdr.bin", hdr, sizeof hdr);
+}
+
+/*
+ * A real database whose data pages were overwritten: any outcome but a crash is acceptable, and no
+ * error message may carry the stored values.
+ */
+static void
+test_corrupt_pages(void)
+{
+	char err[256] = "";
+	char *path = tpath("corrupt.sqlite");
+	char *value = xmalloc(200000);
+	char id[32];
+	char junk[4096];
+	struct store *s;
+	int fd, i, r;
+	off_t size, off;
+	char *resp = NULL, *input = NULL;
+
+	memset(value, 'S', 199999);
+	memcpy(value, "SECRETVALUE", 11);
+	value[199999] = '\0';
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL)
+		goto done;
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof id, "resp_%d", i);
+		T(store_response_put(s, id, value, "[]", i) == 0);
+	}
+	store_close(s);
+
+	size = file_size(path);
+	T(size > 100000);
+	memset(junk, 0x5a, sizeof junk);
+	fd = open(path, O_WRONLY);
+	T(fd != -1);
+	/* Leave page 1 (header and schema) alone, scribble over every third page after it. */
+	for (off = 4096; fd != -1 && off < size; off += 3 * 4096)
+		T(pwrite(fd, junk, sizeof junk, off) == (ssize_t)sizeof junk);
+	if (fd != -1)
+		close(fd);
+
+	s = store_open(path, err, sizeof err);
+	if (s == NULL) {
+		T(err[0] != '\0');
+		T(strstr(err, "SECRET") == NULL);
+		goto done;
+	}
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof id, "resp_%d", i);
+		r = store_response_get(s, id, &resp, &input);
+		T(r == 0 || r == 1 || r == -1);
+		if (r == -1)
+			T(strstr(store_errmsg(s), "SECRET") == NULL);
+		if (r == 0) {
+			free(resp);
+			free(input);
+		}
+		resp = input = NULL;
+	}
+	T(store_response_count(s) >= -1);
+	r = store_response_put(s, "resp_new", value, "[]", 99);
+	if (r == -1)
+		T(strstr(store_errmsg(s), "SECRET") == NULL);
+	r = store_response_delete(s, "resp_3");
+	T(r == 0 || r == 1 || r == -1);
+	store_close(s);
+done:
+	free(value);
+	free(path);
+}
+
+static void
+test_bad_paths(void)
+{
+	char err[256] = "";
+	char *file = tpath("plainfile");
+	char *under = tpath("plainfile/db.sqlite");
+	char *dir = tpath("adir");
+	struct store *s;
+
+	T(write_file(file, "x", 1) == 0);
+	s = store_open(under, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(strstr(err, "not a directory") != NULL);
+
+	T(mkdir(dir, 0700) == 0);
+	err[0] = '\0';
+	s = store_open(dir, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(err[0] != '\0');
+
+	free(file);
+	free(under);
+	free(dir);
+}
+
+static void
+test_large(void)
+{
+	char err[256] = "";
+	char *path = tpath("large.sqlite");
+	size_t nresp = 8u << 20, ninput = 3u << 20;
+	char *big_resp = xmalloc(nresp + 1), *big_input = xmalloc(ninput + 1);
+	char *resp = NULL, *input = NULL;
+	struct store *s;
+	size_t i;
+
+	for (i = 0; i < nresp; i++)
+		big_resp[i] = (char)('a' + i % 26);
+	big_resp[nresp] = '\0';
+	for (i = 0; i < ninput; i++)
+		big_input[i] = (char)('0' + i % 10);
+	big_input[ninput] = '\0';
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL)
+		goto done;
+	T(store_response_put(s, "resp_big", big_resp, big_input, 1) == 0);
+	store_close(s);
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL)
+		goto done;
+	T(store_response_get(s, "resp_big", &resp, &input) == 0);
+	T(resp && strlen(resp) == nresp && memcmp(resp, big_resp, nresp) == 0);
+	T(input && strlen(input) == ninput && memcmp(input, big_input, ninput) == 0);
+	free(resp);
+	free(input);
+	/* Replacing a big row with a small one. */
+	T(store_response_put(s, "resp_big", "{}", "[]", 2) == 0);
+	resp = NULL;
+	T(store_response_get(s, "resp_big", &resp, NULL) == 0);
+	T_STREQ(resp, "{}");
+	free(resp);
+	store_close(s);
+done:
+	free(big_resp);
+	free(big_input);
+	free(path);
+}
+
+/* Ids are bound parameters: SQL syntax, quotes, format directives and UTF-8 are just bytes. */
+static void
+test_odd_ids(void)
+{
+	static const char *const ids[] = {
+	        "'; DROP TABLE responses; --",
+	        "\"); DELETE FROM responses; --",
+	        "resp_' OR '1'='1",
+	        "%s%s%n%x",
+	        "?1",
+	        ":id",
+	        "back\\slash",
+	        "tab\tnew\nline\r",
+	        "r\xc3\xa9sp_\xe2\x9c\x93",
+	        "\xff\xfe not utf-8",
+	        " ",
+	        "resp_%",
+	        "resp__",
+	        "*",
+	};
+	size_t n = sizeof ids / sizeof ids[0], i;
+	char err[256] = "";
+	char *resp = NULL, *json;
+	struct store *s = store_open(":memory:", err, sizeof err);
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		json = xasprintf("{\"n\":%zu}", i);
+		T(store_response_put(s, ids[i], json, "[]", (int64_t)i) == 0);
+		free(json);
+	}
+	T(store_response_count(s) == (int64_t)n);
+	for (i = 0; i < n; i++) {
+		json = xasprintf("{\"n\":%zu}", i);
+		resp = NULL;
+		T(store_response_get(s, ids[i], &resp, NULL) == 0);
+		T_STREQ(resp, json);
+		free(resp);
+		free(json);
+	}
+	/* LIKE-style wildcards match nothing but themselves. */
+	T(store_response_get(s, "resp_x", NULL, NULL) == 1);
+	T(store_response_delete(s, "resp_x") == 1);
+	for (i = 0; i < n; i++)
+		T(store_response_delete(s, ids[i]) == 0);
+	T(store_response_count(s) == 0);
+	store_close(s);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_basic();
+	test_persistence();
+	test_two_connections();
+	test_sigkill();
+	test_newer_version();
+	test_garbage();
+	test_corrupt_pages();
+	test_bad_paths();
+	test_large();
+	test_odd_ids();
+	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return T_DONE();
+}
