@@ -89,7 +89,7 @@ struct config {
 	int log_level; /* enum log_level */
 };
 
-/* Fills *out with the defaults (no upstreams). */
+/* Fills *out with the defaults (no upstreams); config_load_* call it themselves. */
 void config_defaults(struct config *out);
 /* Loads and checks a file over the defaults. On error returns -1 and writes a message that names
  * the key path (e.g. "upstreams[1].base_url: must start with http:// or https://") to err. */

@@ -3,6 +3,7 @@
  * (daemon/xfer) on it, listeners, signals (TERM/INT drain, HUP reload), systemd notify and watchdog.
  * The only file that includes every module.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <signal.h>
@@ -65,7 +66,7 @@ load_config(struct daemon *d, char *err, size_t errlen)
 {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 
-	config_defaults(cfg);
+	/* config_load_file starts from the defaults itself. */
 	if (config_load_file(d->config_path, cfg, err, errlen) < 0) {
 		config_free(cfg);
 		free(cfg);
@@ -252,6 +253,10 @@ start(struct daemon *d)
 		log_err("lws_create_context failed (is libwebsockets-evlib-uv installed?)");
 		return -1;
 	}
+	/* lws dlopen()s its libuv glue and dlclose()s it in the last lws_context_destroy(), while libuv
+	 * may still hold close callbacks that point into it (a crash at exit, seen here): pin it. */
+	if (dlopen(LWS_INSTALL_LIBDIR "/libwebsockets-evlib_uv.so", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == NULL)
+		log_warnx("could not pin the lws libuv plugin: %s", dlerror());
 	d->vh_unix = make_vhost(d, "unix", &d->vu_unix);
 	d->vh_tcp = make_vhost(d, "tcp", &d->vu_tcp);
 	if (d->vh_unix == NULL || d->vh_tcp == NULL) {

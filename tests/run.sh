@@ -19,8 +19,8 @@ if [ "$mode" != integration ]; then
 		rc=$?
 		cat "$out"
 		line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-		p=$(echo "$line" | sed -n 's/.* \{0,1\}\([0-9][0-9]*\) passed.*/\1/p')
-		f=$(echo "$line" | sed -n 's/.*passed, \([0-9][0-9]*\) failed.*/\1/p')
+		p=$(echo "$line" | sed -nE 's/^(.*[^0-9])?([0-9]+) passed.*/\2/p')
+		f=$(echo "$line" | sed -nE 's/.*passed, ([0-9]+) failed.*/\1/p')
 		[ -n "$p" ] || p=0
 		[ -n "$f" ] || f=0
 		# A binary that crashed or exited non-zero without reporting a failure still fails.

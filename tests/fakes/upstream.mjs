@@ -1,0 +1,552 @@
+// A scripted OpenAI-compatible Chat Completions server for toolhostd's integration tests.
+//
+//   import { startUpstream } from '../fakes/upstream.mjs';
+//   const up = await startUpstream();       // 127.0.0.1, a free port
+//   up.url                                  // "http://127.0.0.1:<port>/v1"
+//   up.requests                             // every request: {method, path, headers, body, ...}
+//   await up.close();
+//
+// Standalone: `node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1]` prints the base URL and
+// serves until SIGINT/SIGTERM.
+//
+// POST /v1/chat/completions answers by scenario, chosen by the request's "model" (see SCENARIOS).
+// It streams (SSE chunks, "data: [DONE]" last) when the body has stream:true, and otherwise answers one
+// chat.completion object built from the same script (fake-nonstream always does the latter).
+// GET /v1/models lists the scenarios. Everything else is a 404 with an OpenAI-style error body.
+// Loopback only; every wait is bounded and cancelled by close().
+
+import http from 'node:http';
+import path from 'node:path';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const SCENARIOS = Object.freeze({
+	'fake-text': 'text "Hello" " from" " fake", finish stop (or the text after "echo:" in the last user message)',
+	'fake-reasoning': 'delta.reasoning_content pieces, then content, finish stop',
+	'fake-reasoning2': 'the same with delta.reasoning',
+	'fake-tool': 'one get_weather {"city":"Paris"} call in 3 argument pieces (finish tool_calls); after a tool message: "Result was: <content>"',
+	'fake-parallel': 'get_weather {"city":"Paris"} and get_time {"tz":"Europe/Paris"} with interleaved argument deltas; after tool messages: "Result was: <a>; <b>"',
+	'fake-json': 'content {"name":"Ada","age":36} in pieces',
+	'fake-length': 'some text, then finish length',
+	'fake-refusal': 'delta.refusal pieces, finish stop',
+	'fake-image': '"image:<n>", n = image_url parts in the last user message',
+	'fake-slow': '10 text deltas 100 ms apart',
+	'fake-stall': 'a first delta, 3 s of silence, then the rest',
+	'fake-cut': 'a few deltas, then the socket is destroyed without [DONE]',
+	'fake-badjson': 'a good delta, then a data: line with broken JSON',
+	'fake-429': 'HTTP 429 with an OpenAI error body',
+	'fake-500': 'HTTP 500 with an OpenAI error body',
+	'fake-401': 'HTTP 401 with an OpenAI error body',
+	'fake-nonstream': 'ignores stream:true and answers one chat.completion JSON',
+	'fake-hang': 'never answers (held until close())',
+});
+
+export const TEXT = Object.freeze({
+	hello: ['Hello', ' from', ' fake'],
+	reasoning: ['Let me', ' think', ' about it.'],
+	answer: ['The answer', ' is', ' 42.'],
+	json: ['{"name":', '"Ada",', '"age":', '36}'],
+	length: ['Once upon', ' a time', ' there was'],
+	refusal: ["I'm sorry,", " I can't", ' help with that.'],
+	stallBefore: 'Hello',
+	stallAfter: [' after', ' the', ' stall'],
+	cut: ['Hello', ' from', ' a cut'],
+});
+
+export const TOOL_CALLS = Object.freeze({
+	weather: { id: 'call_weather_1', name: 'get_weather', pieces: ['{"city"', ':"Pa', 'ris"}'] },
+	time: { id: 'call_time_2', name: 'get_time', pieces: ['{"tz":', '"Europe/', 'Paris"}'] },
+});
+
+const MAX_BODY = 64 * 1024 * 1024;
+
+function errorBody(message, type, code, param = null) {
+	return { error: { message, type, param, code } };
+}
+
+const ERRORS = {
+	'fake-429': {
+		status: 429,
+		headers: { 'retry-after': '1' },
+		body: errorBody('Rate limit reached for fake-429 (fake upstream).', 'rate_limit_exceeded', 'rate_limit_exceeded'),
+	},
+	'fake-500': {
+		status: 500,
+		headers: {},
+		body: errorBody('The server had an error while processing your request (fake upstream).', 'server_error', null),
+	},
+	'fake-401': {
+		status: 401,
+		headers: {},
+		body: errorBody('Incorrect API key provided (fake upstream).', 'invalid_request_error', 'invalid_api_key'),
+	},
+};
+
+// The text of a message's content: a string, or the text parts of an array.
+export function messageText(content) {
+	if (typeof content === 'string') return content;
+	if (!Array.isArray(content)) return '';
+	return content
+		.filter((p) => p && typeof p === 'object' && typeof p.text === 'string')
+		.map((p) => p.text)
+		.join('');
+}
+
+function lastUserMessage(messages) {
+	for (let i = messages.length - 1; i >= 0; i--) if (messages[i]?.role === 'user') return messages[i];
+	return null;
+}
+
+// Splits s into at most n non-empty pieces.
+function pieces(s, n = 3) {
+	if (s.length === 0) return [''];
+	const size = Math.ceil(s.length / n);
+	const out = [];
+	for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
+	return out;
+}
+
+// A rough token count, deterministic and > 0 for any non-empty prompt.
+function promptTokens(messages) {
+	let n = 0;
+	for (const m of messages) {
+		n += 1;
+		const t = messageText(m?.content);
+		n += t.split(/\s+/).filter(Boolean).length;
+		if (Array.isArray(m?.content)) n += m.content.filter((p) => p?.type === 'image_url').length * 85;
+		if (Array.isArray(m?.tool_calls)) for (const c of m.tool_calls) n += 1 + String(c?.function?.arguments ?? '').length / 4;
+	}
+	return Math.max(1, Math.round(n));
+}
+
+// Trailing tool messages (the results of the last assistant tool calls), or [] when the last message
+// is not a tool message.
+function trailingToolMessages(messages) {
+	const out = [];
+	for (let i = messages.length - 1; i >= 0 && messages[i]?.role === 'tool'; i--) out.unshift(messages[i]);
+	return out;
+}
+
+// A script is a list of steps:
+//   {delta}            one chunk with that delta (finish_reason null)
+//   {finish}           one chunk with an empty delta and that finish_reason
+//   {usage}            the usage chunk (choices []), sent only when stream_options.include_usage
+//   {raw}              bytes written as they are
+//   {sleep}            a pause in ms
+//   {cut}              destroy the socket (no [DONE])
+// Every script that ends normally is followed by "data: [DONE]".
+function script(model, body) {
+	const messages = Array.isArray(body?.messages) ? body.messages : [];
+	const steps = [];
+	let completion = 0;
+	let reasoningTokens = 0;
+	const text = (parts) => {
+		for (const p of parts) {
+			steps.push({ delta: { content: p } });
+			completion++;
+		}
+	};
+	const usage = () => {
+		const prompt = promptTokens(messages);
+		const u = {
+			prompt_tokens: prompt,
+			completion_tokens: completion,
+			total_tokens: prompt + completion,
+			prompt_tokens_details: { cached_tokens: 0 },
+			completion_tokens_details: { reasoning_tokens: reasoningTokens },
+		};
+		steps.push({ usage: u });
+	};
+	steps.push({ delta: { role: 'assistant', content: '' } });
+
+	const tools = trailingToolMessages(messages);
+	switch (model) {
+		case 'fake-text':
+		case 'fake-nonstream': {
+			const last = messageText(lastUserMessage(messages)?.content);
+			const at = last.indexOf('echo:');
+			text(at >= 0 ? pieces(last.slice(at + 5).trim()) : TEXT.hello);
+			steps.push({ finish: 'stop' });
+			break;
+		}
+		case 'fake-reasoning':
+		case 'fake-reasoning2': {
+			const field = model === 'fake-reasoning' ? 'reasoning_content' : 'reasoning';
+			for (const p of TEXT.reasoning) {
+				steps.push({ delta: { [field]: p } });
+				completion++;
+				reasoningTokens++;
+			}
+			text(TEXT.answer);
+			steps.push({ finish: 'stop' });
+			break;
+		}
+		case 'fake-tool':
+		case 'fake-parallel': {
+			if (tools.length > 0) {
+				text(pieces('Result was: ' + tools.map((m) => messageText(m.content)).join('; ')));
+				steps.push({ finish: 'stop' });
+				break;
+			}
+			const calls = model === 'fake-tool' ? [TOOL_CALLS.weather] : [TOOL_CALLS.weather, TOOL_CALLS.time];
+			// Headers of every call first (id, name, empty arguments), then the argument pieces
+			// round-robin, so that with two calls the deltas are interleaved by index.
+			calls.forEach((c, index) =>
+				steps.push({
+					delta: {
+						tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
+					},
+				}),
+			);
+			const rounds = Math.max(...calls.map((c) => c.pieces.length));
+			for (let r = 0; r < rounds; r++) {
+				calls.forEach((c, index) => {
+					if (r < c.pieces.length) {
+						steps.push({ delta: { tool_calls: [{ index, function: { arguments: c.pieces[r] } }] } });
+						completion++;
+					}
+				});
+			}
+			steps.push({ finish: 'tool_calls' });
+			break;
+		}
+		case 'fake-json':
+			text(TEXT.json);
+			steps.push({ finish: 'stop' });
+			break;
+		case 'fake-length':
+			text(TEXT.length);
+			steps.push({ finish: 'length' });
+			break;
+		case 'fake-refusal':
+			for (const p of TEXT.refusal) {
+				steps.push({ delta: { refusal: p } });
+				completion++;
+			}
+			steps.push({ finish: 'stop' });
+			break;
+		case 'fake-image': {
+			const content = lastUserMessage(messages)?.content;
+			const n = Array.isArray(content) ? content.filter((p) => p?.type === 'image_url').length : 0;
+			text([`image:${n}`]);
+			steps.push({ finish: 'stop' });
+			break;
+		}
+		case 'fake-slow':
+			for (let i = 0; i < 10; i++) {
+				if (i > 0) steps.push({ sleep: 100 });
+				text([`tick${i} `]);
+			}
+			steps.push({ finish: 'stop' });
+			break;
+		case 'fake-stall':
+			text([TEXT.stallBefore]);
+			steps.push({ sleep: 3000 });
+			text(TEXT.stallAfter);
+			steps.push({ finish: 'stop' });
+			break;
+		case 'fake-cut':
+			text(TEXT.cut);
+			steps.push({ sleep: 50 }, { cut: true });
+			return steps;
+		case 'fake-badjson':
+			text(['Hello']);
+			steps.push({ raw: 'data: {"id":"chatcmpl-bad","choices":[{"index":0,"delta":{"content":"oops"\n\n' });
+			steps.push({ finish: 'stop' });
+			break;
+		default:
+			return null;
+	}
+	usage();
+	return steps;
+}
+
+// Folds a script into one chat.completion (for stream:false requests and fake-nonstream).
+function completionFromSteps(model, id, created, steps) {
+	const message = { role: 'assistant', content: null, refusal: null };
+	let finish = null;
+	let usage;
+	const calls = [];
+	for (const s of steps) {
+		if (s.delta) {
+			const d = s.delta;
+			if (typeof d.content === 'string' && (d.content !== '' || message.content !== null))
+				message.content = (message.content ?? '') + d.content;
+			if (typeof d.refusal === 'string') message.refusal = (message.refusal ?? '') + d.refusal;
+			for (const f of ['reasoning_content', 'reasoning'])
+				if (typeof d[f] === 'string') message[f] = (message[f] ?? '') + d[f];
+			for (const tc of d.tool_calls ?? []) {
+				const c = (calls[tc.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+				if (tc.id) c.id = tc.id;
+				if (tc.function?.name) c.function.name = tc.function.name;
+				if (tc.function?.arguments) c.function.arguments += tc.function.arguments;
+			}
+		}
+		if (s.finish) finish = s.finish;
+		if (s.usage) usage = s.usage;
+	}
+	if (calls.length > 0) message.tool_calls = calls;
+	return {
+		id,
+		object: 'chat.completion',
+		created,
+		model,
+		system_fingerprint: null,
+		choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+		usage,
+	};
+}
+
+function sendJson(res, status, body, headers = {}) {
+	const data = JSON.stringify(body);
+	res.writeHead(status, {
+		'content-type': 'application/json',
+		'content-length': Buffer.byteLength(data),
+		...headers,
+	});
+	res.end(data);
+}
+
+export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
+	const requests = [];
+	const abort = new AbortController();
+	const held = new Set(); // responses of fake-hang requests
+	let seq = 0;
+	let closing = null;
+
+	// Resolves after ms, or early (with false) when the server closes or the peer went away.
+	async function pause(ms, res) {
+		try {
+			await sleep(ms, undefined, { signal: abort.signal });
+		} catch {
+			return false;
+		}
+		return !res.destroyed && !entryGone(res);
+	}
+
+	function entryGone(res) {
+		return res.socket === null || res.socket?.destroyed === true;
+	}
+
+	function write(res, entry, s) {
+		if (res.destroyed || res.writableEnded || entry.aborted || entryGone(res)) return false;
+		res.write(s);
+		entry.chunksWritten++;
+		return true;
+	}
+
+	async function chatCompletions(req, res, entry) {
+		const body = entry.body;
+		if (body === null || typeof body !== 'object' || Array.isArray(body))
+			return sendJson(res, 400, errorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+		const model = typeof body.model === 'string' ? body.model : '';
+		entry.model = model;
+		if (ERRORS[model]) {
+			const e = ERRORS[model];
+			return sendJson(res, e.status, e.body, e.headers);
+		}
+		if (model === 'fake-hang') {
+			held.add(res);
+			res.on('close', () => held.delete(res));
+			return; // never answered; close() destroys it
+		}
+		const steps = script(model, body);
+		if (steps === null)
+			return sendJson(
+				res,
+				404,
+				errorBody(`The model '${model}' does not exist (fake upstream).`, 'invalid_request_error', 'model_not_found', 'model'),
+			);
+
+		const id = `chatcmpl-fake${++seq}`;
+		const created = Math.floor(Date.now() / 1000);
+		const stream = body.stream === true && model !== 'fake-nonstream';
+
+		if (!stream) {
+			for (const s of steps) {
+				if (s.sleep && !(await pause(s.sleep, res))) return;
+				if (s.cut) return res.socket?.destroy();
+				if (s.raw) {
+					// A broken JSON body with a 200 status.
+					res.writeHead(200, { 'content-type': 'application/json' });
+					return res.end('{"id":"chatcmpl-bad","choices":[{"index":0,');
+				}
+			}
+			return sendJson(res, 200, completionFromSteps(model, id, created, steps));
+		}
+
+		const includeUsage = body.stream_options?.include_usage === true;
+		res.writeHead(200, {
+			'content-type': 'text/event-stream; charset=utf-8',
+			'cache-control': 'no-cache',
+			connection: 'keep-alive',
+		});
+		res.flushHeaders();
+		const chunk = (choices, extra = {}) =>
+			`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices, ...extra })}\n\n`;
+		for (const s of steps) {
+			if (s.sleep) {
+				if (!(await pause(s.sleep, res))) return;
+			} else if (s.cut) {
+				entry.cut = true;
+				res.socket?.destroy();
+				return;
+			} else if (s.raw) {
+				if (!write(res, entry, s.raw)) return;
+			} else if (s.delta) {
+				if (!write(res, entry, chunk([{ index: 0, delta: s.delta, logprobs: null, finish_reason: null }]))) return;
+			} else if (s.finish) {
+				if (!write(res, entry, chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: s.finish }]))) return;
+			} else if (s.usage) {
+				if (includeUsage && !write(res, entry, chunk([], { usage: s.usage }))) return;
+			}
+		}
+		if (!write(res, entry, 'data: [DONE]\n\n')) return;
+		res.end();
+	}
+
+	function models(res) {
+		sendJson(res, 200, {
+			object: 'list',
+			data: Object.keys(SCENARIOS).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake-upstream' })),
+		});
+	}
+
+	const server = http.createServer((req, res) => {
+		const chunks = [];
+		let size = 0;
+		req.on('data', (c) => {
+			size += c.length;
+			if (size <= MAX_BODY) chunks.push(c);
+		});
+		req.on('error', () => {});
+		req.on('end', () => {
+			const raw = Buffer.concat(chunks).toString('utf8');
+			let body = null;
+			if (raw.length > 0) {
+				try {
+					body = JSON.parse(raw);
+				} catch {
+					body = null;
+				}
+			}
+			const url = new URL(req.url, 'http://upstream.invalid');
+			const entry = {
+				method: req.method,
+				path: url.pathname,
+				query: Object.fromEntries(url.searchParams),
+				headers: { ...req.headers },
+				body,
+				rawBody: raw,
+				model: null,
+				time: Date.now(),
+				chunksWritten: 0,
+				finished: false, // the whole answer was written
+				aborted: false, // the caller closed the connection before the answer was complete
+				cut: false,
+			};
+			requests.push(entry);
+			res.on('finish', () => {
+				entry.finished = true;
+			});
+			res.on('close', () => {
+				if (!entry.finished && !entry.cut) entry.aborted = true;
+			});
+			const route = `${req.method} ${url.pathname}`;
+			Promise.resolve()
+				.then(() => {
+					if (route === 'POST /v1/chat/completions') return chatCompletions(req, res, entry);
+					if (route === 'GET /v1/models') return models(res);
+					return sendJson(res, 404, errorBody(`No route ${route} (fake upstream).`, 'invalid_request_error', 'not_found'));
+				})
+				.catch((err) => {
+					if (!res.headersSent) sendJson(res, 500, errorBody(String(err?.message ?? err), 'server_error', null));
+					else res.destroy();
+				});
+		});
+	});
+	server.keepAliveTimeout = 5000;
+
+	await new Promise((resolve, reject) => {
+		server.once('error', reject);
+		server.listen(port, host, () => {
+			server.off('error', reject);
+			resolve();
+		});
+	});
+	const actual = server.address().port;
+	const hostPart = host.includes(':') ? `[${host}]` : host;
+
+	const api = {
+		url: `http://${hostPart}:${actual}/v1`,
+		port: actual,
+		requests,
+		/** The POST /v1/chat/completions requests only. */
+		chatRequests() {
+			return requests.filter((r) => r.method === 'POST' && r.path === '/v1/chat/completions');
+		},
+		/** The last POST /v1/chat/completions request, or undefined. */
+		lastChat() {
+			const c = api.chatRequests();
+			return c[c.length - 1];
+		},
+		/** Resolves once pred() is true (polling every 20 ms); rejects after timeoutMs. */
+		async waitFor(pred, timeoutMs = 5000, what = 'condition') {
+			const deadline = Date.now() + timeoutMs;
+			for (;;) {
+				if (pred()) return;
+				if (Date.now() > deadline) throw new Error(`fake upstream: timed out after ${timeoutMs} ms waiting for ${what}`);
+				await sleep(20);
+			}
+		},
+		close() {
+			if (closing) return closing;
+			abort.abort();
+			for (const res of held) res.destroy();
+			held.clear();
+			closing = new Promise((resolve) => {
+				server.close(() => resolve());
+				server.closeAllConnections();
+			});
+			return closing;
+		},
+	};
+	return api;
+}
+
+function parseArgs(argv) {
+	const out = { host: '127.0.0.1', port: 0 };
+	for (let i = 0; i < argv.length; i++) {
+		const a = argv[i];
+		if (a === '--port') out.port = Number(argv[++i]);
+		else if (a === '--host') out.host = argv[++i];
+		else if (a === '--help' || a === '-h') {
+			out.help = true;
+		} else throw new Error(`unknown argument ${a}`);
+	}
+	if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) throw new Error('--port needs 0..65535');
+	if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(out.host)) throw new Error('--host must be a loopback address');
+	return out;
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+	let args;
+	try {
+		args = parseArgs(process.argv.slice(2));
+	} catch (e) {
+		process.stderr.write(`upstream.mjs: ${e.message}\n`);
+		process.exit(2);
+	}
+	if (args.help) {
+		process.stdout.write('usage: node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1]\nscenarios (by model):\n');
+		for (const [k, v] of Object.entries(SCENARIOS)) process.stdout.write(`  ${k.padEnd(16)} ${v}\n`);
+		process.exit(0);
+	}
+	const up = await startUpstream(args);
+	process.stdout.write(`${up.url}\n`);
+	const stop = () => up.close().then(() => process.exit(0));
+	process.on('SIGINT', stop);
+	process.on('SIGTERM', stop);
+}
