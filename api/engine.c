@@ -19,7 +19,7 @@
 #include "store/store.h"
 
 /* An upstream error body is only read for its message; keep a little of it. */
-#define ENGINE_ERRBODY_MAX (16 * 1024)
+#define ENGINE_ERRBODY_MAX ((size_t)16 * 1024)
 
 enum upstream_mode { MODE_WAITING, MODE_SSE, MODE_JSON, MODE_ERROR };
 
@@ -141,7 +141,8 @@ load_chain(struct engine_job *job, json_t **history)
 	rc = store_response_get(job->ctx->store, prev, &resp_text, &input_text);
 	if (rc == 1)
 		return api_error_set(&job->err, 404, "not_found", "previous_response_not_found",
-		                     "previous_response_id", "Previous response with id '%.64s' not found.", prev);
+		                     "previous_response_id", "Previous response with id '%.64s' not found.",
+		                     prev);
 	if (rc < 0)
 		return api_error_set(&job->err, 500, "server_error", NULL, NULL, "the response store failed");
 	resp = json_loads(resp_text, 0, NULL);
@@ -152,8 +153,8 @@ load_chain(struct engine_job *job, json_t **history)
 	if (!json_is_array(input) || !json_is_array(output)) {
 		json_decref(resp);
 		json_decref(input);
-		return api_error_set(&job->err, 500, "server_error", NULL, NULL, "stored response %.64s is damaged",
-		                     prev);
+		return api_error_set(&job->err, 500, "server_error", NULL, NULL,
+		                     "stored response %.64s is damaged", prev);
 	}
 	json_array_extend(*history, input);
 	json_array_extend(*history, output);
@@ -193,9 +194,10 @@ build_context(struct engine_job *job, json_t *history)
 
 			if (found == NULL) {
 				snprintf(param, sizeof param, "input[%zu].id", i);
-				return api_error_set(&job->err, 404, "not_found", "item_not_found", param,
-				                     "Item with id '%.64s' not found in the previous_response_id chain.",
-				                     id ? id : "");
+				return api_error_set(
+				        &job->err, 404, "not_found", "item_not_found", param,
+				        "Item with id '%.64s' not found in the previous_response_id chain.",
+				        id ? id : "");
 			}
 			json_array_append_new(job->context, json_deep_copy(found));
 		} else {
@@ -398,9 +400,9 @@ on_upstream_done(void *ud, const struct xfer_result *r)
 }
 
 static const struct xfer_callbacks upstream_callbacks = {
-	.on_headers = on_upstream_headers,
-	.on_data = on_upstream_data,
-	.on_done = on_upstream_done,
+        .on_headers = on_upstream_headers,
+        .on_data = on_upstream_data,
+        .on_done = on_upstream_done,
 };
 
 /* ---- the end of a job ---- */
@@ -450,7 +452,8 @@ job_finish(struct engine_job *job)
 	if (job->failed) {
 		if (job->turn)
 			turn_abort(job->turn);
-		log_warnx("%s: failed (%d %s): %s", job->id, job->err.status, job->err.code, job->err.message);
+		log_warnx("%s: failed (%d %s): %s", job->id, job->err.status, job->err.code,
+		          job->err.message);
 		if (!job->streaming) {
 			/* Nothing went out yet: a real HTTP status with the envelope. */
 			json_t *env = api_error_envelope(&job->err);
@@ -461,7 +464,8 @@ job_finish(struct engine_job *job)
 			job_free(job);
 			return;
 		}
-		response_set_failed(job->response, job->err.code[0] ? job->err.code : job->err.type, job->err.message);
+		response_set_failed(job->response, job->err.code[0] ? job->err.code : job->err.type,
+		                    job->err.message);
 		terminal = "response.failed";
 	} else if (end == TURN_END_LENGTH) {
 		response_set_incomplete(job->response, "max_output_tokens");
@@ -597,7 +601,8 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 	}
 	job->response = response_new(req, job->id, util_wall_s());
 	job->events = events_new(EVENTS_SSE, req->stream ? on_events_bytes : NULL, job);
-	job->turn = turn_new(job->response, req, job->max_output_bytes, req->stream ? on_turn_event : NULL, job);
+	job->turn =
+	        turn_new(job->response, req, job->max_output_bytes, req->stream ? on_turn_event : NULL, job);
 
 	body = json_dumps(chat, JSON_COMPACT);
 	headers[nh++] = "Content-Type: application/json";
@@ -613,7 +618,7 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 	xr.body_len = body ? strlen(body) : 0;
 	xr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
 	xr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
-	xr.max_header_bytes = 64 * 1024;
+	xr.max_header_bytes = (size_t)64 * 1024;
 	job->xfer = xfer_start(ctx->xfer, &xr, &upstream_callbacks, job);
 	free(body);
 	json_decref(chat);
@@ -623,9 +628,10 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 		job->failed = 1;
 		goto fail;
 	}
-	log_debug("%s: model %s via %s for %s", job->id, req->model ? req->model : "(default)", job->upstream_name,
-	          job->identity);
-	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u, (uint64_t)job->keepalive_s * 1000u);
+	log_debug("%s: model %s via %s for %s", job->id, req->model ? req->model : "(default)",
+	          job->upstream_name, job->identity);
+	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u,
+	               (uint64_t)job->keepalive_s * 1000u);
 	return job;
 fail:
 	job_finish(job);
@@ -677,7 +683,8 @@ not_found(const char *id, int *http_status)
 	struct api_error e;
 
 	*http_status = 404;
-	api_error_set(&e, 404, "not_found", "response_not_found", NULL, "Response with id '%.64s' not found.", id);
+	api_error_set(&e, 404, "not_found", "response_not_found", NULL, "Response with id '%.64s' not found.",
+	              id);
 	return api_error_envelope(&e);
 }
 
@@ -783,29 +790,15 @@ engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit_s, 
 	if (json_array_size(data) > (size_t)limit)
 		json_array_remove(data, json_array_size(data) - 1);
 	json_object_set_new(out, "first_id",
-	                    json_array_size(data) ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null());
-	json_object_set_new(out, "last_id",
-	                    json_array_size(data)
-	                            ? json_copy(json_object_get(json_array_get(data, json_array_size(data) - 1), "id"))
-	                            : json_null());
+	                    json_array_size(data) ? json_copy(json_object_get(json_array_get(data, 0), "id"))
+	                                          : json_null());
+	json_object_set_new(
+	        out, "last_id",
+	        json_array_size(data)
+	                ? json_copy(json_object_get(json_array_get(data, json_array_size(data) - 1), "id"))
+	                : json_null());
 	json_object_set_new(out, "data", data);
 	json_decref(items);
 	*http_status = 200;
 	return out;
-}
-
-json_t *
-engine_models(struct engine_ctx *ctx)
-{
-	const struct config *cfg = ctx->cfg;
-	json_t *data = json_array();
-	size_t i;
-
-	for (i = 0; i < cfg->n_upstreams; i++) {
-		const struct config_upstream *up = &cfg->upstreams[i];
-		if (up->default_model)
-			json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", up->default_model, "object",
-			                                      "model", "created", (json_int_t)0, "owned_by", up->name));
-	}
-	return json_pack("{s:s, s:o}", "object", "list", "data", data);
 }

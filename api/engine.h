@@ -31,7 +31,7 @@ struct engine_ctx {
 	const struct config *cfg;
 	struct store *store;
 	struct xfer_ctx *xfer;
-	size_t active;            /* jobs in flight (read by the drain logic and /healthz) */
+	size_t active;           /* jobs in flight (read by the drain logic and /healthz) */
 	struct engine_job *jobs; /* the jobs in flight, for engine_abort_all (engine's own list) */
 };
 
@@ -59,8 +59,9 @@ struct engine_caller {
 /* Starts a job for req (consumed). Never NULL: even an immediate failure is reported through
  * sink->on_finish, possibly before this returns. Returns the job only while it is still running,
  * else NULL. */
-struct engine_job *engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
-                                    const struct engine_sink *sink, void *ud);
+struct engine_job *engine_job_start(struct engine_ctx *ctx, struct request *req,
+                                    const struct engine_caller *caller, const struct engine_sink *sink,
+                                    void *ud);
 /* The transport drained its backlog below the low-water mark. */
 void engine_job_resume(struct engine_job *job);
 /* The caller went away: stop the upstream transfer and free the job; no sink call after this. */
@@ -79,8 +80,5 @@ json_t *engine_delete_response(struct engine_ctx *ctx, const char *id, int *http
  * default desc, after, before): a list object, or 404 / 400. */
 json_t *engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit, const char *order,
                            const char *after, const char *before, int *http_status);
-/* GET /v1/models: the configured upstreams' models (fetched, cached briefly) is a later refinement;
- * today: one entry per upstream's default_model plus the routing suffixes. */
-json_t *engine_models(struct engine_ctx *ctx);
 
 #endif

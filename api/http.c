@@ -10,6 +10,7 @@
 
 #include "api/apierr.h"
 #include "api/engine.h"
+#include "api/models.h"
 #include "api/request.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
@@ -17,8 +18,8 @@
 #include "daemon/util.h"
 
 /* Output backlog marks: above HIGH the upstream is paused, it resumes once the backlog is written. */
-#define HTTP_OUT_HIGH (256 * 1024)
-#define HTTP_PATH_MAX 256
+#define HTTP_OUT_HIGH       ((size_t)256 * 1024)
+#define HTTP_PATH_MAX       256
 #define HTTP_SERVED_VERSION "2026-04-24"
 
 enum route {
@@ -43,14 +44,15 @@ struct http_txn {
 	char *bearer; /* secret: wiped on release */
 	struct buf body;
 	struct engine_job *job;
+	struct models_req *models;
 
 	int status;
-	int sse;            /* the answer is an SSE stream (chunked) */
+	int sse; /* the answer is an SSE stream (chunked) */
 	int headers_sent;
-	int finished;       /* no more output will be appended */
-	int close_after;    /* the request body was not consumed: the connection cannot be reused */
-	struct buf out;     /* bytes not yet handed to lws */
-	struct buf wbuf;    /* LWS_PRE + framing + data for the one lws_write */
+	int finished;    /* no more output will be appended */
+	int close_after; /* the request body was not consumed: the connection cannot be reused */
+	struct buf out;  /* bytes not yet handed to lws */
+	struct buf wbuf; /* LWS_PRE + framing + data for the one lws_write */
 };
 
 /* lws per-session data: one per connection, living across keep-alive transactions. */
@@ -71,6 +73,7 @@ txn_release(struct http_conn *conn)
 		engine_job_cancel(txn->job);
 		txn->job = NULL;
 	}
+	models_cancel(txn->models);
 	if (txn->bearer) {
 		explicit_bzero(txn->bearer, strlen(txn->bearer));
 		free(txn->bearer);
@@ -100,7 +103,8 @@ txn_answer(struct http_txn *txn, int status, const json_t *body)
 }
 
 static void
-txn_error(struct http_txn *txn, int status, const char *type, const char *code, const char *param, const char *msg)
+txn_error(struct http_txn *txn, int status, const char *type, const char *code, const char *param,
+          const char *msg)
 {
 	struct api_error e;
 	json_t *env;
@@ -159,10 +163,10 @@ sink_finish(void *ud, int http_status, const json_t *body)
 }
 
 static const struct engine_sink http_sink = {
-	.on_stream_start = sink_stream_start,
-	.on_event = sink_event,
-	.congested = sink_congested,
-	.on_finish = sink_finish,
+        .on_stream_start = sink_stream_start,
+        .on_event = sink_event,
+        .congested = sink_congested,
+        .on_finish = sink_finish,
 };
 
 /* ---- writing ---- */
@@ -191,8 +195,8 @@ write_headers(struct http_txn *txn)
 	} else if (lws_add_http_header_content_length(wsi, txn->out.len, &p, end)) {
 		return -1;
 	}
-	if (txn->close_after &&
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end))
+	if (txn->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+	                                                     (const unsigned char *)"close", 5, &p, end))
 		return -1;
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
@@ -308,7 +312,8 @@ copy_bearer(struct lws *wsi)
 	if (len <= 0 || len > 8192)
 		return NULL;
 	v = xmalloc((size_t)len + 1);
-	if (lws_hdr_copy(wsi, v, len + 1, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 && strncasecmp(v, "Bearer ", 7) == 0) {
+	if (lws_hdr_copy(wsi, v, len + 1, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+	    strncasecmp(v, "Bearer ", 7) == 0) {
 		const char *t = v + 7;
 		while (*t == ' ')
 			t++;
@@ -394,7 +399,16 @@ urlarg(struct lws *wsi, const char *name, char *buf, int len)
 	return v ? v : "";
 }
 
-/* Requests without a body, answered at once. */
+static void
+on_models(void *ud, const json_t *list)
+{
+	struct http_txn *txn = ud;
+
+	txn->models = NULL;
+	txn_answer(txn, 200, list);
+}
+
+/* Requests without a body. */
 static void
 serve_simple(struct http_txn *txn, struct lws *wsi)
 {
@@ -405,12 +419,12 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 
 	switch (txn->route) {
 	case ROUTE_HEALTH:
-		body = json_pack("{s:s, s:I, s:b}", "status", txn->ctx->draining ? "draining" : "ok", "active",
-		                 (json_int_t)eng->active, "draining", txn->ctx->draining);
+		body = json_pack("{s:s, s:I, s:b}", "status", txn->ctx->draining ? "draining" : "ok",
+		                 "active", (json_int_t)eng->active, "draining", txn->ctx->draining);
 		break;
 	case ROUTE_MODELS:
-		body = engine_models(eng);
-		break;
+		txn->models = models_list(eng, txn->bearer, on_models, txn);
+		return;
 	case ROUTE_GET:
 		body = engine_get_response(eng, txn->id, &status);
 		break;
@@ -418,9 +432,9 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 		body = engine_delete_response(eng, txn->id, &status);
 		break;
 	case ROUTE_INPUT_ITEMS:
-		body = engine_input_items(eng, txn->id, urlarg(wsi, "limit=", a, sizeof a),
-		                          urlarg(wsi, "order=", b, sizeof b), urlarg(wsi, "after=", c, sizeof c),
-		                          urlarg(wsi, "before=", d, sizeof d), &status);
+		body = engine_input_items(
+		        eng, txn->id, urlarg(wsi, "limit=", a, sizeof a), urlarg(wsi, "order=", b, sizeof b),
+		        urlarg(wsi, "after=", c, sizeof c), urlarg(wsi, "before=", d, sizeof d), &status);
 		break;
 	default:
 		txn_error(txn, 500, "server_error", NULL, NULL, "unrouted request");
@@ -455,7 +469,8 @@ serve_body(struct http_txn *txn)
 		return;
 	}
 	if (txn->ctx->draining) {
-		txn_error(txn, 503, "server_error", "server_shutting_down", NULL, "the server is shutting down");
+		txn_error(txn, 503, "server_error", "server_shutting_down", NULL,
+		          "the server is shutting down");
 		return;
 	}
 	req = request_parse(txn->body.data ? txn->body.data : "", txn->body.len, &err);
@@ -620,8 +635,8 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 }
 
 static const struct lws_protocols protocols[] = {
-	{"http", http_cb, sizeof(struct http_conn), 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
+        {"http", http_cb, sizeof(struct http_conn), 0, 0, NULL, 0},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 const struct lws_protocols *

@@ -199,7 +199,8 @@ open_tcp(struct listen_set *ls, uv_loop_t *loop, const struct config *cfg, char 
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
-		snprintf(err, errlen, "bind %s port %u: %s", cfg->tcp_address, cfg->tcp_port, strerror(errno));
+		snprintf(err, errlen, "bind %s port %u: %s", cfg->tcp_address, cfg->tcp_port,
+		         strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -219,7 +220,9 @@ open_activated(struct listen_set *ls, uv_loop_t *loop, int n, char *err, size_t 
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 
-		if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		memset(&ss, 0, sizeof ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
 			snprintf(err, errlen, "LISTEN_FDS: fd %d is not a listening stream socket", fd);
 			return -1;
 		}
@@ -233,7 +236,8 @@ open_activated(struct listen_set *ls, uv_loop_t *loop, int n, char *err, size_t 
 			if (add_listener(ls, loop, fd, LISTEN_TCP, err, errlen) < 0)
 				return -1;
 		} else {
-			snprintf(err, errlen, "LISTEN_FDS: fd %d is bound to a non-loopback address; refused", fd);
+			snprintf(err, errlen, "LISTEN_FDS: fd %d is bound to a non-loopback address; refused",
+			         fd);
 			return -1;
 		}
 	}
@@ -241,7 +245,8 @@ open_activated(struct listen_set *ls, uv_loop_t *loop, int n, char *err, size_t 
 }
 
 struct listen_set *
-listen_open(uv_loop_t *loop, const struct config *cfg, listen_accept_fn cb, void *ud, char *err, size_t errlen)
+listen_open(uv_loop_t *loop, const struct config *cfg, listen_accept_fn cb, void *ud, char *err,
+            size_t errlen)
 {
 	struct listen_set *ls = xcalloc(1, sizeof *ls);
 	int n = sd_listen_fds(1);

@@ -16,6 +16,7 @@
 
 #include "api/engine.h"
 #include "api/http.h"
+#include "api/models.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/log.h"
@@ -24,7 +25,7 @@
 #include "store/store.h"
 
 #define TOOLHOSTD_VERSION "0.1.0"
-#define DEFAULT_CONFIG "/etc/toolhost/toolhostd.json"
+#define DEFAULT_CONFIG    "/etc/toolhost/toolhostd.json"
 
 struct daemon {
 	uv_loop_t loop;
@@ -91,7 +92,8 @@ on_accept(void *ud, int fd, enum listen_kind kind)
 	struct daemon *d = ud;
 
 	if (d->http.connections >= d->cfg->limits.max_connections) {
-		log_warnx("connection limit (%u) reached; refusing a connection", d->cfg->limits.max_connections);
+		log_warnx("connection limit (%u) reached; refusing a connection",
+		          d->cfg->limits.max_connections);
 		close(fd);
 		return;
 	}
@@ -133,7 +135,8 @@ on_drain_tick(uv_timer_t *t)
 		}
 	}
 	if (!d->aborted && util_mono_ms() >= d->drain_deadline_ms) {
-		log_warnx("drain deadline reached with %zu response(s) in flight; failing them", d->engine.active);
+		log_warnx("drain deadline reached with %zu response(s) in flight; failing them",
+		          d->engine.active);
 		d->aborted = 1;
 		engine_abort_all(&d->engine, "the server is shutting down");
 		/* A short grace for the failure events to reach the callers. */
@@ -148,7 +151,8 @@ start_drain(struct daemon *d)
 		return;
 	d->draining = 1;
 	sd_notify(0, "STOPPING=1");
-	log_info("draining: %zu response(s) in flight, deadline %u s", d->engine.active, d->cfg->limits.drain_timeout_s);
+	log_info("draining: %zu response(s) in flight, deadline %u s", d->engine.active,
+	         d->cfg->limits.drain_timeout_s);
 	listen_stop(d->listeners);
 	d->http.draining = 1;
 	d->drain_deadline_ms = util_mono_ms() + (uint64_t)d->cfg->limits.drain_timeout_s * 1000u;
@@ -189,6 +193,7 @@ on_hup(uv_signal_t *s, int signum)
 	free(d->cfg);
 	d->cfg = cfg;
 	d->engine.cfg = cfg;
+	models_cleanup();
 	log_set_level((enum log_level)cfg->log_level);
 	log_info("reload: config %s applied (%zu upstream(s))", d->config_path, cfg->n_upstreams);
 	sd_notify(0, "READY=1");
@@ -255,7 +260,8 @@ start(struct daemon *d)
 	}
 	/* lws dlopen()s its libuv glue and dlclose()s it in the last lws_context_destroy(), while libuv
 	 * may still hold close callbacks that point into it (a crash at exit, seen here): pin it. */
-	if (dlopen(LWS_INSTALL_LIBDIR "/libwebsockets-evlib_uv.so", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == NULL)
+	if (dlopen(LWS_INSTALL_LIBDIR "/libwebsockets-evlib_uv.so", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) ==
+	    NULL)
 		log_warnx("could not pin the lws libuv plugin: %s", dlerror());
 	d->vh_unix = make_vhost(d, "unix", &d->vu_unix);
 	d->vh_tcp = make_vhost(d, "tcp", &d->vu_tcp);
@@ -308,6 +314,7 @@ stop(struct daemon *d)
 	if (d->xfer)
 		xfer_ctx_free(d->xfer);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
+	models_cleanup();
 	store_close(d->store);
 	if (uv_loop_close(&d->loop) != 0)
 		log_warnx("the event loop still had open handles at exit");

@@ -1,5 +1,6 @@
 #include "daemon/util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,10 +91,13 @@ util_new_id(char *out, size_t outlen, const char *prefix)
 			out[0] = '\0';
 		return;
 	}
-	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-		/* getrandom on Linux >= 3.17 does not fail for 16 bytes once seeded; fall back anyway. */
-		for (i = 0; i < sizeof rnd; i++)
-			rnd[i] = (unsigned char)(rand() & 0xff);
+	/* Ids are capabilities (anyone who knows a response id can read it): never predictable. getrandom
+	 * does not fail for 16 bytes once the pool is seeded, so a failure is fatal rather than a fallback. */
+	while (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		if (errno != EINTR) {
+			fprintf(stderr, "<2>getrandom failed: %s\n", strerror(errno));
+			abort();
+		}
 	}
 	memcpy(out, prefix, plen);
 	out[plen] = '_';

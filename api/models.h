@@ -1,0 +1,28 @@
+/*
+ * models: GET /v1/models, the models the configured upstreams serve. Each upstream is asked for its
+ * /models list (in parallel, short timeouts, capped bodies); the default upstream's ids are listed as
+ * they are, another upstream's as "<id>:<upstream name>" (the routing suffix that reaches it, see
+ * RESPONSES-NOTES 5.6). An upstream that fails contributes its default_model, if any. The merged list
+ * is cached for a minute; models_cleanup() drops it (at exit and on a config reload). Loop thread only.
+ */
+#ifndef API_MODELS_H
+#define API_MODELS_H
+
+#include <jansson.h>
+
+struct engine_ctx;
+struct models_req;
+
+/* list is borrowed for the call: {"object":"list","data":[...]}. */
+typedef void (*models_done_fn)(void *ud, const json_t *list);
+
+/* Starts a listing. done runs exactly once unless models_cancel is called first; it may run before
+ * this returns (cache hit), in which case NULL is returned. bearer: the caller's token, sent only to
+ * upstreams with forward_caller_auth. */
+struct models_req *models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, void *ud);
+/* The caller went away: stop the requests; done is not called. */
+void models_cancel(struct models_req *r);
+/* Drops the cache (config reload, exit). */
+void models_cleanup(void);
+
+#endif
