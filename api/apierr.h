@@ -10,10 +10,10 @@
 #include <jansson.h>
 
 struct api_error {
-	int status;        /* HTTP status */
-	char type[32];     /* e.g. "invalid_request" */
-	char code[64];     /* "" means null */
-	char param[128];   /* "" means null */
+	int status;      /* HTTP status */
+	char type[32];   /* e.g. "invalid_request" */
+	char code[64];   /* "" means null */
+	char param[128]; /* "" means null */
 	char message[512];
 };
 

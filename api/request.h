@@ -54,17 +54,17 @@ struct request {
 	const char *reasoning_effort;  /* none|low|medium|high|xhigh, NULL when absent */
 	const char *reasoning_summary; /* concise|detailed|auto, NULL when absent */
 
-	json_t *text_format;     /* normalised (owned); {type:"text"} when absent */
-	const char *verbosity;   /* low|medium|high, NULL when absent */
-	unsigned include;        /* enum request_include bits */
+	json_t *text_format;   /* normalised (owned); {type:"text"} when absent */
+	const char *verbosity; /* low|medium|high, NULL when absent */
+	unsigned include;      /* enum request_include bits */
 
-	int store;               /* default 1 */
-	int stream;              /* default 0 */
-	int include_obfuscation; /* stream_options.include_obfuscation, default 1 */
-	int background;          /* default 0 */
-	const char *truncation;  /* "disabled" (default) | "auto" */
-	const char *service_tier;/* default "auto" */
-	json_t *metadata;        /* object (owned), {} when absent; <= 16 pairs, key <= 64, value <= 512 */
+	int store;                /* default 1 */
+	int stream;               /* default 0 */
+	int include_obfuscation;  /* stream_options.include_obfuscation, default 1 */
+	int background;           /* default 0 */
+	const char *truncation;   /* "disabled" (default) | "auto" */
+	const char *service_tier; /* default "auto" */
+	json_t *metadata;         /* object (owned), {} when absent; <= 16 pairs, key <= 64, value <= 512 */
 	const char *safety_identifier; /* NULL when absent; "user" is accepted as its alias */
 	const char *prompt_cache_key;  /* NULL when absent */
 };

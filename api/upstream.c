@@ -110,8 +110,7 @@ input_content(struct conv *c, const json_t *content, int text_only, const char *
 		return NULL;
 	}
 	buf_init(&text, 0);
-	json_array_foreach(content, i, part)
-	{
+	json_array_foreach (content, i, part) {
 		const char *type = get_str(part, "type");
 
 		if (type == NULL) {
@@ -136,16 +135,14 @@ input_content(struct conv *c, const json_t *content, int text_only, const char *
 		media = 1;
 	}
 	if (!media) {
-		json_array_foreach(content, i, part)
-		{
+		json_array_foreach (content, i, part) {
 			join_text(&text, get_str(part, "text"));
 		}
 		out = json_string(text.data ? text.data : "");
 		goto done;
 	}
 	parts = json_array();
-	json_array_foreach(content, i, part)
-	{
+	json_array_foreach (content, i, part) {
 		const char *type = get_str(part, "type");
 		json_t *p;
 
@@ -195,8 +192,7 @@ conv_assistant(struct conv *c, const json_t *item, const char *where)
 	if (json_is_string(content)) {
 		buf_appends(&text, json_string_value(content));
 	} else if (json_is_array(content)) {
-		json_array_foreach(content, i, part)
-		{
+		json_array_foreach (content, i, part) {
 			const char *type = get_str(part, "type");
 
 			if (type &&
@@ -276,8 +272,7 @@ conv_function_output(struct conv *c, const json_t *item, const char *where)
 	if (json_is_string(output)) {
 		buf_appends(&text, json_string_value(output));
 	} else if (json_is_array(output)) {
-		json_array_foreach(output, i, part)
-		{
+		json_array_foreach (output, i, part) {
 			const char *type = get_str(part, "type");
 			json_t *p;
 
@@ -362,8 +357,7 @@ conv_tools(const json_t *tools)
 	json_t *out = json_array(), *tool;
 	size_t i;
 
-	json_array_foreach(tools, i, tool)
-	{
+	json_array_foreach (tools, i, tool) {
 		json_t *fn = json_pack("{s:s}", "name", get_str(tool, "name") ? get_str(tool, "name") : "");
 		json_t *v;
 
@@ -450,8 +444,7 @@ upstream_chat_body(const struct request *req, const char *model, const json_t *i
 	if (req->instructions)
 		json_array_append_new(
 		        c.messages, json_pack("{s:s, s:s}", "role", "system", "content", req->instructions));
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach (items, i, item) {
 		if (conv_item(&c, item, i) < 0)
 			goto fail;
 	}

@@ -27,8 +27,8 @@ enum listen_kind { LISTEN_UNIX, LISTEN_TCP };
 typedef void (*listen_accept_fn)(void *ud, int fd, enum listen_kind kind);
 
 /* Opens every listener the config (or LISTEN_FDS) names. NULL with a message in err on failure. */
-struct listen_set *listen_open(uv_loop_t *loop, const struct config *cfg, listen_accept_fn cb, void *ud, char *err,
-                               size_t errlen);
+struct listen_set *listen_open(uv_loop_t *loop, const struct config *cfg, listen_accept_fn cb, void *ud,
+                               char *err, size_t errlen);
 /* Stops accepting: closes the listening sockets (and removes the socket path we created). */
 void listen_stop(struct listen_set *ls);
 /* Stops if needed, releases the lock and frees (after the loop has run the closes). NULL: no-op. */

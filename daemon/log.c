@@ -54,14 +54,14 @@ vlog(enum log_level level, const char *errstr, const char *fmt, va_list ap)
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 }
 
-#define LOG_FN(name, level, with_errno)                                                                    \
-	void name(const char *fmt, ...)                                                                    \
-	{                                                                                                  \
-		va_list ap;                                                                                \
-		const char *e = (with_errno) ? strerror(errno) : NULL;                                     \
-		va_start(ap, fmt);                                                                         \
-		vlog(level, e, fmt, ap);                                                                   \
-		va_end(ap);                                                                                \
+#define LOG_FN(name, level, with_errno)                                                                      \
+	void name(const char *fmt, ...)                                                                      \
+	{                                                                                                    \
+		va_list ap;                                                                                  \
+		const char *e = (with_errno) ? strerror(errno) : NULL;                                       \
+		va_start(ap, fmt);                                                                           \
+		vlog(level, e, fmt, ap);                                                                     \
+		va_end(ap);                                                                                  \
 	}
 
 LOG_FN(log_err, LOG_LVL_ERR, 0)
@@ -74,7 +74,9 @@ void
 log_lws_emit(int lws_level, const char *line)
 {
 	/* lws levels: LLL_ERR = 1, LLL_WARN = 2, LLL_NOTICE = 4, LLL_INFO = 8; lines end in '\n'. */
-	enum log_level level = lws_level == 1 ? LOG_LVL_ERR : lws_level == 2 ? LOG_LVL_WARNING : LOG_LVL_DEBUG;
+	enum log_level level = lws_level == 1   ? LOG_LVL_ERR
+	                       : lws_level == 2 ? LOG_LVL_WARNING
+	                                        : LOG_LVL_DEBUG;
 	size_t n = strlen(line);
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))

@@ -27,23 +27,23 @@ struct xfer_ctx;
 struct xfer;
 
 struct xfer_request {
-	const char *method;          /* "GET", "POST", "DELETE"; NULL means GET, or POST if body */
-	const char *url;             /* http:// or https:// */
-	const char *const *headers;  /* NULL-terminated "Name: value" strings; copied; may be NULL */
-	const char *body;            /* copied; may be NULL */
+	const char *method;         /* "GET", "POST", "DELETE"; NULL means GET, or POST if body */
+	const char *url;            /* http:// or https:// */
+	const char *const *headers; /* NULL-terminated "Name: value" strings; copied; may be NULL */
+	const char *body;           /* copied; may be NULL */
 	size_t body_len;
-	long connect_timeout_ms;     /* 0: curl's default */
-	long idle_timeout_s;         /* abort when no byte arrives for this long; 0: none */
-	long total_timeout_ms;       /* 0: none (streams use the idle timeout instead) */
-	size_t max_header_bytes;     /* cap on all response headers together; 0: 64 KiB */
+	long connect_timeout_ms; /* 0: curl's default */
+	long idle_timeout_s;     /* abort when no byte arrives for this long; 0: none */
+	long total_timeout_ms;   /* 0: none (streams use the idle timeout instead) */
+	size_t max_header_bytes; /* cap on all response headers together; 0: 64 KiB */
 };
 
 struct xfer_result {
-	int ok;             /* 1: the HTTP exchange completed (any status); 0: transport failure */
-	long http_status;   /* 0 when no response arrived */
-	int timed_out;      /* connect or idle timeout hit */
-	int aborted;        /* the owner returned XFER_ABORT */
-	const char *error;  /* human-readable transport error ("" when ok); valid during on_done only */
+	int ok;            /* 1: the HTTP exchange completed (any status); 0: transport failure */
+	long http_status;  /* 0 when no response arrived */
+	int timed_out;     /* connect or idle timeout hit */
+	int aborted;       /* the owner returned XFER_ABORT */
+	const char *error; /* human-readable transport error ("" when ok); valid during on_done only */
 };
 
 struct xfer_callbacks {

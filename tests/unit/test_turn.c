@@ -160,8 +160,7 @@ types(const json_t *events)
 	size_t i, n = 0;
 
 	s[0] = '\0';
-	json_array_foreach(events, i, ev)
-	{
+	json_array_foreach (events, i, ev) {
 		const char *ty = json_string_value(json_object_get(ev, "type"));
 
 		if (ty && strncmp(ty, "response.", 9) == 0)
@@ -212,8 +211,7 @@ validate(const json_t *events, const json_t *resp, int complete)
 	size_t i;
 	int bad = 0;
 
-	json_array_foreach(events, i, ev)
-	{
+	json_array_foreach (events, i, ev) {
 		const char *type = json_string_value(json_object_get(ev, "type"));
 		json_int_t oi = json_integer_value(json_object_get(ev, "output_index"));
 		json_int_t ci = json_integer_value(json_object_get(ev, "content_index"));

@@ -341,8 +341,7 @@ test_body(void)
 		T(body != NULL);
 		if (body == NULL)
 			goto next;
-		json_object_foreach(want, key, v)
-		{
+		json_object_foreach (want, key, v) {
 			if (!json_equal(json_object_get(body, key), v)) {
 				char *got = json_dumps(json_object_get(body, key),
 				                       JSON_COMPACT | JSON_ENCODE_ANY);
