@@ -199,25 +199,30 @@ type_name(const json_t *v)
 	return "an unknown value";
 }
 
+/* These helpers, get_str and parse_function_choice return a literal -1 rather than
+ * api_error_bad()'s result: that is always -1 too, but it comes from another file, so the analyzer
+ * could not see that they never report success while leaving a required *out NULL or unset. */
 static int
 err_type(struct api_error *e, const char *path, const char *expected, const json_t *got)
 {
-	return api_error_bad(e, path, "invalid_type",
-	                     "Invalid type for '%s': expected %s, but got %s instead.", path, expected,
-	                     type_name(got));
+	(void)api_error_bad(e, path, "invalid_type",
+	                    "Invalid type for '%s': expected %s, but got %s instead.", path, expected,
+	                    type_name(got));
+	return -1;
 }
 
 static int
 err_missing(struct api_error *e, const char *path)
 {
-	return api_error_bad(e, path, "missing_required_parameter", "Missing required parameter: '%s'.",
-	                     path);
+	(void)api_error_bad(e, path, "missing_required_parameter", "Missing required parameter: '%s'.", path);
+	return -1;
 }
 
 static int
 err_unknown(struct api_error *e, const char *path)
 {
-	return api_error_bad(e, path, "unknown_parameter", "Unknown parameter: '%s'.", path);
+	(void)api_error_bad(e, path, "unknown_parameter", "Unknown parameter: '%s'.", path);
+	return -1;
 }
 
 /* "'a', 'b' and 'c'" into out. */
@@ -245,8 +250,9 @@ err_value(struct api_error *e, const char *path, const char *got, const char *co
 	char list[256];
 
 	list_values(list, sizeof list, values);
-	return api_error_bad(e, path, "invalid_value", "Invalid value: '%.64s'. Supported values are: %s.",
-	                     got, list);
+	(void)api_error_bad(e, path, "invalid_value", "Invalid value: '%.64s'. Supported values are: %s.",
+	                    got, list);
+	return -1;
 }
 
 static int
@@ -277,8 +283,7 @@ check_keys(json_t *obj, const char *base, const char *const *allowed, struct api
 	json_t *v;
 	char path[PATH_LEN];
 
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach (obj, key, v) {
 		if (!is_one_of(key, allowed)) {
 			path_key(path, sizeof path, base, key);
 			return err_unknown(e, path);
@@ -302,19 +307,23 @@ get_str(json_t *obj, const char *key, const char *base, int required, int nonemp
 		return required ? err_missing(e, path) : 0;
 	if (!json_is_string(v))
 		return err_type(e, path, "a string", v);
-	if (nonempty && json_string_length(v) == 0)
-		return api_error_bad(
+	if (nonempty && json_string_length(v) == 0) {
+		(void)api_error_bad(
 		        e, path, "empty_string",
 		        "Invalid '%s': empty string. Expected a string with minimum length 1, but got an "
 		        "empty string instead.",
 		        path);
+		return -1;
+	}
 	n = str_len_capped(v, max);
-	if (n > max)
-		return api_error_bad(
+	if (n > max) {
+		(void)api_error_bad(
 		        e, path, "string_above_max_length",
 		        "Invalid '%s': string too long. Expected a string with maximum length %zu, but "
 		        "got a string with length %zu instead.",
 		        path, max, n);
+		return -1;
+	}
 	*out = json_string_value(v);
 	return 0;
 }
@@ -331,8 +340,14 @@ get_enum(json_t *obj, const char *key, const char *base, int required, const cha
 	*out = NULL;
 	if (get_str(obj, key, base, required, 0, REQ_MAX_TEXT, &s, e) < 0)
 		return -1;
-	if (s == NULL)
-		return 0;
+	if (s == NULL) {
+		if (!required)
+			return 0;
+		/* Unreachable (get_str fails on a missing required member), but the analyzer does not
+		 * always follow get_str and would think a required *out could come back NULL. */
+		path_key(path, sizeof path, base, key);
+		return err_missing(e, path);
+	}
 	for (i = 0; values[i] != NULL; i++) {
 		if (strcmp(s, values[i]) == 0) {
 			*out = values[i];
@@ -520,14 +535,12 @@ depth_ok(json_t *v, int depth)
 	if (depth > REQ_MAX_DEPTH)
 		return 0;
 	if (json_is_object(v)) {
-		json_object_foreach(v, key, child)
-		{
+		json_object_foreach (v, key, child) {
 			if (!depth_ok(child, depth + 1))
 				return 0;
 		}
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-		{
+		json_array_foreach (v, i, child) {
 			if (!depth_ok(child, depth + 1))
 				return 0;
 		}
@@ -562,8 +575,7 @@ norm_annotations(json_t *part, const char *base, json_t *out, struct api_error *
 
 	if (get_array(part, "annotations", base, 0, REQ_MAX_ANNOTATIONS, &arr, e) < 0)
 		return -1;
-	json_array_foreach(arr, i, a)
-	{
+	json_array_foreach (arr, i, a) {
 		path_index(path, sizeof path, base, "annotations", i);
 		if (!json_is_object(a))
 			return err_type(e, path, "an object", a);
@@ -616,8 +628,7 @@ check_logprob(json_t *lp, const char *path, int with_top, struct api_error *e)
 		return err_type(e, p2, "a number", v);
 	if (get_array(lp, "bytes", path, 1, REQ_MAX_TOKEN_BYTES, &arr, e) < 0)
 		return -1;
-	json_array_foreach(arr, i, b)
-	{
+	json_array_foreach (arr, i, b) {
 		path_index(p3, sizeof p3, path, "bytes", i);
 		if (!json_is_integer(b))
 			return err_type(e, p3, "an integer", b);
@@ -630,8 +641,7 @@ check_logprob(json_t *lp, const char *path, int with_top, struct api_error *e)
 		return 0;
 	if (get_array(lp, "top_logprobs", path, 1, 20, &arr, e) < 0)
 		return -1;
-	json_array_foreach(arr, i, b)
-	{
+	json_array_foreach (arr, i, b) {
 		path_index(p3, sizeof p3, path, "top_logprobs", i);
 		if (check_logprob(b, p3, 0, e) < 0)
 			return -1;
@@ -650,8 +660,7 @@ norm_logprobs(json_t *part, const char *base, json_t *out, struct api_error *e)
 		return -1;
 	if (arr == NULL)
 		return 0;
-	json_array_foreach(arr, i, lp)
-	{
+	json_array_foreach (arr, i, lp) {
 		path_index(path, sizeof path, base, "logprobs", i);
 		if (check_logprob(lp, path, 1, e) < 0)
 			return -1;
@@ -826,8 +835,7 @@ norm_parts(json_t *arr, const char *base, const char *key, unsigned allowed, con
 	json_t *res = json_array(), *part, *n;
 	size_t i;
 
-	json_array_foreach(arr, i, part)
-	{
+	json_array_foreach (arr, i, part) {
 		path_index(path, sizeof path, base, key, i);
 		if (norm_part(part, path, allowed, where, &n, e) < 0) {
 			json_decref(res);
@@ -1120,8 +1128,7 @@ parse_input(struct request *r, struct api_error *e)
 		return err_type(e, "input", "a string or an array of input items", in);
 	if (get_array(r->body, "input", "", 0, REQ_MAX_ITEMS, &in, e) < 0)
 		return -1;
-	json_array_foreach(in, i, item)
-	{
+	json_array_foreach (in, i, item) {
 		if (norm_item(item, i, &n, e) < 0)
 			return -1;
 		json_array_append_new(r->input, n);
@@ -1137,8 +1144,7 @@ has_tool(const struct request *r, const char *name)
 	size_t i;
 	json_t *t;
 
-	json_array_foreach(r->tools, i, t)
-	{
+	json_array_foreach (r->tools, i, t) {
 		if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
 			return 1;
 	}
@@ -1208,8 +1214,7 @@ parse_tools(struct request *r, struct api_error *e)
 	r->tools = json_array();
 	if (get_array(r->body, "tools", "", 0, REQ_MAX_TOOLS, &arr, e) < 0)
 		return -1;
-	json_array_foreach(arr, i, tool)
-	{
+	json_array_foreach (arr, i, tool) {
 		snprintf(path, sizeof path, "tools[%zu]", i);
 		if (parse_tool(r, tool, path, e) < 0)
 			return -1;
@@ -1232,16 +1237,18 @@ parse_function_choice(struct request *r, json_t *v, const char *path, json_t **o
 		return -1;
 	if (strcmp(type, "function") != 0) {
 		path_key(p2, sizeof p2, path, "type");
-		return api_error_bad(e, p2, "unsupported_value",
-		                     "unsupported tool type '%.64s' in '%s'; supported: 'function'.", type,
-		                     path);
+		(void)api_error_bad(e, p2, "unsupported_value",
+		                    "unsupported tool type '%.64s' in '%s'; supported: 'function'.", type,
+		                    path);
+		return -1; /* literal: callers use *out whenever this is not < 0 */
 	}
 	if (check_keys(v, path, keys, e) < 0 || get_str(v, "name", path, 1, 1, REQ_MAX_NAME, &name, e) < 0)
 		return -1;
 	if (!has_tool(r, name)) {
 		path_key(p2, sizeof p2, path, "name");
-		return api_error_bad(e, p2, "invalid_value",
-		                     "Invalid '%s': no function tool named '%s' is in 'tools'.", p2, name);
+		(void)api_error_bad(e, p2, "invalid_value",
+		                    "Invalid '%s': no function tool named '%s' is in 'tools'.", p2, name);
+		return -1;
 	}
 	o = json_object();
 	json_object_set_new(o, "type", json_string("function"));
@@ -1294,8 +1301,7 @@ parse_tool_choice(struct request *r, struct api_error *e)
 		        "Invalid 'tool_choice.tools': empty array. Expected an array with minimum length "
 		        "1, but got an empty array instead.");
 	list = json_array();
-	json_array_foreach(arr, i, t)
-	{
+	json_array_foreach (arr, i, t) {
 		snprintf(path, sizeof path, "tool_choice.tools[%zu]", i);
 		if (parse_function_choice(r, t, path, &n, e) < 0) {
 			json_decref(list);
@@ -1409,8 +1415,7 @@ parse_include(struct request *r, struct api_error *e)
 
 	if (get_array(r->body, "include", "", 0, REQ_MAX_INCLUDE, &arr, e) < 0)
 		return -1;
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		snprintf(path, sizeof path, "include[%zu]", i);
 		if (!json_is_string(v))
 			return err_type(e, path, "a string", v);
@@ -1460,8 +1465,7 @@ parse_metadata(struct request *r, struct api_error *e)
 		        "Invalid 'metadata': too many properties. Expected an object with at most %d "
 		        "properties, but got an object with %zu properties instead.",
 		        REQ_MAX_METADATA, json_object_size(v));
-	json_object_foreach(v, key, val)
-	{
+	json_object_foreach (v, key, val) {
 		path_key(path, sizeof path, "metadata", key);
 		n = utf8_count(key, strlen(key));
 		if (n > REQ_MAX_META_KEY)

@@ -297,8 +297,7 @@ name_in(const json_t *tools, const char *name)
 	const json_t *tool;
 	size_t i;
 
-	json_array_foreach(tools, i, tool)
-	{
+	json_array_foreach (tools, i, tool) {
 		const char *n = json_string_value(json_object_get(tool, "name"));
 
 		if (n && strcmp(n, name) == 0)
@@ -360,8 +359,11 @@ printable(const char *s, char *out, size_t outlen)
 {
 	size_t i;
 
-	for (i = 0; s[i] && i + 1 < outlen; i++)
-		out[i] = s[i] > 0x20 && s[i] < 0x7f ? s[i] : '?';
+	for (i = 0; s[i] && i + 1 < outlen; i++) {
+		out[i] = s[i];
+		if (!(s[i] > 0x20 && s[i] < 0x7f))
+			out[i] = '?';
+	}
 	out[i] = '\0';
 	return out;
 }
@@ -543,8 +545,7 @@ map_logprob(const json_t *in, int with_top)
 	if (!json_is_string(token) || !json_is_number(lp))
 		return NULL;
 	ob = json_array();
-	json_array_foreach(bytes, i, v)
-	{
+	json_array_foreach (bytes, i, v) {
 		if (i >= TURN_MAX_LP_BYTES || !json_is_integer(v))
 			break;
 		json_array_append_new(ob, json_integer(json_integer_value(v) & 0xff));
@@ -553,8 +554,7 @@ map_logprob(const json_t *in, int with_top)
 	if (with_top) {
 		json_t *tops = json_array();
 
-		json_array_foreach(top, i, v)
-		{
+		json_array_foreach (top, i, v) {
 			json_t *e;
 
 			if (i >= TURN_MAX_TOP_LOGPROBS)
@@ -580,8 +580,7 @@ map_logprobs(struct turn *t, const json_t *choice, struct api_error *err, int *f
 	if (!t->want_logprobs || !json_is_array(content))
 		return NULL;
 	out = json_array();
-	json_array_foreach(content, i, v)
-	{
+	json_array_foreach (content, i, v) {
 		json_t *e = map_logprob(v, 1);
 
 		if (e == NULL)
@@ -666,8 +665,7 @@ add_content_parts(struct turn *t, const json_t *parts, const json_t *logprobs, s
 	const json_t *p, *v, *sub, *lp = logprobs;
 	size_t i, j;
 
-	json_array_foreach(parts, i, p)
-	{
+	json_array_foreach (parts, i, p) {
 		const char *type = json_string_value(json_object_get(p, "type"));
 
 		if (type == NULL)
@@ -682,8 +680,7 @@ add_content_parts(struct turn *t, const json_t *parts, const json_t *logprobs, s
 			if (json_is_string(v) &&
 			    add_reasoning(t, json_string_value(v), json_string_length(v), err) < 0)
 				return -1;
-			json_array_foreach(v, j, sub)
-			{
+			json_array_foreach (v, j, sub) {
 				const json_t *s = json_object_get(sub, "text");
 
 				if (json_is_string(s) &&
@@ -741,8 +738,7 @@ feed_choice(struct turn *t, const json_t *choice, const char *key, struct api_er
 		malformed(err, "tool_calls is not an array");
 		goto done;
 	}
-	json_array_foreach(tcs, i, tc)
-	{
+	json_array_foreach (tcs, i, tc) {
 		if (feed_tool_call(t, tc, i, err) < 0)
 			goto done;
 	}
@@ -877,8 +873,7 @@ feed_object(struct turn *t, const json_t *obj, const char *key, struct api_error
 		return 0;
 	if (!json_is_array(choices))
 		return malformed(err, "choices is not an array");
-	json_array_foreach(choices, i, choice)
-	{
+	json_array_foreach (choices, i, choice) {
 		idx = json_object_get(choice, "index");
 		/* n > 1 is never requested; other choices are not ours to show. */
 		if (json_is_integer(idx) && json_integer_value(idx) != 0)

@@ -58,8 +58,11 @@ printable(char *dst, size_t dstlen, const char *s)
 {
 	size_t i;
 
-	for (i = 0; i + 1 < dstlen && s[i]; i++)
-		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	for (i = 0; i + 1 < dstlen && s[i]; i++) {
+		dst[i] = s[i];
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			dst[i] = '?';
+	}
 	dst[i] = '\0';
 	return dst;
 }
@@ -89,8 +92,7 @@ check_keys(struct cfgctx *cx, json_t *obj, const char *base, const char *const *
 		cerr(cx, "%s: must be an object", base[0] ? base : "(top level)");
 		return -1;
 	}
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach (obj, key, v) {
 		for (i = 0; keys[i]; i++) {
 			if (strcmp(key, keys[i]) == 0)
 				break;
@@ -343,8 +345,7 @@ load_ids(struct cfgctx *cx, json_t *arr, const char *path, unsigned *ids, size_t
 		cerr(cx, "%s: at most %d entries", path, CONFIG_MAX_IDS);
 		return -1;
 	}
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		snprintf(p, sizeof p, "%s[%zu]", path, i);
 		/* (uid_t)-1 means "no change" to chown() and never names a real user. */
 		if (int_in_range(cx, v, p, 0, 4294967294LL, &id) < 0)
@@ -464,8 +465,7 @@ load_api_keys(struct cfgctx *cx, json_t *root, struct config *c)
 		return -1;
 	}
 	c->api_keys = xcalloc(json_array_size(arr), sizeof *c->api_keys);
-	json_array_foreach(arr, i, o)
-	{
+	json_array_foreach (arr, i, o) {
 		snprintf(base, sizeof base, "api_keys[%zu]", i);
 		k = &c->api_keys[i];
 		if (check_keys(cx, o, base, keys) < 0 || get_string(cx, o, base, "name", &name) < 0)
@@ -574,8 +574,7 @@ load_upstreams(struct cfgctx *cx, json_t *root, struct config *c)
 		return -1;
 	}
 	c->upstreams = xcalloc(json_array_size(arr), sizeof *c->upstreams);
-	json_array_foreach(arr, i, o)
-	{
+	json_array_foreach (arr, i, o) {
 		snprintf(base, sizeof base, "upstreams[%zu]", i);
 		c->n_upstreams = i + 1;
 		if (load_upstream(cx, o, base, &c->upstreams[i]) < 0)
@@ -725,7 +724,7 @@ config_defaults(struct config *out)
 		out->unix_path = xstrdup(CONFIG_DEFAULT_SOCK);
 	out->unix_mode = 0660;
 	out->store_path = xstrdup(CONFIG_DEFAULT_STORE);
-	out->limits.max_body_bytes = 8 * 1024 * 1024;
+	out->limits.max_body_bytes = (size_t)8 * 1024 * 1024;
 	out->limits.max_header_bytes = 16384;
 	out->limits.header_timeout_s = 10;
 	out->limits.request_timeout_s = 600;
@@ -733,8 +732,8 @@ config_defaults(struct config *out)
 	out->limits.upstream_idle_timeout_s = 120;
 	out->limits.keepalive_s = 15;
 	out->limits.drain_timeout_s = 10;
-	out->limits.max_upstream_event_bytes = 1024 * 1024;
-	out->limits.max_output_bytes = 16 * 1024 * 1024;
+	out->limits.max_upstream_event_bytes = (size_t)1024 * 1024;
+	out->limits.max_output_bytes = (size_t)16 * 1024 * 1024;
 	out->limits.max_connections = 20000;
 	out->log_level = LOG_LVL_INFO;
 }
@@ -837,7 +836,7 @@ config_load_file(const char *path, struct config *out, char *err, size_t errlen)
 			break;
 		n += (size_t)r;
 	}
-	if (n > CONFIG_MAX_FILE) {
+	if (n > (size_t)CONFIG_MAX_FILE) {
 		cerr(&cx, "%s: larger than %d bytes", path, CONFIG_MAX_FILE);
 		goto done;
 	}

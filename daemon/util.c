@@ -92,7 +92,8 @@ util_new_id(char *out, size_t outlen, const char *prefix)
 		return;
 	}
 	/* Ids are capabilities (anyone who knows a response id can read it): never predictable. getrandom
-	 * does not fail for 16 bytes once the pool is seeded, so a failure is fatal rather than a fallback. */
+	 * does not fail for 16 bytes once the pool is seeded, so a failure is fatal rather than a fallback.
+	 */
 	while (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
 		if (errno != EINTR) {
 			fprintf(stderr, "<2>getrandom failed: %s\n", strerror(errno));
