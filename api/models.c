@@ -10,8 +10,8 @@
 #include "daemon/util.h"
 #include "daemon/xfer.h"
 
-#define MODELS_BODY_MAX  ((size_t)1024 * 1024)
-#define MODELS_CACHE_MS  60000u
+#define MODELS_BODY_MAX   ((size_t)1024 * 1024)
+#define MODELS_CACHE_MS   60000u
 #define MODELS_TIMEOUT_MS 5000L
 
 struct models_fetch {
@@ -40,8 +40,7 @@ add_model(json_t *data, const char *id, const char *owned_by, json_int_t created
 	size_t i;
 	json_t *m;
 
-	json_array_foreach(data, i, m)
-	{
+	json_array_foreach (data, i, m) {
 		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
 			return;
 	}
@@ -62,8 +61,7 @@ merge_upstream(json_t *data, const struct models_fetch *f)
 	root = json_loadb(f->body.data ? f->body.data : "", f->body.len, 0, NULL);
 	list = json_object_get(root, "data");
 	if (json_is_array(list)) {
-		json_array_foreach(list, i, m)
-		{
+		json_array_foreach (list, i, m) {
 			const char *id = json_string_value(json_object_get(m, "id"));
 			const char *owner = json_string_value(json_object_get(m, "owned_by"));
 			json_int_t created = json_integer_value(json_object_get(m, "created"));
@@ -90,7 +88,8 @@ finish(struct models_req *r)
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 		if (merge_upstream(data, f) < 0) {
-			log_warnx("models: upstream %s did not list its models (HTTP %ld)", f->up->name, f->status);
+			log_warnx("models: upstream %s did not list its models (HTTP %ld)", f->up->name,
+			          f->status);
 			if (f->up->default_model)
 				add_model(data, f->up->default_model, f->up->name, 0);
 		}

@@ -32,6 +32,7 @@ export const SCENARIOS = Object.freeze({
 	'fake-refusal': 'delta.refusal pieces, finish stop',
 	'fake-image': '"image:<n>", n = image_url parts in the last user message',
 	'fake-slow': '10 text deltas 100 ms apart',
+	'fake-slow-long': '40 text deltas 100 ms apart (about 4 s in all, never silent for long)',
 	'fake-stall': 'a first delta, 3 s of silence, then the rest',
 	'fake-cut': 'a few deltas, then the socket is destroyed without [DONE]',
 	'fake-badjson': 'a good delta, then a data: line with broken JSON',
@@ -235,6 +236,13 @@ function script(model, body) {
 		}
 		case 'fake-slow':
 			for (let i = 0; i < 10; i++) {
+				if (i > 0) steps.push({ sleep: 100 });
+				text([`tick${i} `]);
+			}
+			steps.push({ finish: 'stop' });
+			break;
+		case 'fake-slow-long':
+			for (let i = 0; i < 40; i++) {
 				if (i > 0) steps.push({ sleep: 100 });
 				text([`tick${i} `]);
 			}

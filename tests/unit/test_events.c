@@ -45,12 +45,13 @@ test_sse(void)
 	events_done(ev);
 	T(c.calls == 3);
 	T(events_count(ev) == 2);
-	T(strstr(c.all.data, "event: response.created\ndata: {\"type\":\"response.created\",\"response\":"
-	                     "{\"id\":\"resp_1\",\"status\":\"in_progress\"},\"sequence_number\":0}\n\n|") ==
-	  c.all.data);
+	T(strstr(c.all.data,
+	         "event: response.created\ndata: {\"type\":\"response.created\",\"response\":"
+	         "{\"id\":\"resp_1\",\"status\":\"in_progress\"},\"sequence_number\":0}\n\n|") == c.all.data);
 	/* The newline inside a value stays escaped: one data line per event. */
-	T(strstr(c.all.data, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
-	                     "\"delta\":\"a\\nb\",\"sequence_number\":1}\n\n|") != NULL);
+	T(strstr(c.all.data,
+	         "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+	         "\"delta\":\"a\\nb\",\"sequence_number\":1}\n\n|") != NULL);
 	T(strstr(c.all.data, "data: [DONE]\n\n|") != NULL);
 	T(!events_failed(ev));
 	/* The snapshot is a copy: later changes to the response do not leak into sent events. */
@@ -72,7 +73,8 @@ test_ws(void)
 	events_emit(ev, event("response.output_text.delta"));
 	events_done(ev); /* no [DONE] on a WebSocket */
 	T(c.calls == 1);
-	T_STREQ(c.all.data, "{\"type\":\"response.output_text.delta\",\"delta\":\"a\\nb\",\"sequence_number\":0}|");
+	T_STREQ(c.all.data,
+	        "{\"type\":\"response.output_text.delta\",\"delta\":\"a\\nb\",\"sequence_number\":0}|");
 	events_free(ev);
 	buf_free(&c.all);
 }

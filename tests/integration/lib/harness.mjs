@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
@@ -73,7 +74,15 @@ function tail(text, n = 60) {
  * undefined. headers: added to the defaults (Authorization: Bearer test, and Content-Type for a
  * body); a header given as null is removed.
  */
-export function rawRequest(socketPath, method, urlPath, body, headers = {}, { timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+export function rawRequest(socketPath, method, urlPath, body, headers = {}, options = {}) {
+	return httpRequest({ socketPath }, method, urlPath, body, headers, options);
+}
+
+/**
+ * rawRequest over any target: {socketPath} or {host, port} (loopback TCP). Same defaults
+ * (Authorization: Bearer test unless given as null) and the same answer object.
+ */
+export function httpRequest(target, method, urlPath, body, headers = {}, { timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
 	const h = { authorization: 'Bearer test' };
 	let payload;
 	if (body !== undefined) {
@@ -86,7 +95,7 @@ export function rawRequest(socketPath, method, urlPath, body, headers = {}, { ti
 	}
 	if (payload !== undefined) h['content-length'] = Buffer.byteLength(payload);
 	return new Promise((resolve, reject) => {
-		const req = http.request({ socketPath, method, path: urlPath, headers: h, agent: false }, (res) => {
+		const req = http.request({ ...connectTarget(target), method, path: urlPath, headers: h, agent: false }, (res) => {
 			const chunks = [];
 			res.on('data', (c) => chunks.push(c));
 			res.on('error', reject);
@@ -115,6 +124,204 @@ export function rawRequest(socketPath, method, urlPath, body, headers = {}, { ti
 		if (payload !== undefined) req.write(payload);
 		req.end();
 	});
+}
+
+function connectTarget(target) {
+	if (typeof target === 'string') return { socketPath: target };
+	if (target?.socketPath) return { socketPath: target.socketPath };
+	if (target?.host && target?.port) {
+		assert.ok(isLoopbackHost(target.host), `tests stay on loopback, not ${target.host}`);
+		return { host: target.host, port: target.port };
+	}
+	throw new Error(`not a connect target: ${JSON.stringify(target)}`);
+}
+
+function isLoopbackHost(h) {
+	return /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1' || h === 'localhost';
+}
+
+// net.connect options for a target.
+function netTarget(target) {
+	const t = connectTarget(target);
+	return t.socketPath ? { path: t.socketPath } : t;
+}
+
+/**
+ * Writes `data` (a string or Buffer: a whole hand-made HTTP request) on a new connection to target
+ * ({socketPath} or {host, port}) and reads one HTTP/1.1 answer (Content-Length, chunked or
+ * until close). Resolves {status (0: no answer), headers, body, closed (the peer closed the
+ * connection), error (a socket error code, e.g. ECONNRESET), raw}. Never rejects for a missing or
+ * broken answer: it resolves at close or after timeoutMs (then timedOut: true).
+ */
+export function rawExchange(target, data, { timeoutMs = 10000 } = {}) {
+	return new Promise((resolve) => {
+		const sock = net.connect(netTarget(target));
+		let raw = Buffer.alloc(0);
+		let done = false;
+		const result = { status: 0, headers: {}, body: '', closed: false, error: null, timedOut: false, raw: '' };
+		const finish = () => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			result.raw = raw.toString('latin1');
+			sock.destroy();
+			resolve(result);
+		};
+		const timer = setTimeout(() => {
+			result.timedOut = true;
+			finish();
+		}, timeoutMs);
+		// Parses what arrived; true when one whole answer is in.
+		const complete = () => {
+			const end = raw.indexOf('\r\n\r\n');
+			if (end < 0) return false;
+			const head = raw.subarray(0, end).toString('latin1').split('\r\n');
+			const m = /^HTTP\/1\.[01] (\d{3})/.exec(head[0]);
+			if (!m) return false;
+			result.status = Number(m[1]);
+			result.headers = {};
+			for (const line of head.slice(1)) {
+				const c = line.indexOf(':');
+				if (c > 0) result.headers[line.slice(0, c).trim().toLowerCase()] = line.slice(c + 1).trim();
+			}
+			const rest = raw.subarray(end + 4);
+			if (result.headers['content-length'] !== undefined) {
+				const n = Number(result.headers['content-length']);
+				if (rest.length < n) return false;
+				result.body = rest.subarray(0, n).toString('utf8');
+				return true;
+			}
+			if (/chunked/i.test(result.headers['transfer-encoding'] ?? '')) {
+				let off = 0;
+				const parts = [];
+				for (;;) {
+					const nl = rest.indexOf('\r\n', off);
+					if (nl < 0) return false;
+					const size = parseInt(rest.subarray(off, nl).toString('latin1'), 16);
+					if (Number.isNaN(size)) return false;
+					if (rest.length < nl + 2 + size + 2) return false;
+					if (size === 0) {
+						result.body = Buffer.concat(parts).toString('utf8');
+						return true;
+					}
+					parts.push(rest.subarray(nl + 2, nl + 2 + size));
+					off = nl + 2 + size + 2;
+				}
+			}
+			result.body = rest.toString('utf8'); // until close
+			return false;
+		};
+		sock.on('data', (c) => {
+			raw = Buffer.concat([raw, c]);
+			if (complete()) finish();
+		});
+		sock.on('error', (e) => {
+			result.error = e.code ?? e.message;
+			if (raw.length) complete();
+			finish();
+		});
+		sock.on('end', () => {
+			result.closed = true;
+			complete();
+			finish();
+		});
+		sock.on('close', () => {
+			result.closed = true;
+			if (raw.length) complete();
+			finish();
+		});
+		sock.on('connect', () => sock.write(data));
+	});
+}
+
+/** Tries to connect to target; resolves null when accepted, else the error code (ENOENT, ECONNREFUSED...). */
+export function tryConnect(target, { timeoutMs = 2000 } = {}) {
+	return new Promise((resolve) => {
+		const sock = net.connect(netTarget(target));
+		const timer = setTimeout(() => {
+			sock.destroy();
+			resolve('ETIMEDOUT');
+		}, timeoutMs);
+		sock.on('connect', () => {
+			clearTimeout(timer);
+			sock.destroy();
+			resolve(null);
+		});
+		sock.on('error', (e) => {
+			clearTimeout(timer);
+			resolve(e.code ?? e.message);
+		});
+	});
+}
+
+/** A TCP port that was free on host a moment ago (bound to port 0, then released). */
+export function freePort(host = '127.0.0.1') {
+	return new Promise((resolve, reject) => {
+		const srv = net.createServer();
+		srv.once('error', reject);
+		srv.listen(0, host, () => {
+			const { port } = srv.address();
+			srv.close(() => resolve(port));
+		});
+	});
+}
+
+/** Whether this machine can bind the IPv6 loopback ::1. */
+export async function hasIPv6Loopback() {
+	try {
+		await freePort('::1');
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+// /proc/net/tcp{,6} address "0100007F:1F90" / 32 hex digits of 4 little-endian words -> "127.0.0.1" / "::1" style text.
+function procAddress(hex, v6) {
+	if (!v6) {
+		const n = parseInt(hex, 16);
+		return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].join('.');
+	}
+	const bytes = [];
+	for (let w = 0; w < 4; w++) {
+		const word = hex.slice(w * 8, w * 8 + 8);
+		for (let b = 3; b >= 0; b--) bytes.push(parseInt(word.slice(b * 2, b * 2 + 2), 16));
+	}
+	const groups = [];
+	for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+	return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+}
+
+/** The TCP sockets in LISTEN state on port, from /proc/net/tcp and tcp6: [{family, address, port}]. */
+export function tcpListeners(port) {
+	const out = [];
+	for (const [file, v6] of [
+		['/proc/net/tcp', false],
+		['/proc/net/tcp6', true],
+	]) {
+		let text;
+		try {
+			text = fs.readFileSync(file, 'utf8');
+		} catch {
+			continue;
+		}
+		for (const line of text.split('\n').slice(1)) {
+			const f = line.trim().split(/\s+/);
+			if (f.length < 4 || f[3] !== '0A') continue; // 0A = LISTEN
+			const [addr, p] = f[1].split(':');
+			if (parseInt(p, 16) !== port) continue;
+			out.push({ family: v6 ? 6 : 4, address: procAddress(addr, v6), port });
+		}
+	}
+	return out;
+}
+
+/**
+ * Runs a command to its end (bounded): {code, signal, stdout, stderr}. env is added to the
+ * test's environment (a key set to undefined removes it).
+ */
+export function runCommand(argv, { env = {}, timeoutMs = 10000 } = {}) {
+	return runOnce(argv, env, timeoutMs);
 }
 
 /**
@@ -235,6 +442,8 @@ function runOnce(argv, env, timeoutMs) {
  *   env             extra environment for the daemon
  *   upstream        an existing fake to use (not closed by stop()); default: a new one
  *   healthTimeoutMs default 10000
+ *   command         (bin, configPath) -> argv: how to run it (default [bin, '-c', configPath]), e.g.
+ *                   under systemd-socket-activate; the process must still end up serving socketPath
  */
 export async function startDaemon(opts = {}) {
 	const bin = daemonPath();
@@ -274,7 +483,8 @@ export async function startDaemon(opts = {}) {
 		exit = null;
 		exitWaiters = [];
 		killedOnPurpose = false;
-		const p = spawn(bin, ['-c', configPath], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+		const argv = opts.command ? opts.command(bin, configPath) : [bin, '-c', configPath];
+		const p = spawn(argv[0], argv.slice(1), { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 		const take = (c) => {
 			const s = c.toString('utf8');
 			stderr += s;
@@ -386,7 +596,9 @@ export async function startDaemon(opts = {}) {
 		socketPath,
 		dbPath,
 		configPath,
-		config,
+		get config() {
+			return config;
+		},
 		upstream,
 		get pid() {
 			return proc?.pid;
@@ -411,6 +623,42 @@ export async function startDaemon(opts = {}) {
 		},
 		sse(urlPath, body, options) {
 			return rawSSE(socketPath, urlPath, body, options);
+		},
+		/** Sends a signal to the running daemon (no wait). */
+		signal(sig) {
+			assert.ok(proc && !exit, `signal ${sig}: toolhostd is not running`);
+			proc.kill(sig);
+		},
+		/** Resolves with {code, signal} once the daemon exited, or null after timeoutMs. */
+		waitExit(timeoutMs = STOP_TIMEOUT_MS) {
+			return waitExit(timeoutMs);
+		},
+		/** Resolves once the log (from offset `from`) matches re; rejects after timeoutMs. */
+		async waitLog(re, { from = 0, timeoutMs = 5000 } = {}) {
+			const deadline = Date.now() + timeoutMs;
+			for (;;) {
+				const m = re.exec(stderr.slice(from));
+				if (m) return m;
+				if (Date.now() > deadline) throw new Error(`the daemon log did not show ${re} within ${timeoutMs} ms.\nlog:\n${tail(stderr)}`);
+				await sleep(20);
+			}
+		},
+		/**
+		 * Rewrites the config file (an object: replaces the config, a string: written as is) and sends
+		 * SIGHUP; resolves 'applied' or 'kept' (the daemon refused it and kept the running config)
+		 * from its log. An applied object becomes d.config.
+		 */
+		async reload(next, { timeoutMs = 5000 } = {}) {
+			const text = typeof next === 'string' ? next : JSON.stringify(next, null, 2);
+			await writeFile(configPath, text);
+			const from = stderr.length;
+			this.signal('SIGHUP');
+			const m = await this.waitLog(/reload: .*(applied|keeping the running config)/, { from, timeoutMs });
+			if (m[1] === 'applied') {
+				if (typeof next !== 'string') config = next;
+				return 'applied';
+			}
+			return 'kept';
 		},
 		/** Throws what the wire checks (schema, SSE rules) found in the SDK traffic so far. */
 		settle() {
