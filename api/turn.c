@@ -45,6 +45,7 @@ struct turn {
 	size_t max_bytes, used;
 	size_t lp_count;
 	int want_logprobs;
+	int want_encrypted_reasoning; /* include: reasoning.encrypted_content */
 
 	/* The open reasoning or message item, if any (never at the same time as an open call). */
 	json_t *item; /* own reference */
@@ -211,12 +212,42 @@ part_open(struct turn *t, enum part_kind kind)
 	emit(t, ev);
 }
 
+/*
+ * include: reasoning.encrypted_content. Chat Completions upstreams return reasoning as plain text,
+ * which the caller already sees in "content", so there is nothing to keep secret: the value is an
+ * opaque, round-trippable token ("thr1." + base64 of the reasoning text) that a stateless caller can
+ * send back, as it would to OpenAI.
+ */
+static void
+seal_reasoning(struct turn *t)
+{
+	struct buf all;
+	json_t *part;
+	size_t i;
+	char *b64;
+
+	buf_init(&all, 0);
+	json_array_foreach (json_object_get(t->item, "content"), i, part) {
+		const char *s = json_string_value(json_object_get(part, "text"));
+		if (s)
+			buf_appends(&all, s);
+	}
+	b64 = util_base64(all.data ? all.data : "", all.len);
+	if (b64) {
+		json_object_set_new(t->item, "encrypted_content", json_sprintf("thr1.%s", b64));
+		free(b64);
+	}
+	buf_free(&all);
+}
+
 static void
 item_close(struct turn *t, const char *status)
 {
 	if (t->item == NULL)
 		return;
 	part_close(t);
+	if (t->item_reasoning && t->want_encrypted_reasoning)
+		seal_reasoning(t);
 	json_object_set_new(t->item, "status", json_string(status));
 	emit_item_event(t, "response.output_item.done", t->item_index, t->item);
 	json_decref(t->item);
@@ -806,6 +837,7 @@ turn_new(json_t *response, const struct request *req, size_t max_output_bytes, t
 	t->ud = ud;
 	t->max_bytes = max_output_bytes ? max_output_bytes : TURN_DEFAULT_MAX_BYTES;
 	t->want_logprobs = req && ((req->include & REQUEST_INCLUDE_LOGPROBS) || req->top_logprobs > 0);
+	t->want_encrypted_reasoning = req && (req->include & REQUEST_INCLUDE_REASONING_ENCRYPTED);
 	buf_init(&t->text, 0);
 	t->usage_base[0] = usage_int(u, "input_tokens");
 	t->usage_base[1] = usage_int(u, "output_tokens");

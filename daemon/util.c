@@ -1,6 +1,8 @@
 #include "daemon/util.h"
 
 #include <errno.h>
+#include <libwebsockets.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,4 +141,22 @@ util_secret_eq(const char *a, const char *b)
 	for (i = 0; i < la; i++)
 		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
 	return diff == 0;
+}
+
+char *
+util_base64(const void *p, size_t n)
+{
+	size_t outlen;
+	char *out;
+
+	if (n > (size_t)INT_MAX / 2)
+		return NULL;
+	/* lws wants a little slack past the exact size (it checks room per 4-byte group). */
+	outlen = (n + 2) / 3 * 4 + 8;
+	out = xmalloc(outlen);
+	if (lws_b64_encode_string(p, (int)n, out, (int)outlen) < 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }

@@ -25,6 +25,9 @@ uint64_t util_mono_ms(void);
 uint64_t util_mono_us(void);
 int64_t util_wall_s(void);
 
+/* Standard base64 of p[0..n) (lws' encoder); caller frees. NULL when n is too large to encode. */
+char *util_base64(const void *p, size_t n);
+
 /* Constant-time comparison of two NUL-terminated secrets: 1 when equal. */
 int util_secret_eq(const char *a, const char *b);
 

@@ -208,6 +208,21 @@ test_alloc(void)
 	T(util_wall_s() > 1600000000);
 }
 
+static void
+test_base64(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"Think", "VGhpbms="}};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *b = util_base64(cases[i].in, strlen(cases[i].in));
+		T_STREQ(b, cases[i].out);
+		free(b);
+	}
+}
+
 int
 main(void)
 {
@@ -217,5 +232,6 @@ main(void)
 	test_new_id();
 	test_secret_eq();
 	test_alloc();
+	test_base64();
 	return T_DONE();
 }

@@ -1000,11 +1000,32 @@ test_real_objects(void)
 	request_free(req);
 }
 
+/* include: reasoning.encrypted_content gives each reasoning item an opaque token of its text. */
+static void
+test_encrypted_reasoning(void)
+{
+	struct request *req = req_new(NULL, NULL, 1, REQUEST_INCLUDE_REASONING_ENCRYPTED, -1);
+	struct run r;
+
+	run(&r, req,
+	    CHUNKS(D("{'reasoning_content':'Thi'}"), D("{'reasoning_content':'nk'}"), D("{'content':'A'}"),
+	           F("stop")),
+	    0, NULL);
+	T(r.rc == 0);
+	validate(r.events, r.resp, 1);
+	/* base64("Think") == "VGhpbms=" */
+	T_STREQ(str_at(r.resp, "output.0.encrypted_content"), "thr1.VGhpbms=");
+	T(at(r.resp, "output.1.encrypted_content") == NULL); /* messages never get one */
+	run_free(&r);
+	req_del(req);
+}
+
 int
 main(void)
 {
 	test_text();
 	test_reasoning_then_text();
+	test_encrypted_reasoning();
 	test_refusal();
 	test_parallel_calls();
 	test_suppression();

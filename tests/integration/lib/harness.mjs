@@ -442,8 +442,8 @@ function runOnce(argv, env, timeoutMs) {
  *   env             extra environment for the daemon
  *   upstream        an existing fake to use (not closed by stop()); default: a new one
  *   healthTimeoutMs default 10000
- *   command         (bin, configPath) -> argv: how to run it (default [bin, '-c', configPath]), e.g.
- *                   under systemd-socket-activate; the process must still end up serving socketPath
+ *   command         (bin, configPath, socketPath) -> argv: how to run it (default [bin, '-c',
+ *                   configPath]), e.g. under systemd-socket-activate; it must end up serving socketPath
  */
 export async function startDaemon(opts = {}) {
 	const bin = daemonPath();
@@ -483,7 +483,7 @@ export async function startDaemon(opts = {}) {
 		exit = null;
 		exitWaiters = [];
 		killedOnPurpose = false;
-		const argv = opts.command ? opts.command(bin, configPath) : [bin, '-c', configPath];
+		const argv = opts.command ? opts.command(bin, configPath, socketPath) : [bin, '-c', configPath];
 		const p = spawn(argv[0], argv.slice(1), { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 		const take = (c) => {
 			const s = c.toString('utf8');
