@@ -55,7 +55,9 @@ struct engine_job {
 	struct api_error err;
 	struct buf body; /* upstream error body or non-streamed JSON answer, capped */
 
-	uv_timer_t tick; /* keep-alive comments and the request deadline */
+	uv_timer_t tick;     /* keep-alive comments while the upstream is silent */
+	uv_timer_t deadline; /* request_timeout_s */
+	int open_handles;    /* the job memory goes when both timers are closed */
 	uint64_t started_ms;
 	uint64_t last_sent_ms;
 };
@@ -63,9 +65,12 @@ struct engine_job {
 static void job_finish(struct engine_job *job);
 
 static void
-on_tick_closed(uv_handle_t *h)
+on_timer_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct engine_job *job = h->data;
+
+	if (--job->open_handles == 0)
+		free(job);
 }
 
 static void
@@ -94,10 +99,9 @@ job_free(struct engine_job *job)
 	turn_free(job->turn);
 	sse_parser_free(job->sse);
 	buf_free(&job->body);
-	uv_timer_stop(&job->tick);
-	/* The job memory goes when libuv is done with the timer. */
-	job->tick.data = job;
-	uv_close((uv_handle_t *)&job->tick, on_tick_closed);
+	/* The job memory goes when libuv is done with both timers. */
+	uv_close((uv_handle_t *)&job->tick, on_timer_closed);
+	uv_close((uv_handle_t *)&job->deadline, on_timer_closed);
 }
 
 /* Splits "model:provider" when provider names a configured upstream (RESPONSES-NOTES 5.6). */
@@ -496,6 +500,23 @@ job_finish(struct engine_job *job)
 }
 
 static void
+on_deadline(uv_timer_t *t)
+{
+	struct engine_job *job = t->data;
+
+	if (job->sink == NULL)
+		return;
+	if (job->xfer) {
+		xfer_cancel(job->xfer);
+		job->xfer = NULL;
+	}
+	api_error_set(&job->err, 504, "server_error", "request_timeout", NULL,
+	              "the response took longer than %u s", job->request_timeout_s);
+	job->failed = 1;
+	job_finish(job);
+}
+
+static void
 on_tick(uv_timer_t *t)
 {
 	struct engine_job *job = t->data;
@@ -503,17 +524,6 @@ on_tick(uv_timer_t *t)
 
 	if (job->sink == NULL)
 		return;
-	if (now - job->started_ms >= (uint64_t)job->request_timeout_s * 1000u) {
-		if (job->xfer) {
-			xfer_cancel(job->xfer);
-			job->xfer = NULL;
-		}
-		api_error_set(&job->err, 504, "server_error", "request_timeout", NULL,
-		              "the response took longer than %u s", job->request_timeout_s);
-		job->failed = 1;
-		job_finish(job);
-		return;
-	}
 	if (job->streaming && now - job->last_sent_ms >= (uint64_t)job->keepalive_s * 1000u) {
 		/* An SSE comment keeps proxies and clients from timing out while the model thinks. */
 		static const char keepalive[] = ": keep-alive\n\n";
@@ -588,7 +598,9 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 	util_new_id(job->id, sizeof job->id, "resp");
 	buf_init(&job->body, ENGINE_ERRBODY_MAX);
 	uv_timer_init(ctx->loop, &job->tick);
-	job->tick.data = job;
+	uv_timer_init(ctx->loop, &job->deadline);
+	job->tick.data = job->deadline.data = job;
+	job->open_handles = 2;
 	ctx->active++;
 	job->next = ctx->jobs;
 	if (ctx->jobs)
@@ -632,6 +644,7 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 	          job->upstream_name, job->identity);
 	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u,
 	               (uint64_t)job->keepalive_s * 1000u);
+	uv_timer_start(&job->deadline, on_deadline, (uint64_t)job->request_timeout_s * 1000u, 0);
 	return job;
 fail:
 	job_finish(job);

@@ -496,11 +496,25 @@ header_contains(struct lws *wsi, enum lws_token_indexes h, const char *needle)
 	return strcasestr(v, needle) != NULL;
 }
 
+/* 1 when the connection came in on a TCP listener: asked of the socket, not of the request. */
+static int
+is_tcp_connection(struct lws *wsi)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd = lws_get_socket_fd(lws_get_network_wsi(wsi));
+
+	memset(&ss, 0, sizeof ss);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 1; /* unknown: the stricter rule (bearer token) */
+	return ss.ss_family != AF_UNIX;
+}
+
 static int
 on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 {
-	struct http_vhost *vh = lws_get_vhost_user(lws_get_vhost(wsi));
-	const struct config *cfg = vh->ctx->engine->cfg;
+	struct http_ctx *ctx = lws_get_vhost_user(lws_get_vhost(wsi));
+	const struct config *cfg = ctx->engine->cfg;
 	struct http_txn *txn;
 	char *uri = NULL;
 	int uri_len = 0, method, method_ok, cl_len;
@@ -511,14 +525,14 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	txn = xcalloc(1, sizeof *txn);
 	conn->txn = txn;
 	txn->wsi = wsi;
-	txn->ctx = vh->ctx;
+	txn->ctx = ctx;
 	buf_init(&txn->body, cfg->limits.max_body_bytes);
 	buf_init(&txn->out, 0); /* fed by us; bounded by the high-water pause */
 	buf_init(&txn->wbuf, 0);
 	snprintf(txn->identity, sizeof txn->identity, "-");
 	txn->bearer = copy_bearer(wsi);
 
-	if (vh->tcp) {
+	if (is_tcp_connection(wsi)) {
 		if (!caller_allowed_tcp(txn, cfg)) {
 			txn_error(txn, 401, "authentication_error", "invalid_api_key", NULL,
 			          "a valid bearer token is required on this listener");
@@ -591,14 +605,14 @@ static int
 http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct http_conn *conn = user;
-	struct http_vhost *vh;
+	struct http_ctx *ctx;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
 		if (conn && !conn->counted) {
-			vh = lws_get_vhost_user(lws_get_vhost(wsi));
+			ctx = lws_get_vhost_user(lws_get_vhost(wsi));
 			conn->counted = 1;
-			vh->ctx->connections++;
+			ctx->connections++;
 		}
 		break;
 	case LWS_CALLBACK_HTTP:
@@ -623,9 +637,9 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	case LWS_CALLBACK_CLOSED_HTTP:
 		txn_release(conn);
 		if (conn && conn->counted) {
-			vh = lws_get_vhost_user(lws_get_vhost(wsi));
+			ctx = lws_get_vhost_user(lws_get_vhost(wsi));
 			conn->counted = 0;
-			vh->ctx->connections--;
+			ctx->connections--;
 		}
 		break;
 	default:

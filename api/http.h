@@ -1,7 +1,9 @@
 /*
  * http: the HTTP side of the API on libwebsockets: one lws protocol serving every endpoint of
- * ARCHITECTURE.md that exists so far, for connections adopted from daemon/listen into one of two
- * vhosts (Unix socket: callers checked by SO_PEERCRED; loopback TCP: bearer token required).
+ * ARCHITECTURE.md that exists so far, for connections adopted from daemon/listen into one vhost
+ * whose user pointer is the struct http_ctx. How a caller is checked depends on the socket it came
+ * in on, read from the socket itself (never from anything the caller sends, such as Host, which lws
+ * uses to pick among vhosts): Unix socket -> SO_PEERCRED rules; loopback TCP -> bearer token.
  *
  * Per request it checks the caller, routes, enforces the body rules (Content-Length required,
  * chunked request bodies 411, over max_body_bytes 413, JSON only), hands POST /v1/responses to the
@@ -24,12 +26,6 @@ struct http_ctx {
 	struct engine_ctx *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
 	size_t connections; /* open HTTP connections */
-};
-
-/* One per vhost, passed as the vhost's user pointer (lws_context_creation_info.user). */
-struct http_vhost {
-	struct http_ctx *ctx;
-	int tcp; /* 1: loopback TCP (bearer token), 0: Unix socket (peer credentials) */
 };
 
 /* The protocol list for lws_context_creation_info.protocols (NULL-terminated, static). */

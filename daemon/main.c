@@ -39,8 +39,7 @@ struct daemon {
 	struct engine_ctx engine;
 	struct http_ctx http;
 	struct lws_context *lws;
-	struct lws_vhost *vh_unix, *vh_tcp;
-	struct http_vhost vu_unix, vu_tcp;
+	struct lws_vhost *vhost; /* one for every listener: see api/http.h on how callers are told apart */
 	struct listen_set *listeners;
 
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -86,6 +85,7 @@ load_config(struct daemon *d, char *err, size_t errlen)
 	return cfg;
 }
 
+/* Every listener's connections go to the one vhost; api/http tells them apart by the socket itself. */
 static void
 on_accept(void *ud, int fd, enum listen_kind kind)
 {
@@ -97,7 +97,7 @@ on_accept(void *ud, int fd, enum listen_kind kind)
 		close(fd);
 		return;
 	}
-	if (lws_adopt_socket_vhost(kind == LISTEN_TCP ? d->vh_tcp : d->vh_unix, fd) == NULL) {
+	if (lws_adopt_socket_vhost(d->vhost, fd) == NULL) {
 		/* lws closes the fd itself when adoption fails. */
 		log_warnx("could not adopt an accepted connection");
 	}
@@ -207,15 +207,15 @@ on_watchdog(uv_timer_t *t)
 }
 
 static struct lws_vhost *
-make_vhost(struct daemon *d, const char *name, struct http_vhost *vu)
+make_vhost(struct daemon *d)
 {
 	struct lws_context_creation_info info;
 
 	memset(&info, 0, sizeof info);
-	info.vhost_name = name;
+	info.vhost_name = "toolhostd";
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = http_protocols();
-	info.user = vu;
+	info.user = &d->http;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = d->cfg->limits.header_timeout_s;
 	return lws_create_vhost(d->lws, &info);
@@ -240,8 +240,6 @@ start(struct daemon *d)
 	d->engine.store = d->store;
 	d->engine.xfer = d->xfer;
 	d->http.engine = &d->engine;
-	d->vu_unix.ctx = d->vu_tcp.ctx = &d->http;
-	d->vu_tcp.tcp = 1;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
 	memset(&info, 0, sizeof info);
@@ -263,9 +261,8 @@ start(struct daemon *d)
 	if (dlopen(LWS_INSTALL_LIBDIR "/libwebsockets-evlib_uv.so", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) ==
 	    NULL)
 		log_warnx("could not pin the lws libuv plugin: %s", dlerror());
-	d->vh_unix = make_vhost(d, "unix", &d->vu_unix);
-	d->vh_tcp = make_vhost(d, "tcp", &d->vu_tcp);
-	if (d->vh_unix == NULL || d->vh_tcp == NULL) {
+	d->vhost = make_vhost(d);
+	if (d->vhost == NULL) {
 		log_err("lws_create_vhost failed");
 		return -1;
 	}
