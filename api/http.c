@@ -209,6 +209,7 @@ write_headers(struct http_txn *txn)
 static int
 write_body(struct http_txn *txn, int *done)
 {
+	static const char headroom[LWS_PRE]; /* lws wants LWS_PRE writable bytes before the data */
 	enum lws_write_protocol wp = LWS_WRITE_HTTP;
 	int last = txn->finished;
 	size_t len;
@@ -217,13 +218,7 @@ write_body(struct http_txn *txn, int *done)
 	if (txn->out.len == 0 && !last)
 		return 0;
 	buf_reset(&txn->wbuf);
-	buf_append(&txn->wbuf, "", 0);
-	/* Room for lws' header bytes in front of what we write. */
-	{
-		char pre[LWS_PRE];
-		memset(pre, 0, sizeof pre);
-		buf_append(&txn->wbuf, pre, sizeof pre);
-	}
+	buf_append(&txn->wbuf, headroom, sizeof headroom);
 	if (txn->sse) {
 		if (txn->out.len)
 			buf_printf(&txn->wbuf, "%zx\r\n", txn->out.len);
