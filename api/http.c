@@ -69,6 +69,7 @@ txn_release(struct http_conn *conn)
 	if (txn == NULL)
 		return;
 	conn->txn = NULL;
+	txn->ctx->busy--;
 	if (txn->job) {
 		engine_job_cancel(txn->job);
 		txn->job = NULL;
@@ -521,6 +522,7 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	conn->txn = txn;
 	txn->wsi = wsi;
 	txn->ctx = ctx;
+	ctx->busy++;
 	buf_init(&txn->body, cfg->limits.max_body_bytes);
 	buf_init(&txn->out, 0); /* fed by us; bounded by the high-water pause */
 	buf_init(&txn->wbuf, 0);
@@ -603,6 +605,12 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	struct http_ctx *ctx;
 
 	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* An upgrade never reaches LWS_CALLBACK_HTTP, where callers are checked: until WebSocket
+		 * mode is served (with its own checks), every upgrade is refused by hanging up. */
+		log_info("refused a WebSocket upgrade (not served yet)");
+		return -1;
 	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
 		if (conn && !conn->counted) {
 			ctx = lws_get_vhost_user(lws_get_vhost(wsi));

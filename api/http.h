@@ -26,6 +26,7 @@ struct http_ctx {
 	struct engine_ctx *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
 	size_t connections; /* open HTTP connections */
+	size_t busy;        /* requests not yet fully written (a drain waits for 0) */
 };
 
 /* The protocol list for lws_context_creation_info.protocols (NULL-terminated, static). */

@@ -13,10 +13,14 @@
 #define MODELS_BODY_MAX   ((size_t)1024 * 1024)
 #define MODELS_CACHE_MS   60000u
 #define MODELS_TIMEOUT_MS 5000L
+#define MODELS_MAX        4096 /* entries in the merged list */
 
+/* A fetch copies what it needs of its upstream: a SIGHUP may free the config while it runs. */
 struct models_fetch {
 	struct models_req *req;
-	const struct config_upstream *up;
+	char *name;
+	char *default_model;
+	int is_default;
 	struct xfer *xfer;
 	long status;
 	struct buf body;
@@ -34,23 +38,20 @@ struct models_req {
 static json_t *cache;
 static uint64_t cache_ms;
 
+/* seen indexes the ids already in data, so a huge upstream list costs O(n), not O(n^2). */
 static void
-add_model(json_t *data, const char *id, const char *owned_by, json_int_t created)
+add_model(json_t *data, json_t *seen, const char *id, const char *owned_by, json_int_t created)
 {
-	size_t i;
-	json_t *m;
-
-	json_array_foreach (data, i, m) {
-		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0)
-			return;
-	}
+	if (json_array_size(data) >= MODELS_MAX || json_object_get(seen, id) != NULL)
+		return;
+	json_object_set_new(seen, id, json_true());
 	json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created",
 	                                      created, "owned_by", owned_by));
 }
 
 /* Adds what one upstream answered; 0 when its answer was usable. */
 static int
-merge_upstream(json_t *data, const struct models_fetch *f)
+merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f)
 {
 	json_t *root, *list, *m;
 	size_t i;
@@ -69,8 +70,8 @@ merge_upstream(json_t *data, const struct models_fetch *f)
 
 			if (id == NULL || id[0] == '\0' || strlen(id) > 256)
 				continue;
-			name = f->up->is_default ? xstrdup(id) : xasprintf("%s:%s", id, f->up->name);
-			add_model(data, name, owner ? owner : f->up->name, created);
+			name = f->is_default ? xstrdup(id) : xasprintf("%s:%s", id, f->name);
+			add_model(data, seen, name, owner ? owner : f->name, created);
 			free(name);
 		}
 		rc = 0;
@@ -82,18 +83,19 @@ merge_upstream(json_t *data, const struct models_fetch *f)
 static void
 finish(struct models_req *r)
 {
-	json_t *data = json_array(), *list;
+	json_t *data = json_array(), *seen = json_object(), *list;
 	size_t i;
 
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
-		if (merge_upstream(data, f) < 0) {
-			log_warnx("models: upstream %s did not list its models (HTTP %ld)", f->up->name,
+		if (merge_upstream(data, seen, f) < 0) {
+			log_warnx("models: upstream %s did not list its models (HTTP %ld)", f->name,
 			          f->status);
-			if (f->up->default_model)
-				add_model(data, f->up->default_model, f->up->name, 0);
+			if (f->default_model)
+				add_model(data, seen, f->default_model, f->name, 0);
 		}
 	}
+	json_decref(seen);
 	list = json_pack("{s:s, s:o}", "object", "list", "data", data);
 	json_decref(cache);
 	cache = json_incref(list);
@@ -153,20 +155,23 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 	r->fetch = xcalloc(r->n ? r->n : 1, sizeof *r->fetch);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
+		const struct config_upstream *up = &cfg->upstreams[i];
 		const char *key;
 		const char *headers[3] = {"Accept: application/json", NULL, NULL};
 		struct xfer_request xr;
 		char *url;
 
 		f->req = r;
-		f->up = &cfg->upstreams[i];
+		f->name = xstrdup(up->name);
+		f->default_model = up->default_model ? xstrdup(up->default_model) : NULL;
+		f->is_default = up->is_default || cfg->n_upstreams == 1;
 		buf_init(&f->body, MODELS_BODY_MAX);
-		key = f->up->forward_caller_auth ? bearer : f->up->api_key;
+		key = up->forward_caller_auth ? bearer : up->api_key;
 		if (key && key[0]) {
 			f->auth = xasprintf("Authorization: Bearer %s", key);
 			headers[1] = f->auth;
 		}
-		url = xasprintf("%s/models", f->up->base_url);
+		url = xasprintf("%s/models", up->base_url);
 		memset(&xr, 0, sizeof xr);
 		xr.method = "GET";
 		xr.url = url;
@@ -197,6 +202,8 @@ models_cancel(struct models_req *r)
 		if (f->xfer)
 			xfer_cancel(f->xfer);
 		buf_free(&f->body);
+		free(f->name);
+		free(f->default_model);
 		if (f->auth) {
 			explicit_bzero(f->auth, strlen(f->auth));
 			free(f->auth);

@@ -37,7 +37,13 @@ struct listen_set {
 	char *unix_path; /* set when we created the socket file (removed on stop) */
 	char tcp_addr[64];
 	int stopped;
+	/* Out of descriptors: the listening sockets stay readable, so polling them would spin. Accepting
+	 * pauses and resumes from this timer instead. */
+	uv_timer_t retry;
+	int paused;
 };
+
+#define LISTEN_RETRY_MS 250
 
 static int
 is_loopback(const struct sockaddr *sa)
@@ -69,6 +75,33 @@ describe(const struct sockaddr *sa, char *out, size_t outlen)
 	}
 }
 
+static void on_readable(uv_poll_t *p, int status, int events);
+
+static void
+on_retry(uv_timer_t *t)
+{
+	struct listen_set *ls = t->data;
+	size_t i;
+
+	ls->paused = 0;
+	for (i = 0; i < ls->n; i++)
+		uv_poll_start(&ls->l[i]->poll, UV_READABLE, on_readable);
+}
+
+static void
+pause_accepting(struct listen_set *ls)
+{
+	size_t i;
+
+	if (ls->paused || ls->stopped)
+		return;
+	log_warn("accept: pausing new connections for %d ms", LISTEN_RETRY_MS);
+	ls->paused = 1;
+	for (i = 0; i < ls->n; i++)
+		uv_poll_stop(&ls->l[i]->poll);
+	uv_timer_start(&ls->retry, on_retry, LISTEN_RETRY_MS, 0);
+}
+
 static void
 on_readable(uv_poll_t *p, int status, int events)
 {
@@ -81,7 +114,10 @@ on_readable(uv_poll_t *p, int status, int events)
 	for (i = 0; i < 64; i++) {
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(l->set);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			         errno != ECONNABORTED)
 				log_warn("accept");
 			return;
 		}
@@ -254,6 +290,8 @@ listen_open(uv_loop_t *loop, const struct config *cfg, listen_accept_fn cb, void
 	ls->cb = cb;
 	ls->ud = ud;
 	ls->lock_fd = -1;
+	uv_timer_init(loop, &ls->retry);
+	ls->retry.data = ls;
 	if (n > 0) {
 		if (open_activated(ls, loop, n, err, errlen) < 0)
 			goto fail;
@@ -291,6 +329,7 @@ listen_stop(struct listen_set *ls)
 	if (ls == NULL || ls->stopped)
 		return;
 	ls->stopped = 1;
+	uv_timer_stop(&ls->retry);
 	for (i = 0; i < ls->n; i++) {
 		uv_poll_stop(&ls->l[i]->poll);
 		uv_close((uv_handle_t *)&ls->l[i]->poll, on_listener_closed);
@@ -303,6 +342,12 @@ listen_stop(struct listen_set *ls)
 	}
 }
 
+static void
+on_retry_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void
 listen_free(struct listen_set *ls)
 {
@@ -311,7 +356,8 @@ listen_free(struct listen_set *ls)
 	listen_stop(ls);
 	if (ls->lock_fd >= 0)
 		close(ls->lock_fd);
-	free(ls);
+	/* The set goes when libuv is done with its timer. */
+	uv_close((uv_handle_t *)&ls->retry, on_retry_closed);
 }
 
 const char *

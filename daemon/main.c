@@ -126,22 +126,26 @@ static void
 on_drain_tick(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
+	uint64_t now = util_mono_ms();
 
-	if (d->engine.active == 0) {
-		/* Let lws flush what the last responses wrote before the context goes. */
-		if (!d->aborted || util_mono_ms() >= d->drain_deadline_ms) {
-			shutdown_now(d);
-			return;
-		}
+	/* Done when no response runs and every answer has been written out. */
+	if (d->engine.active == 0 && d->http.busy == 0) {
+		shutdown_now(d);
+		return;
 	}
-	if (!d->aborted && util_mono_ms() >= d->drain_deadline_ms) {
+	if (now < d->drain_deadline_ms)
+		return;
+	if (!d->aborted) {
 		log_warnx("drain deadline reached with %zu response(s) in flight; failing them",
 		          d->engine.active);
 		d->aborted = 1;
 		engine_abort_all(&d->engine, "the server is shutting down");
 		/* A short grace for the failure events to reach the callers. */
-		d->drain_deadline_ms = util_mono_ms() + 300;
+		d->drain_deadline_ms = now + 300;
+		return;
 	}
+	/* Past the grace as well: a caller that does not read loses the rest. */
+	shutdown_now(d);
 }
 
 static void

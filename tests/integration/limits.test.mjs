@@ -66,6 +66,19 @@ describe('request rules', () => {
 		if (d) await expectServing(d);
 	}, T);
 
+	// A WebSocket upgrade never reaches the per-request caller check, so until WebSocket mode is
+	// served every upgrade is refused (it used to be answered 101 with no auth at all).
+	it('a WebSocket upgrade is refused, never 101', T, async () => {
+		const r = await rawExchange(
+			d.socketPath,
+			'GET /v1/responses HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+				'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+			{ timeoutMs: 5000 },
+		);
+		assert.notEqual(r.status, 101, `upgrade answered: ${r.raw.slice(0, 80)}`);
+		assert.equal(r.timedOut, false, 'the connection was left open');
+	});
+
 	it('a body over max_body_bytes is 413; one just under it is served', T, async () => {
 		const big = JSON.stringify({ model: 'fake-text', input: 'x'.repeat(MAX_BODY) });
 		assert.ok(Buffer.byteLength(big) > MAX_BODY);
