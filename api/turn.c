@@ -126,17 +126,24 @@ output_append(struct turn *t, json_t *item)
 	return idx;
 }
 
+/* Events are only built when someone listens: a non-streaming response would build and drop one
+ * (with a deep copy of the item) for every upstream delta. */
 static void
 emit_item_event(struct turn *t, const char *type, size_t index, const json_t *item)
 {
+	if (t->emit == NULL)
+		return;
 	emit(t, json_pack("{s:s, s:I, s:o}", "type", type, "output_index", (json_int_t)index, "item",
 	                  json_deep_copy(item)));
 }
 
-/* An event about the open part: {type, item_id, output_index, content_index} + the caller's keys. */
+/* An event about the open part: {type, item_id, output_index, content_index} + the caller's keys.
+ * NULL when nobody listens (non-streaming): callers decorate it only when it exists. */
 static json_t *
 part_event(struct turn *t, const char *type)
 {
+	if (t->emit == NULL)
+		return NULL;
 	return json_pack("{s:s, s:s, s:I, s:I}", "type", type, "item_id", t->item_id, "output_index",
 	                 (json_int_t)t->item_index, "content_index", (json_int_t)t->part_index);
 }
@@ -159,25 +166,27 @@ part_close(struct turn *t)
 	if (t->part == PART_NONE)
 		return;
 	part_sync(t);
-	switch (t->part) {
-	case PART_TEXT:
-		ev = part_event(t, "response.output_text.done");
-		json_object_set(ev, "text", json_object_get(t->part_json, "text"));
-		json_object_set_new(ev, "logprobs", json_deep_copy(t->logprobs));
-		break;
-	case PART_REFUSAL:
-		ev = part_event(t, "response.refusal.done");
-		json_object_set(ev, "refusal", json_object_get(t->part_json, "refusal"));
-		break;
-	default:
-		ev = part_event(t, "response.reasoning.done");
-		json_object_set(ev, "text", json_object_get(t->part_json, "text"));
-		break;
+	if (t->emit) {
+		switch (t->part) {
+		case PART_TEXT:
+			ev = part_event(t, "response.output_text.done");
+			json_object_set(ev, "text", json_object_get(t->part_json, "text"));
+			json_object_set_new(ev, "logprobs", json_deep_copy(t->logprobs));
+			break;
+		case PART_REFUSAL:
+			ev = part_event(t, "response.refusal.done");
+			json_object_set(ev, "refusal", json_object_get(t->part_json, "refusal"));
+			break;
+		default:
+			ev = part_event(t, "response.reasoning.done");
+			json_object_set(ev, "text", json_object_get(t->part_json, "text"));
+			break;
+		}
+		emit(t, ev);
+		ev = part_event(t, "response.content_part.done");
+		json_object_set_new(ev, "part", json_deep_copy(t->part_json));
+		emit(t, ev);
 	}
-	emit(t, ev);
-	ev = part_event(t, "response.content_part.done");
-	json_object_set_new(ev, "part", json_deep_copy(t->part_json));
-	emit(t, ev);
 	json_decref(t->part_json);
 	t->part_json = NULL;
 	t->logprobs = NULL;
@@ -208,8 +217,10 @@ part_open(struct turn *t, enum part_kind kind)
 	json_array_append(content, t->part_json);
 	buf_reset(&t->text);
 	ev = part_event(t, "response.content_part.added");
-	json_object_set_new(ev, "part", json_deep_copy(t->part_json));
-	emit(t, ev);
+	if (ev) {
+		json_object_set_new(ev, "part", json_deep_copy(t->part_json));
+		emit(t, ev);
+	}
 }
 
 /*
@@ -279,9 +290,10 @@ call_close(struct turn *t, struct call *c, const char *status)
 	json_object_set_new(c->item, "arguments",
 	                    json_stringn(c->args.data ? c->args.data : "", c->args.len));
 	json_object_set_new(c->item, "status", json_string(status));
-	emit(t, json_pack("{s:s, s:s, s:I, s:O}", "type", "response.function_call_arguments.done", "item_id",
-	                  c->id, "output_index", (json_int_t)c->output_index, "arguments",
-	                  json_object_get(c->item, "arguments")));
+	if (t->emit)
+		emit(t, json_pack("{s:s, s:s, s:I, s:O}", "type", "response.function_call_arguments.done",
+		                  "item_id", c->id, "output_index", (json_int_t)c->output_index, "arguments",
+		                  json_object_get(c->item, "arguments")));
 	emit_item_event(t, "response.output_item.done", c->output_index, c->item);
 	json_decref(c->item);
 	c->item = NULL;
@@ -318,6 +330,8 @@ close_all(struct turn *t, const char *status)
 static void
 emit_args_delta(struct turn *t, struct call *c, const char *s, size_t n)
 {
+	if (t->emit == NULL)
+		return;
 	emit(t, json_pack("{s:s, s:s, s:I, s:s%}", "type", "response.function_call_arguments.delta",
 	                  "item_id", c->id, "output_index", (json_int_t)c->output_index, "delta", s, n));
 }
@@ -652,19 +666,20 @@ add_message_text(struct turn *t, enum part_kind kind, const char *s, size_t n, c
 	buf_append(&t->text, s, n);
 	if (kind == PART_REFUSAL) {
 		ev = part_event(t, "response.refusal.delta");
-		json_object_set_new(ev, "delta", json_stringn(s, n));
-		emit(t, ev);
+		if (ev) {
+			json_object_set_new(ev, "delta", json_stringn(s, n));
+			emit(t, ev);
+		}
 		return 0;
 	}
-	ev = part_event(t, "response.output_text.delta");
-	json_object_set_new(ev, "delta", json_stringn(s, n));
-	if (lp) {
+	if (lp)
 		json_array_extend(t->logprobs, (json_t *)lp);
-		json_object_set_new(ev, "logprobs", json_deep_copy(lp));
-	} else {
-		json_object_set_new(ev, "logprobs", json_array());
+	ev = part_event(t, "response.output_text.delta");
+	if (ev) {
+		json_object_set_new(ev, "delta", json_stringn(s, n));
+		json_object_set_new(ev, "logprobs", lp ? json_deep_copy(lp) : json_array());
+		emit(t, ev);
 	}
-	emit(t, ev);
 	return 0;
 }
 
@@ -684,8 +699,10 @@ add_reasoning(struct turn *t, const char *s, size_t n, struct api_error *err)
 	}
 	buf_append(&t->text, s, n);
 	ev = part_event(t, "response.reasoning.delta");
-	json_object_set_new(ev, "delta", json_stringn(s, n));
-	emit(t, ev);
+	if (ev) {
+		json_object_set_new(ev, "delta", json_stringn(s, n));
+		emit(t, ev);
+	}
 	return 0;
 }
 

@@ -88,6 +88,15 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 void
+buf_truncate(struct buf *b, size_t len)
+{
+	if (len >= b->len)
+		return;
+	b->len = len;
+	b->data[len] = '\0';
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {

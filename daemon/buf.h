@@ -23,6 +23,8 @@ void buf_reset(struct buf *b);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appends(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Cuts the buffer back to len bytes (no-op when it is shorter): undoes a partial append. */
+void buf_truncate(struct buf *b, size_t len);
 /* Drops the first n bytes (n is clamped to len). */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the bytes to the caller (who frees them) and empties the buffer. Never NULL. */

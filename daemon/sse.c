@@ -299,9 +299,7 @@ write_lines(struct buf *out, const char *prefix, const char *text)
 	return 0;
 
 fail:
-	out->len = start;
-	if (out->data)
-		out->data[start] = '\0';
+	buf_truncate(out, start);
 	return -1;
 }
 
@@ -321,9 +319,7 @@ sse_write_event(struct buf *out, const char *type, const char *json, size_t json
 	return 0;
 
 fail:
-	out->len = start;
-	if (out->data)
-		out->data[start] = '\0';
+	buf_truncate(out, start);
 	return -1;
 }
 

@@ -209,6 +209,23 @@ test_alloc(void)
 }
 
 static void
+test_truncate(void)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_truncate(&b, 0); /* empty: no-op */
+	T(b.len == 0);
+	buf_appends(&b, "abcdef");
+	buf_truncate(&b, 10); /* longer than len: no-op */
+	T_STREQ(b.data, "abcdef");
+	buf_truncate(&b, 3);
+	T(b.len == 3);
+	T_STREQ(b.data, "abc");
+	buf_free(&b);
+}
+
+static void
 test_base64(void)
 {
 	static const struct {
@@ -233,5 +250,6 @@ main(void)
 	test_secret_eq();
 	test_alloc();
 	test_base64();
+	test_truncate();
 	return T_DONE();
 }

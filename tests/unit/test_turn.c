@@ -117,7 +117,8 @@ struct run {
 
 /* Feeds the chunks through a new turn, then finishes it, or aborts it when a feed failed. */
 static void
-run(struct run *r, const struct request *req, const char *const *chunks, size_t max_bytes, const char *usage)
+run_with(struct run *r, const struct request *req, const char *const *chunks, size_t max_bytes,
+         const char *usage, int listen)
 {
 	struct turn *t;
 	size_t i;
@@ -125,7 +126,7 @@ run(struct run *r, const struct request *req, const char *const *chunks, size_t 
 	memset(r, 0, sizeof *r);
 	r->resp = resp_new(usage);
 	r->events = json_array();
-	t = turn_new(r->resp, req, max_bytes, on_event, r->events);
+	t = turn_new(r->resp, req, max_bytes, listen ? on_event : NULL, r->events);
 	for (i = 0; chunks[i]; i++) {
 		json_t *c = q(chunks[i]);
 		int rc = turn_feed(t, c, &r->err);
@@ -142,6 +143,13 @@ run(struct run *r, const struct request *req, const char *const *chunks, size_t 
 	else
 		turn_abort(t);
 	turn_free(t);
+}
+
+/* With a listener: a streaming turn, whose events are collected in r->events. */
+static void
+run(struct run *r, const struct request *req, const char *const *chunks, size_t max_bytes, const char *usage)
+{
+	run_with(r, req, chunks, max_bytes, usage, 1);
 }
 
 static void
@@ -1000,6 +1008,55 @@ test_real_objects(void)
 	request_free(req);
 }
 
+/* A non-streaming turn builds no events, yet must end with exactly the response a streaming one does
+ * (item ids are random, so they are blanked before comparing). */
+static void
+blank_ids(json_t *resp)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach (json_object_get(resp, "output"), i, it)
+		json_object_set_new(it, "id", json_string("x"));
+}
+
+static void
+test_quiet_turn_same_response(void)
+{
+	const char *const *const sequences[] = {
+	        CHUNKS(D("{'reasoning_content':'Think'}"), D("{'content':'Hi'}"), D("{'content':'!'}"),
+	               F("stop")),
+	        CHUNKS(D("{'refusal':'No'}"), D("{'refusal':'pe'}"), F("stop")),
+	        CHUNKS("{'choices':[{'index':0,'delta':{'content':'Hi'},'logprobs':{'content':[{'token':'Hi',"
+	               "'logprob':-0.5,'bytes':[72,105],'top_logprobs':[]}]}}]}",
+	               F("length")),
+	        CHUNKS(TC("{'index':0,'id':'call_a','function':{'name':'get','arguments':'{\\'a'}}"),
+	               TC("{'index':1,'id':'call_b','function':{'name':'put','arguments':'{}'}}"),
+	               TC("{'index':0,'function':{'arguments':'\\':1}'}}"), F("tool_calls")),
+	};
+	struct request *req = req_new(TOOLS_GP, NULL, 1,
+	                              REQUEST_INCLUDE_LOGPROBS | REQUEST_INCLUDE_REASONING_ENCRYPTED, -1);
+	size_t i;
+
+	for (i = 0; i < sizeof sequences / sizeof sequences[0]; i++) {
+		struct run loud, quiet;
+
+		run(&loud, req, sequences[i], 0, NULL);
+		run_with(&quiet, req, sequences[i], 0, NULL, 0);
+		T(loud.rc == 0 && quiet.rc == 0);
+		T(loud.end == quiet.end);
+		T(json_array_size(loud.events) > 0);
+		T(json_array_size(quiet.events) == 0);
+		T(json_array_size(json_object_get(loud.resp, "output")) > 0);
+		blank_ids(loud.resp);
+		blank_ids(quiet.resp);
+		T(json_equal(loud.resp, quiet.resp));
+		run_free(&loud);
+		run_free(&quiet);
+	}
+	req_del(req);
+}
+
 /* include: reasoning.encrypted_content gives each reasoning item an opaque token of its text. */
 static void
 test_encrypted_reasoning(void)
@@ -1026,6 +1083,7 @@ main(void)
 	test_text();
 	test_reasoning_then_text();
 	test_encrypted_reasoning();
+	test_quiet_turn_same_response();
 	test_refusal();
 	test_parallel_calls();
 	test_suppression();
