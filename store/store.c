@@ -39,12 +39,45 @@ static const struct migration migrations[] = {
             " input_json TEXT NOT NULL);"
             /* For the retention sweep (delete by age) that comes later. */
             "CREATE INDEX responses_created_at ON responses(created_at);"},
+        /*
+         * NOT NULL on every key column: SQLite lets NULL into a PRIMARY KEY that is not an INTEGER PRIMARY
+         * KEY, and NULLs never conflict, so a NULL key would let rows for the same key pile up.
+         */
+        {2, "CREATE TABLE mcp_tool_cache ("
+            " url TEXT NOT NULL,"
+            " cred_hash TEXT NOT NULL,"
+            " protocol_version TEXT NOT NULL,"
+            " tools_json TEXT NOT NULL,"
+            " fetched_at INTEGER NOT NULL,"
+            " expires_at INTEGER NOT NULL,"
+            " PRIMARY KEY (url, cred_hash, protocol_version));"
+            /* For the purge; deletes by url use the primary key's leading column. */
+            "CREATE INDEX mcp_tool_cache_expires_at ON mcp_tool_cache(expires_at);"
+            "CREATE TABLE mcp_transport ("
+            " url TEXT PRIMARY KEY NOT NULL,"
+            " transport TEXT NOT NULL,"
+            " protocol_version TEXT NOT NULL,"
+            " updated_at INTEGER NOT NULL);"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
 #define STORE_SCHEMA_VERSION (migrations[STORE_NMIGRATIONS - 1].version)
 
-enum store_stmt { STMT_PUT, STMT_GET, STMT_DELETE, STMT_COUNT, STMT_MAX };
+enum store_stmt {
+	STMT_PUT,
+	STMT_GET,
+	STMT_DELETE,
+	STMT_COUNT,
+	STMT_TOOLCACHE_PUT,
+	STMT_TOOLCACHE_GET,
+	STMT_TOOLCACHE_DELETE_CRED,
+	STMT_TOOLCACHE_DELETE_URL,
+	STMT_TOOLCACHE_DELETE_ALL,
+	STMT_TOOLCACHE_PURGE,
+	STMT_TRANSPORT_PUT,
+	STMT_TRANSPORT_GET,
+	STMT_MAX
+};
 
 /*
  * An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would fire ON DELETE
@@ -58,6 +91,26 @@ static const char *const stmt_sql[STMT_MAX] = {
         [STMT_GET] = "SELECT response_json, input_json FROM responses WHERE id = ?1",
         [STMT_DELETE] = "DELETE FROM responses WHERE id = ?1",
         [STMT_COUNT] = "SELECT count(*) FROM responses",
+        [STMT_TOOLCACHE_PUT] = "INSERT INTO mcp_tool_cache"
+                               " (url, cred_hash, protocol_version, tools_json, fetched_at, expires_at)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                               " ON CONFLICT (url, cred_hash, protocol_version) DO UPDATE SET"
+                               " tools_json = excluded.tools_json, fetched_at = excluded.fetched_at,"
+                               " expires_at = excluded.expires_at",
+        /* An expired row reads as missing; purge removes it later. */
+        [STMT_TOOLCACHE_GET] =
+                "SELECT tools_json, expires_at FROM mcp_tool_cache"
+                " WHERE url = ?1 AND cred_hash = ?2 AND protocol_version = ?3 AND expires_at > ?4",
+        [STMT_TOOLCACHE_DELETE_CRED] = "DELETE FROM mcp_tool_cache WHERE url = ?1 AND cred_hash = ?2",
+        [STMT_TOOLCACHE_DELETE_URL] = "DELETE FROM mcp_tool_cache WHERE url = ?1",
+        [STMT_TOOLCACHE_DELETE_ALL] = "DELETE FROM mcp_tool_cache",
+        [STMT_TOOLCACHE_PURGE] = "DELETE FROM mcp_tool_cache WHERE expires_at <= ?1",
+        [STMT_TRANSPORT_PUT] =
+                "INSERT INTO mcp_transport (url, transport, protocol_version, updated_at)"
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (url) DO UPDATE SET"
+                " transport = excluded.transport, protocol_version = excluded.protocol_version,"
+                " updated_at = excluded.updated_at",
+        [STMT_TRANSPORT_GET] = "SELECT transport, protocol_version FROM mcp_transport WHERE url = ?1",
 };
 
 struct store {
@@ -420,6 +473,16 @@ bind_text(struct store *s, sqlite3_stmt *st, int idx, const char *v, const char 
 	return 0;
 }
 
+static int
+bind_int(struct store *s, sqlite3_stmt *st, int idx, int64_t v, const char *what)
+{
+	if (sqlite3_bind_int64(st, idx, v) != SQLITE_OK) {
+		set_db_err(s, what);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_response_put(struct store *s, const char *id, const char *response_json, const char *input_json,
                    int64_t created_at)
@@ -434,13 +497,9 @@ store_response_put(struct store *s, const char *id, const char *response_json, c
 		return -1;
 	}
 	st = s->stmt[STMT_PUT];
-	if (bind_text(s, st, 1, id, "put") == -1 || bind_text(s, st, 3, response_json, "put") == -1 ||
-	    bind_text(s, st, 4, input_json, "put") == -1)
+	if (bind_text(s, st, 1, id, "put") == -1 || bind_int(s, st, 2, created_at, "put") == -1 ||
+	    bind_text(s, st, 3, response_json, "put") == -1 || bind_text(s, st, 4, input_json, "put") == -1)
 		goto done;
-	if (sqlite3_bind_int64(st, 2, created_at) != SQLITE_OK) {
-		set_db_err(s, "put");
-		goto done;
-	}
 	if (step(s, st, "put") != SQLITE_DONE)
 		goto done;
 	result = 0;
@@ -451,20 +510,20 @@ done:
 
 /* Copies column i into a malloc'd string. A NULL column only exists in a file written by someone else. */
 static int
-copy_column(struct store *s, sqlite3_stmt *st, int i, char **out)
+copy_column(struct store *s, sqlite3_stmt *st, int i, char **out, const char *what)
 {
 	const unsigned char *t;
 	int n;
 
 	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-		set_err(s, "get: the stored row is incomplete");
+		set_err(s, "%s: the stored row is incomplete", what);
 		return -1;
 	}
 	t = sqlite3_column_text(st, i);
 	if (t == NULL) {
 		/* NULL is also how SQLite returns a zero-length blob; only NOMEM is a failure. */
 		if ((sqlite3_errcode(s->db) & 0xff) == SQLITE_NOMEM) {
-			set_db_err(s, "get");
+			set_db_err(s, what);
 			return -1;
 		}
 		*out = xstrdup("");
@@ -500,9 +559,9 @@ store_response_get(struct store *s, const char *id, char **response_json, char *
 	}
 	if (rc != SQLITE_ROW)
 		goto done;
-	if (response_json && copy_column(s, st, 0, &resp) == -1)
+	if (response_json && copy_column(s, st, 0, &resp, "get") == -1)
 		goto done;
-	if (input_json && copy_column(s, st, 1, &input) == -1)
+	if (input_json && copy_column(s, st, 1, &input, "get") == -1)
 		goto done;
 	if (response_json) {
 		*response_json = resp;
@@ -557,6 +616,193 @@ store_response_count(struct store *s)
 	result = sqlite3_column_int64(st, 0);
 done:
 	finish(st);
+	return result;
+}
+
+/* Binds the tool-list cache key to parameters 1 to 3. */
+static int
+bind_toolcache_key(struct store *s, sqlite3_stmt *st, const char *url, const char *cred_hash,
+                   const char *protocol_version, const char *what)
+{
+	if (bind_text(s, st, 1, url, what) == -1 || bind_text(s, st, 2, cred_hash, what) == -1 ||
+	    bind_text(s, st, 3, protocol_version, what) == -1)
+		return -1;
+	return 0;
+}
+
+int
+store_toolcache_put(struct store *s, const char *url, const char *cred_hash, const char *protocol_version,
+                    const char *tools_json, int64_t fetched_at, int64_t expires_at)
+{
+	const char *what = "tool cache put";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (url == NULL || cred_hash == NULL || protocol_version == NULL || tools_json == NULL) {
+		set_err(s, "%s: missing url, credential hash, protocol version or tools", what);
+		return -1;
+	}
+	st = s->stmt[STMT_TOOLCACHE_PUT];
+	if (bind_toolcache_key(s, st, url, cred_hash, protocol_version, what) == -1 ||
+	    bind_text(s, st, 4, tools_json, what) == -1 || bind_int(s, st, 5, fetched_at, what) == -1 ||
+	    bind_int(s, st, 6, expires_at, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_toolcache_get(struct store *s, const char *url, const char *cred_hash, const char *protocol_version,
+                    int64_t now, char **tools_json, int64_t *expires_at)
+{
+	const char *what = "tool cache get";
+	sqlite3_stmt *st;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (url == NULL || cred_hash == NULL || protocol_version == NULL || tools_json == NULL) {
+		set_err(s, "%s: missing url, credential hash, protocol version or output", what);
+		return -1;
+	}
+	st = s->stmt[STMT_TOOLCACHE_GET];
+	if (bind_toolcache_key(s, st, url, cred_hash, protocol_version, what) == -1 ||
+	    bind_int(s, st, 4, now, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE) {
+		result = 1;
+		goto done;
+	}
+	if (rc != SQLITE_ROW)
+		goto done;
+	/* Nothing can fail after the copy, so *tools_json is only written on success. */
+	if (copy_column(s, st, 0, tools_json, what) == -1)
+		goto done;
+	if (expires_at)
+		*expires_at = sqlite3_column_int64(st, 1);
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+int64_t
+store_toolcache_delete(struct store *s, const char *url, const char *cred_hash)
+{
+	const char *what = "tool cache delete";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	/* Three statements rather than "?1 IS NULL OR url = ?1", which would keep SQLite from using the
+	 * primary key. */
+	if (url == NULL) {
+		st = s->stmt[STMT_TOOLCACHE_DELETE_ALL];
+	} else if (cred_hash == NULL) {
+		st = s->stmt[STMT_TOOLCACHE_DELETE_URL];
+		if (bind_text(s, st, 1, url, what) == -1)
+			goto done;
+	} else {
+		st = s->stmt[STMT_TOOLCACHE_DELETE_CRED];
+		if (bind_text(s, st, 1, url, what) == -1 || bind_text(s, st, 2, cred_hash, what) == -1)
+			goto done;
+	}
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db);
+done:
+	finish(st);
+	return result;
+}
+
+int64_t
+store_toolcache_purge(struct store *s, int64_t now)
+{
+	const char *what = "tool cache purge";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_TOOLCACHE_PURGE];
+	if (bind_int(s, st, 1, now, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db);
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_mcp_transport_put(struct store *s, const char *url, const char *transport, const char *protocol_version,
+                        int64_t updated_at)
+{
+	const char *what = "transport put";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (url == NULL || transport == NULL || protocol_version == NULL) {
+		set_err(s, "%s: missing url, transport or protocol version", what);
+		return -1;
+	}
+	st = s->stmt[STMT_TRANSPORT_PUT];
+	if (bind_text(s, st, 1, url, what) == -1 || bind_text(s, st, 2, transport, what) == -1 ||
+	    bind_text(s, st, 3, protocol_version, what) == -1 || bind_int(s, st, 4, updated_at, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_mcp_transport_get(struct store *s, const char *url, char **transport, char **protocol_version)
+{
+	const char *what = "transport get";
+	sqlite3_stmt *st;
+	char *tr = NULL, *version = NULL;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (url == NULL || transport == NULL || protocol_version == NULL) {
+		set_err(s, "%s: missing url or output", what);
+		return -1;
+	}
+	st = s->stmt[STMT_TRANSPORT_GET];
+	if (bind_text(s, st, 1, url, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE) {
+		result = 1;
+		goto done;
+	}
+	if (rc != SQLITE_ROW)
+		goto done;
+	if (copy_column(s, st, 0, &tr, what) == -1 || copy_column(s, st, 1, &version, what) == -1)
+		goto done;
+	*transport = tr;
+	*protocol_version = version;
+	tr = version = NULL;
+	result = 0;
+done:
+	finish(st);
+	free(tr);
+	free(version);
 	return result;
 }
 

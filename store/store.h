@@ -1,8 +1,8 @@
 /*
  * store: the daemon's SQLite database (WAL, synchronous=NORMAL, prepared statements), the only
  * place that includes sqlite3.h. Schema versioned with PRAGMA user_version and migrated forward on
- * open. This first version holds stored responses; the tool-list cache, approvals and the audit log
- * come with the MCP work.
+ * open. It holds stored responses, the MCP tool-list cache and the transport each MCP server URL was
+ * last reached with; approvals and the audit log come later.
  *
  * Values cross this API as JSON text so the store does not depend on the item model; the store
  * checks only that what it is given is well-formed enough to keep (non-NULL, NUL-terminated).
@@ -41,6 +41,39 @@ int store_response_get(struct store *s, const char *id, char **response_json, ch
 int store_response_delete(struct store *s, const char *id);
 /* Number of stored responses, or -1 on error. */
 int64_t store_response_count(struct store *s);
+
+/*
+ * The MCP tool-list cache, one row per (url, credential hash, protocol version), so that a listing
+ * fetched with one credential or protocol version is never served for another:
+ *   url              the MCP server's URL
+ *   cred_hash        identifies the credential the listing was fetched with: a hash, never the
+ *                    credential itself, because the database file is not a secret store
+ *   protocol_version the MCP protocol version the listing was fetched under
+ *   tools_json       the listing as the MCP client keeps it (a JSON array)
+ *   fetched_at, expires_at  seconds since the epoch
+ * Every string may be empty and is compared byte for byte. put replaces the row with the same key.
+ */
+int store_toolcache_put(struct store *s, const char *url, const char *cred_hash, const char *protocol_version,
+                        const char *tools_json, int64_t fetched_at, int64_t expires_at);
+/* 0 found and fresh (expires_at > now; *tools_json is malloc'd; the expires_at out-pointer may be NULL
+ * to skip it), 1 not found or expired, -1 error. The out-pointers are written only on 0. */
+int store_toolcache_get(struct store *s, const char *url, const char *cred_hash, const char *protocol_version,
+                        int64_t now, char **tools_json, int64_t *expires_at);
+/* Deletes the rows of url (every protocol version) for cred_hash, or for every credential when cred_hash
+ * is NULL; url NULL deletes every row, whatever cred_hash is (a configuration change). Returns the number
+ * of rows deleted, or -1 on error. */
+int64_t store_toolcache_delete(struct store *s, const char *url, const char *cred_hash);
+/* Deletes the rows whose expires_at <= now: the number deleted, or -1 on error. */
+int64_t store_toolcache_purge(struct store *s, int64_t now);
+
+/* The transport last found to work for url ("streamable" or "sse"; the store keeps whatever text it is
+ * given) and the protocol version negotiated over it, at updated_at (seconds since the epoch). put
+ * replaces the row of the same url. */
+int store_mcp_transport_put(struct store *s, const char *url, const char *transport,
+                            const char *protocol_version, int64_t updated_at);
+/* 0 found (*transport and *protocol_version are malloc'd; neither out-pointer may be NULL), 1 not found,
+ * -1 error. The out-pointers are written only on 0. */
+int store_mcp_transport_get(struct store *s, const char *url, char **transport, char **protocol_version);
 
 /* The last error message of this connection, for logs. */
 const char *store_errmsg(struct store *s);

@@ -1,8 +1,11 @@
 /*
  * test_store: the SQLite store, on real files in a mkdtemp directory. Checks the API contract
- * (put/get/delete/count, replace, not-found codes), durability (close/open, and a writer killed with
- * SIGKILL: the WAL promise), the refusals (newer schema, garbage, someone else's database) and hostile
- * values (odd ids, megabytes). Reads SQLite's file header directly so this file needs no sqlite3.h.
+ * (put/get/delete/count, replace, not-found codes, the tool-list cache's keys and expiry, the MCP
+ * transport memory), durability (close/open, and a writer killed with SIGKILL: the WAL promise), the
+ * migration from schema version 1, the refusals (newer schema, garbage, someone else's database) and
+ * hostile values (odd ids and urls, megabytes, NULLs). Reads SQLite's file header directly so this
+ * file needs no sqlite3.h; the version 1 databases are written with the sqlite3 command-line tool,
+ * and those checks are skipped with a note when it is not installed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,9 @@
 #include "daemon/util.h"
 #include "store/store.h"
 #include "tests/unit/t.h"
+
+/* The store's current schema version, as its file header must show it. */
+#define SCHEMA_VERSION 2
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
@@ -241,10 +247,16 @@ test_persistence(void)
 	T(store_response_put(s, "resp_keep", "{\"k\":true}", "[{\"id\":\"i1\"}]", 1700000000) == 0);
 	T(store_response_put(s, "resp_gone", "{}", "[]", 1700000001) == 0);
 	T(store_response_delete(s, "resp_gone") == 0);
+	T(store_toolcache_put(s, "https://mcp.example/", "h1", "2025-06-18", "[\"kept\"]", 1700000000,
+	                      1700003600) == 0);
+	T(store_toolcache_put(s, "https://mcp.example/", "h2", "2025-06-18", "[]", 1700000000, 1700003600) ==
+	  0);
+	T(store_toolcache_delete(s, "https://mcp.example/", "h2") == 1);
+	T(store_mcp_transport_put(s, "https://mcp.example/", "sse", "2024-11-05", 1700000000) == 0);
 	store_close(s);
 
 	/* The close checkpointed: the main file holds the schema version, no WAL is left behind. */
-	T(header_user_version(path) == 1);
+	T(header_user_version(path) == SCHEMA_VERSION);
 	T(access(wal, F_OK) != 0 || file_size(wal) == 0);
 
 	s = store_open(path, err, sizeof err);
@@ -258,8 +270,19 @@ test_persistence(void)
 	T(store_response_get(s, "resp_gone", NULL, NULL) == 1);
 	free(resp);
 	free(input);
+	resp = input = NULL;
+	T(store_toolcache_get(s, "https://mcp.example/", "h1", "2025-06-18", 1700000000, &resp, NULL) == 0);
+	T_STREQ(resp, "[\"kept\"]");
+	free(resp);
+	resp = NULL;
+	T(store_toolcache_get(s, "https://mcp.example/", "h2", "2025-06-18", 1700000000, &resp, NULL) == 1);
+	T(store_mcp_transport_get(s, "https://mcp.example/", &resp, &input) == 0);
+	T_STREQ(resp, "sse");
+	T_STREQ(input, "2024-11-05");
+	free(resp);
+	free(input);
 	store_close(s);
-	T(header_user_version(path) == 1);
+	T(header_user_version(path) == SCHEMA_VERSION);
 done:
 	free(path);
 	free(dir_a);
@@ -367,7 +390,7 @@ test_newer_version(void)
 	char *before, *after;
 	size_t nbefore = 0, nafter = 0;
 	struct store *s = store_open(path, err, sizeof err);
-	const uint32_t versions[] = {2, 0x7fffffff, 0xffffffff};
+	const uint32_t versions[] = {SCHEMA_VERSION + 1, 0x7fffffff, 0xffffffff};
 	size_t i;
 
 	T(s != NULL);
@@ -405,8 +428,8 @@ test_newer_version(void)
 	free(before);
 	free(after);
 
-	/* Back at version 1 it opens again with its row. */
-	T(set_header_user_version(path, 1) == 0);
+	/* Back at its own version it opens again with its row. */
+	T(set_header_user_version(path, SCHEMA_VERSION) == 0);
 	s = store_open(path, err, sizeof err);
 	T(s != NULL);
 	if (s) {
@@ -564,8 +587,9 @@ test_large(void)
 {
 	char err[256] = "";
 	char *path = tpath("large.sqlite");
-	size_t nresp = 8u << 20, ninput = 3u << 20;
+	size_t nresp = 8u << 20, ninput = 3u << 20, ntools = 1u << 20;
 	char *big_resp = xmalloc(nresp + 1), *big_input = xmalloc(ninput + 1);
+	char *big_tools = xmalloc(ntools + 1); /* a 1 MB tool listing */
 	char *resp = NULL, *input = NULL;
 	struct store *s;
 	size_t i;
@@ -576,12 +600,16 @@ test_large(void)
 	for (i = 0; i < ninput; i++)
 		big_input[i] = (char)('0' + i % 10);
 	big_input[ninput] = '\0';
+	for (i = 0; i < ntools; i++)
+		big_tools[i] = (char)('A' + i % 23);
+	big_tools[ntools] = '\0';
 
 	s = store_open(path, err, sizeof err);
 	T(s != NULL);
 	if (s == NULL)
 		goto done;
 	T(store_response_put(s, "resp_big", big_resp, big_input, 1) == 0);
+	T(store_toolcache_put(s, "https://big.example/", "h", "v", big_tools, 1, 100) == 0);
 	store_close(s);
 
 	s = store_open(path, err, sizeof err);
@@ -593,7 +621,16 @@ test_large(void)
 	T(input && strlen(input) == ninput && memcmp(input, big_input, ninput) == 0);
 	free(resp);
 	free(input);
-	/* Replacing a big row with a small one. */
+	input = NULL;
+	T(store_toolcache_get(s, "https://big.example/", "h", "v", 99, &input, NULL) == 0);
+	T(input && strlen(input) == ntools && memcmp(input, big_tools, ntools) == 0);
+	free(input);
+	/* Replacing big rows with small ones. */
+	T(store_toolcache_put(s, "https://big.example/", "h", "v", "[]", 2, 100) == 0);
+	input = NULL;
+	T(store_toolcache_get(s, "https://big.example/", "h", "v", 99, &input, NULL) == 0);
+	T_STREQ(input, "[]");
+	free(input);
 	T(store_response_put(s, "resp_big", "{}", "[]", 2) == 0);
 	resp = NULL;
 	T(store_response_get(s, "resp_big", &resp, NULL) == 0);
@@ -603,6 +640,7 @@ test_large(void)
 done:
 	free(big_resp);
 	free(big_input);
+	free(big_tools);
 	free(path);
 }
 
@@ -654,7 +692,498 @@ test_odd_ids(void)
 	for (i = 0; i < n; i++)
 		T(store_response_delete(s, ids[i]) == 0);
 	T(store_response_count(s) == 0);
+
+	/* The same bytes as urls, credential hashes and protocol versions. */
+	for (i = 0; i < n; i++) {
+		json = xasprintf("[%zu]", i);
+		T(store_toolcache_put(s, ids[i], ids[i], ids[i], json, 0, 10) == 0);
+		T(store_mcp_transport_put(s, ids[i], ids[(i + 1) % n], ids[(i + 2) % n], 0) == 0);
+		free(json);
+	}
+	for (i = 0; i < n; i++) {
+		char *tr = NULL, *ver = NULL;
+
+		json = xasprintf("[%zu]", i);
+		resp = NULL;
+		T(store_toolcache_get(s, ids[i], ids[i], ids[i], 0, &resp, NULL) == 0);
+		T_STREQ(resp, json);
+		free(resp);
+		free(json);
+		T(store_mcp_transport_get(s, ids[i], &tr, &ver) == 0);
+		T_STREQ(tr, ids[(i + 1) % n]);
+		T_STREQ(ver, ids[(i + 2) % n]);
+		free(tr);
+		free(ver);
+	}
+	/* Wildcards delete only their own url: each delete takes exactly one row. */
+	for (i = 0; i < n; i++)
+		T(store_toolcache_delete(s, ids[i], NULL) == 1);
+	T(store_toolcache_delete(s, NULL, NULL) == 0);
 	store_close(s);
+}
+
+static void
+test_toolcache_basic(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+	const char *u = "https://mcp.example/mcp";
+	char *tools = NULL;
+	int64_t exp = -7;
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	/* Not found leaves the out-pointers alone. */
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 0, &tools, &exp) == 1);
+	T(tools == NULL && exp == -7);
+
+	T(store_toolcache_put(s, u, "h1", "2025-06-18", "[{\"name\":\"a\"}]", 100, 200) == 0);
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 150, &tools, &exp) == 0);
+	T_STREQ(tools, "[{\"name\":\"a\"}]");
+	T(exp == 200);
+	free(tools);
+	tools = NULL;
+	/* The expires_at out-pointer may be NULL. */
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 150, &tools, NULL) == 0);
+	T_STREQ(tools, "[{\"name\":\"a\"}]");
+	free(tools);
+	tools = NULL;
+
+	/* Fresh while expires_at > now; at and after expires_at, gone, and the out-pointers untouched. */
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 199, &tools, NULL) == 0);
+	free(tools);
+	tools = NULL;
+	exp = -7;
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 200, &tools, &exp) == 1);
+	T(tools == NULL && exp == -7);
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 201, &tools, &exp) == 1);
+	T(tools == NULL && exp == -7);
+
+	/* put replaces: new value and new expiry, still one row. */
+	T(store_toolcache_put(s, u, "h1", "2025-06-18", "[2]", 300, 400) == 0);
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 250, &tools, &exp) == 0);
+	T_STREQ(tools, "[2]");
+	T(exp == 400);
+	free(tools);
+	tools = NULL;
+	/* Replacing with an expired row expires it. */
+	T(store_toolcache_put(s, u, "h1", "2025-06-18", "[3]", 10, 20) == 0);
+	T(store_toolcache_get(s, u, "h1", "2025-06-18", 250, &tools, NULL) == 1);
+	T(tools == NULL);
+	T(store_toolcache_delete(s, NULL, NULL) == 1);
+
+	/* Empty strings are keys and values like any other. */
+	T(store_toolcache_put(s, "", "", "", "", 0, 10) == 0);
+	T(store_toolcache_get(s, "", "", "", 0, &tools, NULL) == 0);
+	T_STREQ(tools, "");
+	free(tools);
+	tools = NULL;
+	T(store_toolcache_get(s, u, "", "", 0, &tools, NULL) == 1);
+
+	/* The extremes of time. */
+	T(store_toolcache_put(s, u, "h", "v", "[\"max\"]", INT64_MIN, INT64_MAX) == 0);
+	T(store_toolcache_get(s, u, "h", "v", INT64_MAX - 1, &tools, &exp) == 0);
+	T_STREQ(tools, "[\"max\"]");
+	T(exp == INT64_MAX);
+	free(tools);
+	tools = NULL;
+	T(store_toolcache_get(s, u, "h", "v", INT64_MAX, &tools, NULL) == 1);
+	T(store_toolcache_put(s, u, "h", "w", "[\"min\"]", INT64_MIN, INT64_MIN + 1) == 0);
+	T(store_toolcache_get(s, u, "h", "w", INT64_MIN, &tools, &exp) == 0);
+	T_STREQ(tools, "[\"min\"]");
+	T(exp == INT64_MIN + 1);
+	free(tools);
+	tools = NULL;
+	T(store_toolcache_purge(s, INT64_MIN) == 0);
+	T(store_toolcache_purge(s, INT64_MIN + 1) == 1);
+	T(store_toolcache_purge(s, INT64_MAX - 1) == 1); /* the "" row, expiring at 10 */
+	T(store_toolcache_get(s, u, "h", "v", 0, &tools, NULL) == 0);
+	free(tools);
+	store_close(s);
+}
+
+/* Expects row (url, cred, version) to hold exactly want, or to be missing when want is NULL. */
+static void
+check_row(struct store *s, const char *url, const char *cred, const char *version, const char *want, int line)
+{
+	char *tools = NULL;
+	int r = store_toolcache_get(s, url, cred, version, 0, &tools, NULL);
+
+	if (want == NULL) {
+		T(r == 1);
+		if (r != 1)
+			printf("  (row %s %s %s, line %d)\n", url, cred, version, line);
+	} else {
+		T(r == 0);
+		T_STREQ(tools, want);
+		if (r != 0 || tools == NULL || strcmp(tools, want) != 0)
+			printf("  (row %s %s %s, line %d)\n", url, cred, version, line);
+	}
+	free(tools);
+}
+
+#define ROW(s, u, c, v, want) check_row(s, u, c, v, want, __LINE__)
+
+/* The eight rows test_toolcache_keys works on; each tools_json names its row. */
+static void
+put_key_rows(struct store *s)
+{
+	T(store_toolcache_put(s, "https://a/", "A", "V1", "a-A-1", 0, 100) == 0);
+	T(store_toolcache_put(s, "https://a/", "A", "V2", "a-A-2", 0, 100) == 0);
+	T(store_toolcache_put(s, "https://a/", "B", "V1", "a-B-1", 0, 100) == 0);
+	T(store_toolcache_put(s, "https://a/", "", "V1", "a--1", 0, 100) == 0);
+	T(store_toolcache_put(s, "https://b/", "A", "V1", "b-A-1", 0, 100) == 0);
+	/* Rows whose keys concatenate to the same bytes. */
+	T(store_toolcache_put(s, "x", "yz", "V1", "x-yz", 0, 100) == 0);
+	T(store_toolcache_put(s, "xy", "z", "V1", "xy-z", 0, 100) == 0);
+	T(store_toolcache_put(s, "x", "y", "zV1", "x-y-zV1", 0, 100) == 0);
+}
+
+static void
+test_toolcache_keys(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	put_key_rows(s);
+	ROW(s, "https://a/", "A", "V1", "a-A-1");
+	ROW(s, "https://a/", "A", "V2", "a-A-2");
+	ROW(s, "https://a/", "B", "V1", "a-B-1");
+	ROW(s, "https://a/", "", "V1", "a--1");
+	ROW(s, "https://b/", "A", "V1", "b-A-1");
+	ROW(s, "x", "yz", "V1", "x-yz");
+	ROW(s, "xy", "z", "V1", "xy-z");
+	ROW(s, "x", "y", "zV1", "x-y-zV1");
+	/* No row is served for a key it was not stored under. */
+	ROW(s, "https://a/", "B", "V2", NULL);
+	ROW(s, "https://a/", "C", "V1", NULL);
+	ROW(s, "https://a/", "A", "V3", NULL);
+	ROW(s, "https://a/", "A", "", NULL);
+	ROW(s, "https://b/", "B", "V1", NULL);
+	ROW(s, "https://c/", "A", "V1", NULL);
+	ROW(s, "HTTPS://A/", "A", "V1", NULL);
+	ROW(s, "https://a", "A", "V1", NULL);
+	ROW(s, "https://a/", "a", "V1", NULL);
+	ROW(s, "xyz", "", "V1", NULL);
+	ROW(s, "x", "y", "V1", NULL);
+
+	/* url + cred: every version of that credential, nothing else. */
+	T(store_toolcache_delete(s, "https://a/", "A") == 2);
+	ROW(s, "https://a/", "A", "V1", NULL);
+	ROW(s, "https://a/", "A", "V2", NULL);
+	ROW(s, "https://a/", "B", "V1", "a-B-1");
+	ROW(s, "https://a/", "", "V1", "a--1");
+	ROW(s, "https://b/", "A", "V1", "b-A-1");
+	T(store_toolcache_delete(s, "https://a/", "A") == 0);
+	/* "" is a credential hash like any other, not "every credential". */
+	T(store_toolcache_delete(s, "https://a/", "") == 1);
+	ROW(s, "https://a/", "B", "V1", "a-B-1");
+	T(store_toolcache_delete(s, "x", "y") == 1);
+	ROW(s, "x", "yz", "V1", "x-yz");
+
+	/* url with a NULL cred: every credential of that url only. */
+	put_key_rows(s);
+	T(store_toolcache_delete(s, "https://a/", NULL) == 4);
+	ROW(s, "https://a/", "A", "V1", NULL);
+	ROW(s, "https://a/", "B", "V1", NULL);
+	ROW(s, "https://a/", "", "V1", NULL);
+	ROW(s, "https://b/", "A", "V1", "b-A-1");
+	ROW(s, "x", "yz", "V1", "x-yz");
+	T(store_toolcache_delete(s, "https://a/", NULL) == 0);
+	/* An empty url is a url, not "every url". */
+	T(store_toolcache_delete(s, "", NULL) == 0);
+	T(store_toolcache_delete(s, "x", NULL) == 2);
+	ROW(s, "xy", "z", "V1", "xy-z");
+
+	/* url NULL: every row, whatever the credential. */
+	put_key_rows(s);
+	T(store_toolcache_delete(s, NULL, NULL) == 8);
+	ROW(s, "https://b/", "A", "V1", NULL);
+	ROW(s, "xy", "z", "V1", NULL);
+	T(store_toolcache_delete(s, NULL, NULL) == 0);
+	put_key_rows(s);
+	T(store_toolcache_delete(s, NULL, "A") == 8);
+	ROW(s, "https://a/", "B", "V1", NULL);
+	store_close(s);
+}
+
+static void
+test_toolcache_purge(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	T(store_toolcache_purge(s, 1000) == 0);
+	T(store_toolcache_put(s, "u1", "h", "v", "[100]", 0, 100) == 0);
+	T(store_toolcache_put(s, "u2", "h", "v", "[200]", 0, 200) == 0);
+	T(store_toolcache_put(s, "u3", "h", "v", "[300]", 0, 300) == 0);
+	T(store_toolcache_put(s, "u3", "g", "v", "[301]", 0, 301) == 0);
+	T(store_toolcache_put(s, "u4", "h", "v", "[-5]", 0, -5) == 0);
+
+	T(store_toolcache_purge(s, -6) == 0);
+	T(store_toolcache_purge(s, -5) == 1);
+	T(store_toolcache_purge(s, 99) == 0);
+	/* expires_at <= now goes: 100 and 200, not 300. */
+	T(store_toolcache_purge(s, 200) == 2);
+	T(store_toolcache_purge(s, 200) == 0);
+	/* What a purge removed is gone even for a reader whose clock is behind. */
+	ROW(s, "u1", "h", "v", NULL);
+	ROW(s, "u2", "h", "v", NULL);
+	ROW(s, "u3", "h", "v", "[300]");
+	ROW(s, "u3", "g", "v", "[301]");
+	T(store_toolcache_purge(s, 300) == 1);
+	ROW(s, "u3", "g", "v", "[301]");
+	T(store_toolcache_purge(s, 1000) == 1);
+	T(store_toolcache_delete(s, NULL, NULL) == 0);
+	store_close(s);
+}
+
+static void
+test_transport(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+	char *tr = NULL, *ver = NULL;
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	T(store_mcp_transport_get(s, "https://a/", &tr, &ver) == 1);
+	T(tr == NULL && ver == NULL);
+
+	T(store_mcp_transport_put(s, "https://a/", "streamable", "2025-06-18", 10) == 0);
+	T(store_mcp_transport_put(s, "https://b/", "sse", "2024-11-05", 11) == 0);
+	T(store_mcp_transport_get(s, "https://a/", &tr, &ver) == 0);
+	T_STREQ(tr, "streamable");
+	T_STREQ(ver, "2025-06-18");
+	free(tr);
+	free(ver);
+	tr = ver = NULL;
+
+	/* put replaces, and only the row of its url. */
+	T(store_mcp_transport_put(s, "https://a/", "sse", "2024-11-05", 20) == 0);
+	T(store_mcp_transport_get(s, "https://a/", &tr, &ver) == 0);
+	T_STREQ(tr, "sse");
+	T_STREQ(ver, "2024-11-05");
+	free(tr);
+	free(ver);
+	tr = ver = NULL;
+	T(store_mcp_transport_put(s, "https://b/", "streamable", "2025-03-26", 21) == 0);
+	T(store_mcp_transport_get(s, "https://a/", &tr, &ver) == 0);
+	T_STREQ(tr, "sse");
+	T_STREQ(ver, "2024-11-05");
+	free(tr);
+	free(ver);
+	tr = ver = NULL;
+	T(store_mcp_transport_get(s, "https://b/", &tr, &ver) == 0);
+	T_STREQ(tr, "streamable");
+	T_STREQ(ver, "2025-03-26");
+	free(tr);
+	free(ver);
+	tr = ver = NULL;
+	T(store_mcp_transport_get(s, "https://c/", &tr, &ver) == 1);
+	T(store_mcp_transport_get(s, "https://a", &tr, &ver) == 1);
+	T(tr == NULL && ver == NULL);
+
+	/* Empty strings are kept as empty. */
+	T(store_mcp_transport_put(s, "", "", "", 0) == 0);
+	T(store_mcp_transport_get(s, "", &tr, &ver) == 0);
+	T_STREQ(tr, "");
+	T_STREQ(ver, "");
+	free(tr);
+	free(ver);
+	tr = ver = NULL;
+
+	/* Clearing the tool-list cache leaves the transports alone. */
+	T(store_toolcache_put(s, "https://a/", "h", "v", "[]", 0, 10) == 0);
+	T(store_toolcache_delete(s, NULL, NULL) == 1);
+	T(store_toolcache_purge(s, INT64_MAX) == 0);
+	T(store_mcp_transport_get(s, "https://a/", &tr, &ver) == 0);
+	T_STREQ(tr, "sse");
+	free(tr);
+	free(ver);
+	store_close(s);
+}
+
+/* Every NULL the API does not allow is an error with a message that does not echo the values. */
+static void
+test_mcp_nulls(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+	char *tools = NULL, *tr = NULL, *ver = NULL;
+	int64_t exp = -7;
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	T(store_toolcache_put(s, "https://a/", "SECRETHASH", "v", "[\"kept\"]", 0, 100) == 0);
+	T(store_mcp_transport_put(s, "https://a/", "sse", "v", 0) == 0);
+
+	T(store_toolcache_put(s, NULL, "SECRETHASH", "v", "[]", 0, 100) == -1);
+	T(strstr(store_errmsg(s), "tool cache put") != NULL);
+	T(strstr(store_errmsg(s), "SECRET") == NULL);
+	T(store_toolcache_put(s, "https://a/", NULL, "v", "[]", 0, 100) == -1);
+	T(store_toolcache_put(s, "https://a/", "SECRETHASH", NULL, "[]", 0, 100) == -1);
+	T(store_toolcache_put(s, "https://a/", "SECRETHASH", "v", NULL, 0, 100) == -1);
+	T(strstr(store_errmsg(s), "SECRET") == NULL);
+
+	T(store_toolcache_get(s, NULL, "SECRETHASH", "v", 0, &tools, &exp) == -1);
+	T(store_toolcache_get(s, "https://a/", NULL, "v", 0, &tools, &exp) == -1);
+	T(store_toolcache_get(s, "https://a/", "SECRETHASH", NULL, 0, &tools, &exp) == -1);
+	T(store_toolcache_get(s, "https://a/", "SECRETHASH", "v", 0, NULL, &exp) == -1);
+	T(strstr(store_errmsg(s), "tool cache get") != NULL);
+	T(strstr(store_errmsg(s), "SECRET") == NULL);
+	T(tools == NULL && exp == -7);
+
+	T(store_mcp_transport_put(s, NULL, "sse", "v", 0) == -1);
+	T(strstr(store_errmsg(s), "transport put") != NULL);
+	T(store_mcp_transport_put(s, "https://a/", NULL, "v", 0) == -1);
+	T(store_mcp_transport_put(s, "https://a/", "sse", NULL, 0) == -1);
+	T(store_mcp_transport_get(s, NULL, &tr, &ver) == -1);
+	T(strstr(store_errmsg(s), "transport get") != NULL);
+	T(store_mcp_transport_get(s, "https://a/", NULL, &ver) == -1);
+	T(store_mcp_transport_get(s, "https://a/", &tr, NULL) == -1);
+	T(tr == NULL && ver == NULL);
+
+	/* The refused calls changed nothing. */
+	T(store_toolcache_get(s, "https://a/", "SECRETHASH", "v", 0, &tools, NULL) == 0);
+	T_STREQ(tools, "[\"kept\"]");
+	free(tools);
+	tools = NULL;
+	T(store_mcp_transport_get(s, "https://a/", &tr, &ver) == 0);
+	T_STREQ(tr, "sse");
+	free(tr);
+	free(ver);
+	tr = ver = NULL;
+
+	/* NULL store: errors, no crash. */
+	T(store_toolcache_put(NULL, "u", "h", "v", "[]", 0, 1) == -1);
+	T(store_toolcache_get(NULL, "u", "h", "v", 0, &tools, &exp) == -1);
+	T(store_toolcache_delete(NULL, "u", "h") == -1);
+	T(store_toolcache_delete(NULL, NULL, NULL) == -1);
+	T(store_toolcache_purge(NULL, 0) == -1);
+	T(store_mcp_transport_put(NULL, "u", "sse", "v", 0) == -1);
+	T(store_mcp_transport_get(NULL, "u", &tr, &ver) == -1);
+	T(tools == NULL && tr == NULL && ver == NULL && exp == -7);
+	store_close(s);
+}
+
+/* Runs sql through the sqlite3 command-line tool on path, its output (if out) into the file out. */
+static int
+sqlite_cli(const char *path, const char *sql, const char *out)
+{
+	char *cmd = xasprintf("sqlite3 -batch -init /dev/null '%s' >'%s'", path, out ? out : "/dev/null");
+	FILE *p = popen(cmd, "w");
+	int status;
+
+	free(cmd);
+	if (p == NULL)
+		return -1;
+	fputs(sql, p);
+	status = pclose(p);
+	return status == 0 ? 0 : -1;
+}
+
+/* The schema of version 1 exactly as that release's store wrote it, with one response in it. */
+static const char v1_db[] = "PRAGMA journal_mode = WAL;"
+                            "CREATE TABLE responses ("
+                            " id TEXT PRIMARY KEY NOT NULL,"
+                            " created_at INTEGER NOT NULL,"
+                            " response_json TEXT NOT NULL,"
+                            " input_json TEXT NOT NULL);"
+                            "CREATE INDEX responses_created_at ON responses(created_at);"
+                            "INSERT INTO responses VALUES ('resp_v1', 7, '{\"v\":1}', '[{\"id\":\"i\"}]');"
+                            "PRAGMA user_version = 1;";
+
+/*
+ * A version 1 database migrates forward on open, keeping its responses; a migration that fails part
+ * way leaves the file at version 1 without any of the half-made schema, and opens once the obstacle is
+ * gone.
+ */
+static void
+test_migrate_v1(void)
+{
+	char err[256] = "";
+	char *path = tpath("v1.sqlite"), *path2 = tpath("v1_blocked.sqlite"), *out = tpath("cli.out");
+	char *resp = NULL, *input = NULL, *text;
+	size_t len = 0;
+	struct store *s;
+
+	if (system("command -v sqlite3 >/dev/null 2>&1") != 0) {
+		printf("test_store: note: no sqlite3 command-line tool, migration from version 1 not "
+		       "tested (Debian: apt-get install sqlite3)\n");
+		goto done;
+	}
+	T(sqlite_cli(path, v1_db, NULL) == 0);
+	T(header_user_version(path) == 1);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL) {
+		printf("open: %s\n", err);
+		goto done;
+	}
+	T(store_response_count(s) == 1);
+	T(store_response_get(s, "resp_v1", &resp, &input) == 0);
+	T_STREQ(resp, "{\"v\":1}");
+	T_STREQ(input, "[{\"id\":\"i\"}]");
+	free(resp);
+	free(input);
+	resp = input = NULL;
+	T(store_toolcache_put(s, "https://a/", "h", "v", "[\"new\"]", 0, 100) == 0);
+	T(store_mcp_transport_put(s, "https://a/", "streamable", "v", 0) == 0);
+	store_close(s);
+	T(header_user_version(path) == SCHEMA_VERSION);
+
+	/* Opened again, nothing is migrated twice and everything is there. */
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_response_get(s, "resp_v1", NULL, NULL) == 0);
+		ROW(s, "https://a/", "h", "v", "[\"new\"]");
+		T(store_mcp_transport_get(s, "https://a/", &resp, &input) == 0);
+		T_STREQ(resp, "streamable");
+		free(resp);
+		free(input);
+		resp = input = NULL;
+		store_close(s);
+	}
+
+	/* A table in the way of the second CREATE fails the migration after the first one ran. */
+	T(sqlite_cli(path2, v1_db, NULL) == 0);
+	T(sqlite_cli(path2, "CREATE TABLE mcp_transport (x);", NULL) == 0);
+	err[0] = '\0';
+	s = store_open(path2, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(strstr(err, "migrate") != NULL);
+	T(header_user_version(path2) == 1);
+	T(sqlite_cli(path2, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'mcp_tool_cache%';", out) ==
+	  0);
+	text = slurp(out, &len);
+	T_STREQ(text, "0\n");
+	free(text);
+
+	T(sqlite_cli(path2, "DROP TABLE mcp_transport;", NULL) == 0);
+	s = store_open(path2, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_response_get(s, "resp_v1", NULL, NULL) == 0);
+		T(store_mcp_transport_put(s, "https://a/", "sse", "v", 0) == 0);
+		store_close(s);
+	}
+	T(header_user_version(path2) == SCHEMA_VERSION);
+done:
+	free(path);
+	free(path2);
+	free(out);
 }
 
 int
@@ -674,6 +1203,12 @@ main(void)
 	test_bad_paths();
 	test_large();
 	test_odd_ids();
+	test_toolcache_basic();
+	test_toolcache_keys();
+	test_toolcache_purge();
+	test_transport();
+	test_mcp_nulls();
+	test_migrate_v1();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return T_DONE();
 }
