@@ -1,7 +1,7 @@
 # toolhost build. Our flags live in XCFLAGS/XLDFLAGS so that `make CFLAGS=...` adds to them.
 # Vary the build with BUILD (output folder), OPT and SAN, never by overriding CFLAGS.
 
-PKGS    := libwebsockets libcurl jansson sqlite3 libuv libsystemd
+PKGS    := libwebsockets libcurl jansson sqlite3 libuv libsystemd libcrypto
 BUILD   ?= build/release
 OPT     ?= -O2 -g
 CC      ?= cc
@@ -23,7 +23,7 @@ FUZZ    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c
 FUZZ_T  ?= 30
 
 .PHONY: all deps test unit integration valgrind lint format format-check fuzz bench run clean
-all: $(BUILD)/toolhostd
+all: $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
 
 deps:
 	./scripts/setup-debian.sh
@@ -39,13 +39,16 @@ $(BUILD)/libtoolhost.a: $(LIB_OBJ)
 $(BUILD)/toolhostd: $(BUILD)/daemon/main.o $(BUILD)/libtoolhost.a
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/toolhost-mcp: $(BUILD)/cli/toolhost-mcp.o $(BUILD)/libtoolhost.a
+	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libtoolhost.a
 	@mkdir -p $(@D)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
 # `make test` is the sanitizer run: unit tests, then the integration tests against the ASan daemon.
 test: deps
-	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd unit-bins
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd build/asan/toolhost-mcp unit-bins
 	TOOLHOSTD=build/asan/toolhostd tests/run.sh $(patsubst $(BUILD)/%,build/asan/%,$(UNIT))
 
 unit-bins: $(UNIT)
@@ -62,8 +65,8 @@ valgrind: unit-bins $(BUILD)/toolhostd
 lint:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 	cppcheck -q --std=c11 --enable=warning,portability --inline-suppr --error-exitcode=1 \
-	  -I. -D_GNU_SOURCE --suppress=missingIncludeSystem daemon api store $(wildcard mcpclient)
-	clang-tidy -quiet $$(git ls-files 'daemon/*.c' 'api/*.c' 'store/*.c') -- -std=c11 -D_GNU_SOURCE -I. \
+	  -I. -D_GNU_SOURCE --suppress=missingIncludeSystem daemon api store mcpclient cli
+	clang-tidy -quiet $$(git ls-files 'daemon/*.c' 'api/*.c' 'store/*.c' 'mcpclient/*.c' 'cli/*.c') -- -std=c11 -D_GNU_SOURCE -I. \
 	  $$(pkg-config --cflags $(PKGS))
 
 format:

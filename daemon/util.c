@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,4 +160,19 @@ util_base64(const void *p, size_t n)
 		return NULL;
 	}
 	return out;
+}
+
+void
+util_sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (!EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+		fprintf(stderr, "<2>SHA-256 failed\n");
+		abort();
+	}
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
 }

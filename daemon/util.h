@@ -28,6 +28,9 @@ int64_t util_wall_s(void);
 /* Standard base64 of p[0..n) (lws' encoder); caller frees. NULL when n is too large to encode. */
 char *util_base64(const void *p, size_t n);
 
+/* Lowercase hex SHA-256 (OpenSSL's) of p[0..n) into out, which must hold 65 bytes. */
+void util_sha256_hex(const void *p, size_t n, char out[65]);
+
 /* Constant-time comparison of two NUL-terminated secrets: 1 when equal. */
 int util_secret_eq(const char *a, const char *b);
 

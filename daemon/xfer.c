@@ -663,6 +663,19 @@ fail:
 	return NULL;
 }
 
+const char *
+xfer_header(struct xfer *x, const char *name)
+{
+	struct curl_header *h = NULL;
+
+	if (!x || !x->easy || !name)
+		return NULL;
+	/* request -1: the last response's headers (after any 1xx). */
+	if (curl_easy_header(x->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
+		return NULL;
+	return h->value;
+}
+
 void
 xfer_resume(struct xfer *x)
 {

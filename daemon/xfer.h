@@ -65,6 +65,9 @@ size_t xfer_ctx_active(const struct xfer_ctx *ctx);
 /* Starts a transfer; NULL only when curl refuses the request (bad URL scheme etc.), with no callback. */
 struct xfer *xfer_start(struct xfer_ctx *ctx, const struct xfer_request *req, const struct xfer_callbacks *cb,
                         void *ud);
+/* The value of response header name (case-insensitive; the first one if repeated), or NULL. Only valid
+ * inside on_headers, and until that callback returns. */
+const char *xfer_header(struct xfer *x, const char *name);
 /* Undoes an XFER_PAUSE: curl delivers the held bytes again (possibly before this returns). */
 void xfer_resume(struct xfer *x);
 /* Stops the transfer; no callback runs after this. The connection is closed, not reused. */

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libcurl4-openssl-dev
-libjansson-dev libsqlite3-dev sqlite3 libsystemd-dev clang libclang-rt-14-dev valgrind cppcheck clang-tidy
+libjansson-dev libsqlite3-dev libssl-dev sqlite3 libsystemd-dev clang libclang-rt-14-dev valgrind cppcheck clang-tidy
 clang-format python3 curl nginx-light systemd iproute2"
 
 missing=""
