@@ -22,6 +22,7 @@ struct config;
 struct request;
 struct store;
 struct xfer_ctx;
+struct mcp_client;
 struct engine_job;
 
 /* The runtime a job runs against; owned by main. cfg may be swapped between jobs (SIGHUP):
@@ -31,6 +32,7 @@ struct engine_ctx {
 	const struct config *cfg;
 	struct store *store;
 	struct xfer_ctx *xfer;
+	struct mcp_client *mcp;  /* NULL before start and after shutdown */
 	size_t active;           /* jobs in flight (read by the drain logic and /healthz) */
 	struct engine_job *jobs; /* the jobs in flight, for engine_abort_all (engine's own list) */
 };

@@ -10,6 +10,7 @@
 
 #include "api/apierr.h"
 #include "api/engine.h"
+#include "api/mcpadmin.h"
 #include "api/models.h"
 #include "api/request.h"
 #include "daemon/buf.h"
@@ -32,6 +33,9 @@ enum route {
 	ROUTE_COMPACT,     /* POST /v1/responses/compact */
 	ROUTE_MODELS,      /* GET /v1/models */
 	ROUTE_HEALTH,      /* GET /healthz */
+	ROUTE_MCP_SERVERS, /* GET /v1/mcp/servers */
+	ROUTE_MCP_TOOLS,   /* GET /v1/mcp/servers/{label}/tools */
+	ROUTE_METRICS,     /* GET /metrics */
 };
 
 /* One HTTP request/response exchange. */
@@ -45,6 +49,8 @@ struct http_txn {
 	struct buf body;
 	struct engine_job *job;
 	struct models_req *models;
+	struct mcpadmin_req *mcpadmin;
+	const char *ctype; /* of a non-SSE answer; NULL: application/json */
 
 	int status;
 	int sse; /* the answer is an SSE stream (chunked) */
@@ -75,6 +81,7 @@ txn_release(struct http_conn *conn)
 		txn->job = NULL;
 	}
 	models_cancel(txn->models);
+	mcpadmin_cancel(txn->mcpadmin);
 	if (txn->bearer) {
 		explicit_bzero(txn->bearer, strlen(txn->bearer));
 		free(txn->bearer);
@@ -178,7 +185,7 @@ write_headers(struct http_txn *txn)
 	unsigned char hdr[LWS_PRE + 1024];
 	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
 	struct lws *wsi = txn->wsi;
-	const char *ctype = txn->sse ? "text/event-stream" : "application/json";
+	const char *ctype = txn->sse ? "text/event-stream" : txn->ctype ? txn->ctype : "application/json";
 
 	if (lws_add_http_header_status(wsi, (unsigned int)txn->status, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
@@ -342,7 +349,7 @@ caller_allowed_tcp(struct http_txn *txn, const struct config *cfg)
 static enum route
 route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 {
-	static const char prefix[] = "/v1/responses/";
+	static const char prefix[] = "/v1/responses/", mcp_prefix[] = "/v1/mcp/servers/";
 	const char *rest, *slash;
 	size_t n;
 
@@ -350,6 +357,25 @@ route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 	if (strcmp(path, "/healthz") == 0) {
 		*method_ok = method == LWSHUMETH_GET;
 		return ROUTE_HEALTH;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_METRICS;
+	}
+	if (strcmp(path, "/v1/mcp/servers") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_MCP_SERVERS;
+	}
+	if (strncmp(path, mcp_prefix, sizeof mcp_prefix - 1) == 0) {
+		rest = path + sizeof mcp_prefix - 1;
+		slash = strchr(rest, '/');
+		n = slash ? (size_t)(slash - rest) : 0;
+		if (n == 0 || n >= idlen || strcmp(slash, "/tools") != 0)
+			return ROUTE_NONE;
+		memcpy(id, rest, n);
+		id[n] = '\0';
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_MCP_TOOLS;
 	}
 	if (strcmp(path, "/v1/models") == 0) {
 		*method_ok = method == LWSHUMETH_GET;
@@ -404,6 +430,15 @@ on_models(void *ud, const json_t *list)
 	txn_answer(txn, 200, list);
 }
 
+static void
+on_mcpadmin(void *ud, int status, const json_t *body)
+{
+	struct http_txn *txn = ud;
+
+	txn->mcpadmin = NULL;
+	txn_answer(txn, status, body);
+}
+
 /* Requests without a body. */
 static void
 serve_simple(struct http_txn *txn, struct lws *wsi)
@@ -421,6 +456,24 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 	case ROUTE_MODELS:
 		txn->models = models_list(eng, txn->bearer, on_models, txn);
 		return;
+	case ROUTE_MCP_SERVERS:
+		body = mcpadmin_servers(eng);
+		break;
+	case ROUTE_MCP_TOOLS:
+		txn->mcpadmin = mcpadmin_tools(eng, txn->id, on_mcpadmin, txn);
+		return;
+	case ROUTE_METRICS: {
+		char *text = mcpadmin_metrics(eng);
+
+		txn->status = 200;
+		txn->ctype = "text/plain; version=0.0.4";
+		buf_reset(&txn->out);
+		buf_appends(&txn->out, text);
+		free(text);
+		txn->finished = 1;
+		lws_callback_on_writable(txn->wsi);
+		return;
+	}
 	case ROUTE_GET:
 		body = engine_get_response(eng, txn->id, &status);
 		break;

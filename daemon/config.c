@@ -30,6 +30,9 @@
 #define CONFIG_MAX_MODEL        256
 #define CONFIG_MAX_NAME         32
 #define CONFIG_MAX_API_KEY_NAME 64
+#define CONFIG_MAX_MCP_SERVERS  256
+#define CONFIG_MAX_MCP_HEADERS  32
+#define CONFIG_MAX_MCP_LABEL    64
 #define CONFIG_MAX_SUN_PATH     (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* Where error messages go; every message starts with the key path it is about. */
@@ -674,6 +677,224 @@ load_limits(struct cfgctx *cx, json_t *root, struct config *c)
 	return 0;
 }
 
+/* The MCP client settings, as a table like the limits. */
+struct mcp_spec {
+	const char *key;
+	size_t off;
+	int is_size;
+	json_int_t min, max;
+};
+
+#define MCP_SZ(k, lo, hi)                                                                                    \
+	{                                                                                                    \
+#k, offsetof(struct config_mcp, k), 1, lo, hi                                                \
+	}
+#define MCP_U(k, lo, hi)                                                                                     \
+	{                                                                                                    \
+#k, offsetof(struct config_mcp, k), 0, lo, hi                                                \
+	}
+
+static const struct mcp_spec mcp_specs[] = {
+        MCP_U(connect_timeout_ms, 100, 600000),
+        MCP_U(request_timeout_ms, 100, (json_int_t)DAY * 1000),
+        MCP_U(idle_evict_s, 1, DAY),
+        MCP_U(ping_after_idle_s, 1, DAY),
+        MCP_U(cache_ttl_s, 0, DAY),
+        MCP_SZ(max_message_bytes, KIB, GIB),
+        MCP_U(max_pages, 1, 10000),
+};
+
+#define N_MCP_SPECS (sizeof mcp_specs / sizeof mcp_specs[0])
+
+static int
+load_mcp(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	const char *keys[N_MCP_SPECS + 1];
+	json_t *o = json_object_get(root, "mcp"), *v;
+	char path[64];
+	json_int_t val;
+	char *dst;
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	for (i = 0; i < N_MCP_SPECS; i++)
+		keys[i] = mcp_specs[i].key;
+	keys[N_MCP_SPECS] = NULL;
+	if (check_keys(cx, o, "mcp", keys) < 0)
+		return -1;
+	for (i = 0; i < N_MCP_SPECS; i++) {
+		v = json_object_get(o, mcp_specs[i].key);
+		if (v == NULL)
+			continue;
+		snprintf(path, sizeof path, "mcp.%s", mcp_specs[i].key);
+		if (int_in_range(cx, v, path, mcp_specs[i].min, mcp_specs[i].max, &val) < 0)
+			return -1;
+		dst = (char *)&c->mcp + mcp_specs[i].off;
+		if (mcp_specs[i].is_size)
+			*(size_t *)(void *)dst = (size_t)val;
+		else
+			*(unsigned *)(void *)dst = (unsigned)val;
+	}
+	return 0;
+}
+
+/* An HTTP header name: a token of RFC 9110. */
+static int
+header_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 128 &&
+	       strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") ==
+	               n;
+}
+
+/* Checks an http(s) URL with a host, bounded, without spaces or control characters. */
+static int
+check_url(struct cfgctx *cx, const char *path, const char *url)
+{
+	const char *rest;
+	size_t n = strlen(url);
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else {
+		cerr(cx, "%s: must start with http:// or https://", path);
+		return -1;
+	}
+	if (rest[0] == '\0' || rest[0] == '/') {
+		cerr(cx, "%s: has no host", path);
+		return -1;
+	}
+	if (n > CONFIG_MAX_URL) {
+		cerr(cx, "%s: longer than %d bytes", path, CONFIG_MAX_URL);
+		return -1;
+	}
+	if (strpbrk(url, " ") || has_ctl(url, n)) {
+		cerr(cx, "%s: must not contain spaces or control characters", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_mcp_server(struct cfgctx *cx, json_t *o, const char *base, struct config_mcp_server *m)
+{
+	static const char *const keys[] = {"label",  "url",        "headers",     "bearer_env", "bearer_file",
+	                                   "bearer", "timeout_ms", "cache_ttl_s", NULL};
+	json_t *hdrs, *v;
+	const char *label, *url, *name;
+	char *bearer = NULL, path[160];
+	json_int_t val;
+	size_t n = 0;
+
+	if (check_keys(cx, o, base, keys) < 0 || get_string(cx, o, base, "label", &label) < 0)
+		return -1;
+	if (label == NULL || strlen(label) > CONFIG_MAX_MCP_LABEL || strchr(label, '.') ||
+	    !valid_name(label, 64)) {
+		cerr(cx, "%s.label: required, 1 to %d of A-Z a-z 0-9 _ -", base, CONFIG_MAX_MCP_LABEL);
+		return -1;
+	}
+	m->label = xstrdup(label);
+	if (get_string(cx, o, base, "url", &url) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s.url", base);
+	if (url == NULL) {
+		cerr(cx, "%s: required", path);
+		return -1;
+	}
+	if (check_url(cx, path, url) < 0)
+		return -1;
+	m->url = xstrdup(url);
+	hdrs = json_object_get(o, "headers");
+	if (hdrs && (!json_is_object(hdrs) || json_object_size(hdrs) > CONFIG_MAX_MCP_HEADERS)) {
+		cerr(cx, "%s.headers: must be an object of at most %d string values", base,
+		     CONFIG_MAX_MCP_HEADERS);
+		return -1;
+	}
+	m->headers = xcalloc(json_object_size(hdrs) + 2, sizeof *m->headers);
+	json_object_foreach (hdrs, name, v) {
+		char safe[80];
+
+		snprintf(path, sizeof path, "%s.headers.%s", base, printable(safe, sizeof safe, name));
+		if (!header_name_ok(name)) {
+			cerr(cx, "%s: not a valid header name", path);
+			return -1;
+		}
+		if (!json_is_string(v) ||
+		    secret_check(cx, path, "the value", json_string_value(v), json_string_length(v)) < 0) {
+			if (!json_is_string(v))
+				cerr(cx, "%s: must be a string", path);
+			return -1;
+		}
+		m->headers[n++] = xasprintf("%s: %s", name, json_string_value(v));
+	}
+	if (secret_load(cx, o, base, "bearer_env", "bearer_file", "bearer", &bearer) < 0)
+		return -1;
+	if (bearer) {
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			if (strncasecmp(m->headers[i], "Authorization:", 14) == 0) {
+				cerr(cx,
+				     "%s: give the token either as a bearer_* key or as "
+				     "headers.Authorization",
+				     base);
+				secret_free(bearer);
+				return -1;
+			}
+		}
+		m->headers[n++] = xasprintf("Authorization: Bearer %s", bearer);
+		secret_free(bearer);
+	}
+	if ((v = json_object_get(o, "timeout_ms")) != NULL) {
+		snprintf(path, sizeof path, "%s.timeout_ms", base);
+		if (int_in_range(cx, v, path, 100, (json_int_t)DAY * 1000, &val) < 0)
+			return -1;
+		m->timeout_ms = (unsigned)val;
+	}
+	if ((v = json_object_get(o, "cache_ttl_s")) != NULL) {
+		snprintf(path, sizeof path, "%s.cache_ttl_s", base);
+		if (int_in_range(cx, v, path, 0, DAY, &val) < 0)
+			return -1;
+		m->cache_ttl_s = val == 0 ? -1 : (int)val;
+	}
+	return 0;
+}
+
+static int
+load_mcp_servers(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	json_t *arr = json_object_get(root, "mcp_servers"), *o;
+	char base[48];
+	size_t i, j;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > CONFIG_MAX_MCP_SERVERS) {
+		cerr(cx, "mcp_servers: must be an array of at most %d servers", CONFIG_MAX_MCP_SERVERS);
+		return -1;
+	}
+	c->mcp_servers = xcalloc(json_array_size(arr), sizeof *c->mcp_servers);
+	json_array_foreach (arr, i, o) {
+		snprintf(base, sizeof base, "mcp_servers[%zu]", i);
+		c->n_mcp_servers = i + 1;
+		if (load_mcp_server(cx, o, base, &c->mcp_servers[i]) < 0)
+			return -1;
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->mcp_servers[j].label, c->mcp_servers[i].label) == 0) {
+				cerr(cx, "%s.label: \"%s\" is already the label of mcp_servers[%zu]", base,
+				     c->mcp_servers[i].label, j);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 load_store(struct cfgctx *cx, json_t *root, struct config *c)
 {
@@ -735,6 +956,13 @@ config_defaults(struct config *out)
 	out->limits.max_upstream_event_bytes = (size_t)1024 * 1024;
 	out->limits.max_output_bytes = (size_t)16 * 1024 * 1024;
 	out->limits.max_connections = 20000;
+	out->mcp.connect_timeout_ms = 5000;
+	out->mcp.request_timeout_ms = 60000;
+	out->mcp.idle_evict_s = 300;
+	out->mcp.ping_after_idle_s = 60;
+	out->mcp.cache_ttl_s = 60;
+	out->mcp.max_message_bytes = (size_t)8 * 1024 * 1024;
+	out->mcp.max_pages = 100;
 	out->log_level = LOG_LVL_INFO;
 }
 
@@ -758,8 +986,8 @@ json_err(struct cfgctx *cx, const json_error_t *je)
 int
 config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"listen", "api_keys",  "upstreams", "store",
-	                                   "limits", "log_level", NULL};
+	static const char *const keys[] = {"listen", "api_keys",    "upstreams", "store", "limits",
+	                                   "mcp",    "mcp_servers", "log_level", NULL};
 	struct cfgctx cx = {err, errlen};
 	struct config c;
 	json_error_t je;
@@ -776,8 +1004,8 @@ config_load_string(const char *json, size_t len, struct config *out, char *err, 
 	}
 	if (check_keys(&cx, root, "", keys) < 0 || load_listen(&cx, root, &c) < 0 ||
 	    load_api_keys(&cx, root, &c) < 0 || load_upstreams(&cx, root, &c) < 0 ||
-	    load_store(&cx, root, &c) < 0 || load_limits(&cx, root, &c) < 0 ||
-	    load_log_level(&cx, root, &c) < 0)
+	    load_store(&cx, root, &c) < 0 || load_limits(&cx, root, &c) < 0 || load_mcp(&cx, root, &c) < 0 ||
+	    load_mcp_servers(&cx, root, &c) < 0 || load_log_level(&cx, root, &c) < 0)
 		goto done;
 	if (strlen(c.unix_path) > CONFIG_MAX_SUN_PATH) {
 		cerr(&cx, "listen.unix.path: longer than %zu bytes (a socket path limit)%s",
@@ -872,6 +1100,16 @@ config_free(struct config *c)
 		free(c->upstreams[i].default_model);
 	}
 	free(c->upstreams);
+	for (i = 0; i < c->n_mcp_servers; i++) {
+		char **h;
+
+		free(c->mcp_servers[i].label);
+		free(c->mcp_servers[i].url);
+		for (h = c->mcp_servers[i].headers; h && *h; h++)
+			secret_free(*h);
+		free(c->mcp_servers[i].headers);
+	}
+	free(c->mcp_servers);
 	free(c->store_path);
 	/* A second config_free() is then harmless. */
 	memset(c, 0, sizeof *c);
@@ -886,5 +1124,16 @@ config_upstream_find(const struct config *c, const char *name)
 		if (name ? strcmp(c->upstreams[i].name, name) == 0 : c->upstreams[i].is_default)
 			return &c->upstreams[i];
 	}
+	return NULL;
+}
+
+const struct config_mcp_server *
+config_mcp_server_find(const struct config *c, const char *label)
+{
+	size_t i;
+
+	for (i = 0; label && i < c->n_mcp_servers; i++)
+		if (strcmp(c->mcp_servers[i].label, label) == 0)
+			return &c->mcp_servers[i];
 	return NULL;
 }

@@ -18,6 +18,13 @@
  *               "upstream_idle_timeout_s": 120, "keepalive_s": 15, "drain_timeout_s": 10,
  *               "max_upstream_event_bytes": 1048576, "max_output_bytes": 16777216,
  *               "max_connections": 20000 },
+ *   "mcp": { "connect_timeout_ms": 5000, "request_timeout_ms": 60000, "idle_evict_s": 300,
+ *            "ping_after_idle_s": 60, "cache_ttl_s": 60 (0: no cache), "max_message_bytes": 8388608,
+ *            "max_pages": 100 },
+ *   "mcp_servers": [ { "label": "docs" (required, [A-Za-z0-9_-]{1,64}, unique), "url": "https://..."
+ *                      (required, http or https), "headers": { "X-Name": "value" },
+ *                      "bearer_env" | "bearer_file" | "bearer": the token sent as
+ *                      "Authorization: Bearer <token>", "timeout_ms": 60000, "cache_ttl_s": 60 } ],
  *   "log_level": "error" | "warning" | "info" | "debug"
  * }
  * Rules checked: tcp.address must be a loopback literal (127.0.0.0/8 or ::1), never a name or "0.0.0.0";
@@ -27,8 +34,11 @@
  * limits positive and within sane bounds (max_body_bytes 1 KiB..1 GiB, timeouts 1..86400 s).
  * With a TCP listener, at least one api key is required.
  *
- * Secrets (api keys, upstream keys) are read into the struct and must never be logged.
- * Owned by the loop thread; a reload builds a new struct and swaps it in.
+ * MCP header names are HTTP tokens and values carry no control characters; "Authorization" in headers
+ * and a bearer_* key together are an error.
+ *
+ * Secrets (api keys, upstream keys, MCP headers and bearer tokens) are read into the struct and must never be
+ * logged. Owned by the loop thread; a reload builds a new struct and swaps it in.
  */
 #ifndef DAEMON_CONFIG_H
 #define DAEMON_CONFIG_H
@@ -66,6 +76,26 @@ struct config_limits {
 	unsigned max_connections;
 };
 
+/* How the MCP client behaves (mcpclient.h mcp_client_config); changes apply at the next restart. */
+struct config_mcp {
+	unsigned connect_timeout_ms;
+	unsigned request_timeout_ms;
+	unsigned idle_evict_s;
+	unsigned ping_after_idle_s;
+	unsigned cache_ttl_s; /* 0: listings are not cached */
+	size_t max_message_bytes;
+	unsigned max_pages;
+};
+
+/* An MCP server the operator configured. */
+struct config_mcp_server {
+	char *label;
+	char *url;
+	char **headers;      /* NULL-terminated "Name: value" lines (secrets), Authorization included */
+	unsigned timeout_ms; /* 0: mcp.request_timeout_ms */
+	int cache_ttl_s;     /* 0: mcp.cache_ttl_s; -1: never cached */
+};
+
 struct config {
 	char *unix_path; /* never NULL after load: default "$RUNTIME_DIRECTORY/toolhostd.sock" or
 	                    "/run/toolhost/toolhostd.sock" */
@@ -86,6 +116,9 @@ struct config {
 
 	char *store_path; /* default "/var/lib/toolhost/toolhostd.db"; ":memory:" allowed for tests */
 	struct config_limits limits;
+	struct config_mcp mcp;
+	struct config_mcp_server *mcp_servers;
+	size_t n_mcp_servers;
 	int log_level; /* enum log_level */
 };
 
@@ -99,5 +132,8 @@ int config_load_string(const char *json, size_t len, struct config *out, char *e
 void config_free(struct config *c);
 /* The upstream called name, or the default one when name is NULL; NULL when none matches. */
 const struct config_upstream *config_upstream_find(const struct config *c, const char *name);
+
+/* The configured MCP server with this label, or NULL. */
+const struct config_mcp_server *config_mcp_server_find(const struct config *c, const char *label);
 
 #endif

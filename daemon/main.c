@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "api/engine.h"
+#include "mcpclient/mcpclient.h"
 #include "api/http.h"
 #include "api/models.h"
 #include "daemon/config.h"
@@ -46,6 +47,8 @@ struct daemon {
 	uv_timer_t drain_timer, watchdog_timer;
 	uint64_t drain_deadline_ms;
 	int draining, aborted, exit_code;
+	int mcp_closing, mcp_closed; /* the MCP sessions are being / have been DELETEd */
+	struct mcp_client *mcp;
 };
 
 static void
@@ -123,15 +126,31 @@ shutdown_now(struct daemon *d)
 }
 
 static void
+on_mcp_closed(void *ud)
+{
+	struct daemon *d = ud;
+
+	d->mcp_closed = 1;
+}
+
+static void
 on_drain_tick(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	uint64_t now = util_mono_ms();
 
-	/* Done when no response runs and every answer has been written out. */
+	/* Done when no response runs and every answer has been written out; then the MCP sessions are
+	 * DELETEd (bounded by the client itself) before the loop stops. */
 	if (d->engine.active == 0 && d->http.busy == 0) {
-		shutdown_now(d);
-		return;
+		if (d->mcp_closed) {
+			shutdown_now(d);
+			return;
+		}
+		if (!d->mcp_closing) {
+			d->mcp_closing = 1;
+			d->engine.mcp = NULL;
+			mcp_client_shutdown(d->mcp, on_mcp_closed, d);
+		}
 	}
 	if (now < d->drain_deadline_ms)
 		return;
@@ -198,6 +217,9 @@ on_hup(uv_signal_t *s, int signum)
 	d->cfg = cfg;
 	d->engine.cfg = cfg;
 	models_cleanup();
+	/* Servers, credentials or TTLs may have changed: no listing survives a config change. */
+	if (d->mcp)
+		mcp_client_invalidate(d->mcp, NULL);
 	log_set_level((enum log_level)cfg->log_level);
 	log_info("reload: config %s applied (%zu upstream(s))", d->config_path, cfg->n_upstreams);
 	sd_notify(0, "READY=1");
@@ -243,6 +265,20 @@ start(struct daemon *d)
 	d->engine.cfg = d->cfg;
 	d->engine.store = d->store;
 	d->engine.xfer = d->xfer;
+	d->mcp = mcp_client_new(
+	        &d->loop, d->xfer, d->store,
+	        &(struct mcp_client_config){
+	                .client_name = "toolhostd",
+	                .client_version = TOOLHOSTD_VERSION,
+	                .connect_timeout_ms = d->cfg->mcp.connect_timeout_ms,
+	                .request_timeout_ms = d->cfg->mcp.request_timeout_ms,
+	                .idle_evict_s = d->cfg->mcp.idle_evict_s,
+	                .ping_after_idle_s = d->cfg->mcp.ping_after_idle_s,
+	                .cache_ttl_s = d->cfg->mcp.cache_ttl_s ? (long)d->cfg->mcp.cache_ttl_s : -1,
+	                .max_message_bytes = d->cfg->mcp.max_message_bytes,
+	                .max_pages = (int)d->cfg->mcp.max_pages,
+	        });
+	d->engine.mcp = d->mcp;
 	d->http.engine = &d->engine;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
@@ -312,6 +348,9 @@ stop(struct daemon *d)
 		if (d->lws)
 			lws_context_destroy(d->lws);
 	}
+	d->engine.mcp = NULL;
+	mcp_client_free(d->mcp);
+	d->mcp = NULL;
 	if (d->xfer)
 		xfer_ctx_free(d->xfer);
 	uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -36,7 +36,8 @@ struct mcp_chan {
 	struct sse_parser *sse;
 	struct buf body;
 	char error[256]; /* the first protocol error; "" when none */
-	int depth;       /* > 0 while an owner callback may be on the stack */
+	int discard_body;
+	int depth; /* > 0 while an owner callback may be on the stack */
 	int cancelled;
 };
 
@@ -136,7 +137,8 @@ on_headers(void *ud, long status, const char *content_type)
 	if (status >= 300) {
 		ch->kind = BODY_ERROR;
 		buf_init(&ch->body, CHAN_ERROR_BODY_MAX);
-	} else if (status == 202 || status == 204) {
+	} else if (status == 202 || status == 204 || ch->discard_body) {
+		/* Nothing is expected; some servers still send a JSON body, which is skipped. */
 		ch->kind = BODY_EMPTY;
 	} else if (media_is(content_type, "text/event-stream")) {
 		ch->kind = BODY_SSE;
@@ -268,6 +270,7 @@ mcp_chan_open(struct xfer_ctx *xfer, const struct mcp_chan_request *req, const s
 	ch->cb = *cb;
 	ch->ud = ud;
 	ch->max_message = req->max_message ? req->max_message : 8u << 20;
+	ch->discard_body = req->discard_body;
 	ch->x = xfer_start(xfer, &xr, &xcb, ch);
 	if (!ch->x) {
 		free(ch);

@@ -27,6 +27,7 @@ struct mcp_chan_request {
 	long connect_timeout_ms;
 	long total_timeout_ms; /* 0: none (streams) */
 	size_t max_message;    /* cap on one message or SSE event */
+	int discard_body;      /* a 2xx body is skipped unread (answers to our notifications) */
 };
 
 struct mcp_chan_result {

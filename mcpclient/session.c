@@ -375,6 +375,7 @@ open_chan(struct mcp_session *s, enum purpose p, const char *method, const char 
 	cr.connect_timeout_ms = s->env.cfg->connect_timeout_ms;
 	cr.total_timeout_ms = p == P_DELETE ? DELETE_TIMEOUT_MS : 0;
 	cr.max_message = s->env.cfg->max_message_bytes;
+	cr.discard_body = p == P_FIRE || p == P_INITIALIZED || p == P_DELETE;
 	sc->s = s;
 	sc->p = p;
 	sc->req = req;

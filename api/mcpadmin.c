@@ -1,0 +1,206 @@
+/* mcpadmin: see mcpadmin.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/apierr.h"
+#include "api/engine.h"
+#include "api/mcpadmin.h"
+#include "daemon/buf.h"
+#include "daemon/config.h"
+#include "daemon/util.h"
+#include "mcpclient/mcpclient.h"
+
+struct mcpadmin_req {
+	struct mcp_op *op;
+	char *label;
+	mcpadmin_done_fn done;
+	void *ud;
+};
+
+/* scheme://host[:port]/path: drops "user:pass@", "?query" and "#fragment". */
+static char *
+public_url(const char *url)
+{
+	const char *scheme_end = strstr(url, "://"), *host, *at, *path_end;
+	size_t slen;
+
+	if (!scheme_end)
+		return xstrdup("");
+	slen = (size_t)(scheme_end - url) + 3;
+	host = url + slen;
+	path_end = host + strcspn(host, "?#");
+	at = memchr(host, '@', (size_t)(path_end - host));
+	/* Only an '@' before the first '/' is user info. */
+	if (at && memchr(host, '/', (size_t)(at - host)) == NULL)
+		host = at + 1;
+	return xasprintf("%.*s%.*s", (int)slen, url, (int)(path_end - host), host);
+}
+
+json_t *
+mcpadmin_servers(struct engine_ctx *ctx)
+{
+	json_t *data = json_array();
+	size_t i;
+
+	for (i = 0; i < ctx->cfg->n_mcp_servers; i++) {
+		const struct config_mcp_server *s = &ctx->cfg->mcp_servers[i];
+		char *u = public_url(s->url);
+
+		json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "object", "mcp.server", "label",
+		                                      s->label, "url", u));
+		free(u);
+	}
+	return json_pack("{s:s, s:o}", "object", "list", "data", data);
+}
+
+void
+mcpadmin_target(const struct config_mcp_server *s, struct mcp_server *out)
+{
+	memset(out, 0, sizeof *out);
+	out->url = s->url;
+	out->headers = (const char *const *)s->headers;
+	out->timeout_ms = s->timeout_ms;
+	out->cache_ttl_s = s->cache_ttl_s;
+}
+
+static int
+status_of(const struct mcp_error *e)
+{
+	switch (e->kind) {
+	case MCP_ERR_TIMEOUT:
+		return 504;
+	case MCP_ERR_CLOSED:
+	case MCP_ERR_UNAVAILABLE:
+		return 503;
+	default:
+		return 502; /* the MCP server failed us: a bad gateway from the caller's side */
+	}
+}
+
+static void
+on_listed(void *ud, const struct mcp_list_result *r)
+{
+	struct mcpadmin_req *req = ud;
+	json_t *body;
+
+	if (r->error) {
+		struct api_error e;
+
+		api_error_set(&e, status_of(r->error), "server_error", "mcp_server_error", NULL,
+		              "MCP server %s: %s", req->label, r->error->message);
+		body = api_error_envelope(&e);
+		req->done(req->ud, e.status, body);
+	} else {
+		body = json_pack("{s:s, s:s, s:b, s:s, s:i, s:O}", "object", "list", "server_label",
+		                 req->label, "from_cache", r->from_cache, "protocol_version",
+		                 r->protocol_version, "hidden", r->hidden, "data", r->tools);
+		req->done(req->ud, 200, body);
+	}
+	json_decref(body);
+	free(req->label);
+	free(req);
+}
+
+static void
+fail_now(mcpadmin_done_fn done, void *ud, int status, const char *code, const char *msg, const char *label)
+{
+	struct api_error e;
+	json_t *body;
+
+	api_error_set(&e, status, status == 404 ? "not_found" : "server_error", code, NULL, "%s%s", msg,
+	              label ? label : "");
+	body = api_error_envelope(&e);
+	done(ud, status, body);
+	json_decref(body);
+}
+
+struct mcpadmin_req *
+mcpadmin_tools(struct engine_ctx *ctx, const char *label, mcpadmin_done_fn done, void *ud)
+{
+	const struct config_mcp_server *s = config_mcp_server_find(ctx->cfg, label);
+	struct mcpadmin_req *req;
+	struct mcp_server target;
+
+	if (!s) {
+		fail_now(done, ud, 404, "mcp_server_not_found", "no MCP server is configured with the label ",
+		         label);
+		return NULL;
+	}
+	if (!ctx->mcp) {
+		fail_now(done, ud, 503, "server_shutting_down", "the MCP client is not running", NULL);
+		return NULL;
+	}
+	req = xcalloc(1, sizeof *req);
+	req->label = xstrdup(label);
+	req->done = done;
+	req->ud = ud;
+	mcpadmin_target(s, &target);
+	req->op = mcp_list_tools(ctx->mcp, &target, on_listed, req);
+	if (!req->op) {
+		free(req->label);
+		free(req);
+		fail_now(done, ud, 503, "server_shutting_down", "the MCP client is shutting down", NULL);
+		return NULL;
+	}
+	return req;
+}
+
+void
+mcpadmin_cancel(struct mcpadmin_req *r)
+{
+	if (!r)
+		return;
+	mcp_op_cancel(r->op);
+	free(r->label);
+	free(r);
+}
+
+char *
+mcpadmin_metrics(struct engine_ctx *ctx)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+	        {"sessions_opened", "MCP initialize handshakes completed",
+	         offsetof(struct mcp_stats, sessions_opened)},
+	        {"sessions_reused", "MCP operations that found a live session",
+	         offsetof(struct mcp_stats, sessions_reused)},
+	        {"sessions_expired", "MCP sessions the server expired",
+	         offsetof(struct mcp_stats, sessions_expired)},
+	        {"sessions_closed", "MCP sessions deleted", offsetof(struct mcp_stats, sessions_closed)},
+	        {"cache_hits", "MCP tool listings served from the cache",
+	         offsetof(struct mcp_stats, cache_hits)},
+	        {"cache_misses", "MCP tool listings fetched from the server",
+	         offsetof(struct mcp_stats, cache_misses)},
+	        {"calls", "MCP tool calls", offsetof(struct mcp_stats, calls)},
+	        {"call_errors", "MCP tool calls without a result", offsetof(struct mcp_stats, call_errors)},
+	        {"http_requests", "HTTP requests sent to MCP servers",
+	         offsetof(struct mcp_stats, http_requests)},
+	};
+	struct mcp_stats st = {0};
+	struct buf out;
+	size_t i;
+
+	if (ctx->mcp)
+		mcp_client_stats(ctx->mcp, &st);
+	buf_init(&out, 0);
+	for (i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+		uint64_t v = *(const uint64_t *)(const void *)((const char *)&st + counters[i].off);
+
+		buf_printf(&out,
+		           "# HELP toolhost_mcp_%s_total %s.\n# TYPE toolhost_mcp_%s_total "
+		           "counter\ntoolhost_mcp_%s_total %llu\n",
+		           counters[i].name, counters[i].help, counters[i].name, counters[i].name,
+		           (unsigned long long)v);
+	}
+	buf_printf(&out,
+	           "# HELP toolhost_mcp_call_seconds_sum Time spent in MCP tool calls.\n"
+	           "# TYPE toolhost_mcp_call_seconds_sum counter\ntoolhost_mcp_call_seconds_sum %.6f\n"
+	           "# HELP toolhost_mcp_call_seconds_max The slowest MCP tool call.\n"
+	           "# TYPE toolhost_mcp_call_seconds_max gauge\ntoolhost_mcp_call_seconds_max %.6f\n"
+	           "# HELP toolhost_responses_active Responses in flight.\n"
+	           "# TYPE toolhost_responses_active gauge\ntoolhost_responses_active %zu\n",
+	           (double)st.call_us_total / 1e6, (double)st.call_us_max / 1e6, ctx->active);
+	return buf_take(&out);
+}
