@@ -85,8 +85,9 @@ fuzz: $(FUZZ)
 	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
 bench: deps
-	$(MAKE) BUILD=build/release build/release/toolhostd
+	$(MAKE) BUILD=build/release build/release/toolhostd build/release/toolhost-mcp
 	tests/bench/run.sh
+	tests/bench/mcp.sh
 
 run: deps $(BUILD)/toolhostd
 	./scripts/run-local.sh $(BUILD)/toolhostd
