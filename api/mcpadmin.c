@@ -17,25 +17,6 @@ struct mcpadmin_req {
 	void *ud;
 };
 
-/* scheme://host[:port]/path: drops "user:pass@", "?query" and "#fragment". */
-static char *
-public_url(const char *url)
-{
-	const char *scheme_end = strstr(url, "://"), *host, *at, *path_end;
-	size_t slen;
-
-	if (!scheme_end)
-		return xstrdup("");
-	slen = (size_t)(scheme_end - url) + 3;
-	host = url + slen;
-	path_end = host + strcspn(host, "?#");
-	at = memchr(host, '@', (size_t)(path_end - host));
-	/* Only an '@' before the first '/' is user info. */
-	if (at && memchr(host, '/', (size_t)(at - host)) == NULL)
-		host = at + 1;
-	return xasprintf("%.*s%.*s", (int)slen, url, (int)(path_end - host), host);
-}
-
 json_t *
 mcpadmin_servers(struct engine_ctx *ctx)
 {
@@ -44,7 +25,7 @@ mcpadmin_servers(struct engine_ctx *ctx)
 
 	for (i = 0; i < ctx->cfg->n_mcp_servers; i++) {
 		const struct config_mcp_server *s = &ctx->cfg->mcp_servers[i];
-		char *u = public_url(s->url);
+		char *u = util_url_redact(s->url);
 
 		json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "object", "mcp.server", "label",
 		                                      s->label, "url", u));

@@ -4,6 +4,7 @@
  * picks what to do), for the integration tests (a JSON script of steps run on one pooled client)
  * and for the benchmark (N calls with C in flight). Prints one JSON object per line.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,8 +158,9 @@ on_list(void *ud, const struct mcp_list_result *res)
 		json_t *names = json_array(), *tool;
 		size_t i;
 
-		json_array_foreach (res->tools, i, tool)
+		json_array_foreach (res->tools, i, tool) {
 			json_array_append(names, json_object_get(tool, "name"));
+		}
 		json_object_set_new(o, "ok", json_true());
 		json_object_set_new(o, "names", names);
 		json_object_set(o, "tools", res->tools);
@@ -258,8 +260,9 @@ task_start(struct run *r, struct task *parent, json_t *step, int index)
 		json_t *steps = json_object_get(step, "steps");
 
 		t->pending = (int)json_array_size(steps) + 1; /* held until every child has started */
-		json_array_foreach (steps, i, v)
+		json_array_foreach (steps, i, v) {
 			task_start(r, t, v, index);
+		}
 		if (--t->pending == 0)
 			task_end(t);
 		return;
@@ -325,17 +328,18 @@ bench_report(struct run *r)
 	struct mcp_stats st;
 	double secs = (double)(util_mono_us() - r->bench_t0) / 1e6;
 	long n = r->bench_finished;
+	size_t p50 = (size_t)n / 2, p99 = (size_t)n * 99 / 100;
 
 	mcp_client_stats(r->client, &st);
 	qsort(r->lat_us, (size_t)n, sizeof *r->lat_us, cmp_u64);
-	print_json(json_pack(
-	        "{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:I}", "op", "bench", "tool",
-	        r->bench_name, "calls", (int)n, "concurrency", (int)r->bench_c, "errors",
-	        (int)r->bench_errors, "seconds", secs, "calls_per_s", n / secs, "p50_ms",
-	        n ? (double)r->lat_us[n / 2] / 1000.0 : 0.0, "p99_ms",
-	        n ? (double)r->lat_us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0 : 0.0,
-	        "http_requests_per_call", n ? (double)(st.http_requests - r->http_before) / (double)n : 0.0,
-	        "sessions_opened", (json_int_t)st.sessions_opened));
+	print_json(json_pack("{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:I}", "op", "bench", "tool",
+	                     r->bench_name, "calls", (int)n, "concurrency", (int)r->bench_c, "errors",
+	                     (int)r->bench_errors, "seconds", secs, "calls_per_s", (double)n / secs, "p50_ms",
+	                     n ? (double)r->lat_us[p50] / 1000.0 : 0.0, "p99_ms",
+	                     n ? (double)r->lat_us[p99 < (size_t)n ? p99 : (size_t)n - 1] / 1000.0 : 0.0,
+	                     "http_requests_per_call",
+	                     n ? (double)(st.http_requests - r->http_before) / (double)n : 0.0,
+	                     "sessions_opened", (json_int_t)st.sessions_opened));
 	mcp_client_shutdown(r->client, on_shutdown, r);
 }
 
@@ -389,6 +393,22 @@ on_warmup(void *ud, const struct mcp_call_result *res)
 
 /* ---- main ---- */
 
+/* A whole decimal number in [min, max], or exits with usage status 2. */
+static long
+number_arg(int opt, const char *s, long min, long max)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || !end || *end || end == s || v < min || v > max) {
+		fprintf(stderr, "toolhost-mcp: -%c needs a number from %ld to %ld\n", opt, min, max);
+		exit(2);
+	}
+	return v;
+}
+
 static json_t *
 conformance_script(const char *scenario)
 {
@@ -430,10 +450,10 @@ main(int argc, char **argv)
 			args = optarg;
 			break;
 		case 'n':
-			r.bench_n = atol(optarg);
+			r.bench_n = number_arg(opt, optarg, 1, 100000000);
 			break;
 		case 'j':
-			r.bench_c = atol(optarg);
+			r.bench_c = number_arg(opt, optarg, 1, 100000);
 			break;
 		case 'x':
 			script_path = optarg;
@@ -442,16 +462,16 @@ main(int argc, char **argv)
 			store_path = optarg;
 			break;
 		case 't':
-			cfg.cache_ttl_s = atol(optarg);
+			cfg.cache_ttl_s = number_arg(opt, optarg, -1, 86400);
 			break;
 		case 'T':
-			cfg.request_timeout_ms = atol(optarg);
+			cfg.request_timeout_ms = number_arg(opt, optarg, 1, 86400000);
 			break;
 		case 'e':
-			cfg.idle_evict_s = atol(optarg);
+			cfg.idle_evict_s = number_arg(opt, optarg, 1, 86400);
 			break;
 		case 'P':
-			cfg.ping_after_idle_s = atol(optarg);
+			cfg.ping_after_idle_s = number_arg(opt, optarg, 1, 86400);
 			break;
 		case 'S':
 			print_stats = 1;

@@ -173,6 +173,24 @@ util_sha256_hex(const void *p, size_t n, char out[65])
 		abort();
 	}
 	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+		snprintf(out + (size_t)2 * i, 3, "%02x", md[i]);
 	out[64] = '\0';
+}
+
+char *
+util_url_redact(const char *url)
+{
+	const char *scheme_end = url ? strstr(url, "://") : NULL, *host, *at, *path_end;
+	size_t slen;
+
+	if (!scheme_end)
+		return xstrdup("");
+	slen = (size_t)(scheme_end - url) + 3;
+	host = url + slen;
+	path_end = host + strcspn(host, "?#");
+	at = memchr(host, '@', (size_t)(path_end - host));
+	/* Only an '@' before the first '/' is user info. */
+	if (at && memchr(host, '/', (size_t)(at - host)) == NULL)
+		host = at + 1;
+	return xasprintf("%.*s%.*s", (int)slen, url, (int)(path_end - host), host);
 }

@@ -31,6 +31,10 @@ char *util_base64(const void *p, size_t n);
 /* Lowercase hex SHA-256 (OpenSSL's) of p[0..n) into out, which must hold 65 bytes. */
 void util_sha256_hex(const void *p, size_t n, char out[65]);
 
+/* scheme://host[:port]/path of url, without user info, query or fragment, which may hold
+ * credentials: the form of a URL fit for logs and answers. Caller frees. */
+char *util_url_redact(const char *url);
+
 /* Constant-time comparison of two NUL-terminated secrets: 1 when equal. */
 int util_secret_eq(const char *a, const char *b);
 

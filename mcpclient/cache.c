@@ -162,8 +162,12 @@ mcp_cache_put(struct mcp_cache *c, const char *url, const char *cred, const char
 	if (!c->store)
 		return;
 	text = json_dumps(tools, JSON_COMPACT);
-	if (!text || store_toolcache_put(c->store, url, cred, version, text, now, now + ttl_s) != 0)
-		log_warnx("mcp cache: cannot store the listing of %s: %s", url, store_errmsg(c->store));
+	if (!text || store_toolcache_put(c->store, url, cred, version, text, now, now + ttl_s) != 0) {
+		char *u = util_url_redact(url);
+
+		log_warnx("mcp cache: cannot store the listing of %s: %s", u, store_errmsg(c->store));
+		free(u);
+	}
 	free(text);
 	store_toolcache_purge(c->store, now);
 }
@@ -174,7 +178,7 @@ mcp_cache_invalidate(struct mcp_cache *c, const char *url, const char *cred)
 	struct entry **pp = &c->entries, *e;
 
 	while ((e = *pp)) {
-		if ((!url || strcmp(e->url, url) == 0) && (!cred || strcmp(e->cred, cred) == 0)) {
+		if (!url || (strcmp(e->url, url) == 0 && (!cred || strcmp(e->cred, cred) == 0))) {
 			*pp = e->next;
 			c->nentries--;
 			entry_free(e);
@@ -204,6 +208,7 @@ mcp_cache_transport_get(struct mcp_cache *c, const char *url, char **transport, 
 		free(*transport);
 		free(*version);
 	}
+	*transport = *version = NULL;
 	return 1;
 }
 
@@ -229,6 +234,10 @@ mcp_cache_transport_put(struct mcp_cache *c, const char *url, const char *transp
 	free(t->version);
 	t->transport = xstrdup(transport);
 	t->version = xstrdup(version);
-	if (c->store && store_mcp_transport_put(c->store, url, transport, version, now) != 0)
-		log_warnx("mcp cache: cannot remember the transport of %s: %s", url, store_errmsg(c->store));
+	if (c->store && store_mcp_transport_put(c->store, url, transport, version, now) != 0) {
+		char *u = util_url_redact(url);
+
+		log_warnx("mcp cache: cannot remember the transport of %s: %s", u, store_errmsg(c->store));
+		free(u);
+	}
 }

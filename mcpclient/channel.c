@@ -12,8 +12,8 @@
 #include "mcpclient/channel.h"
 #include "mcpclient/jsonrpc.h"
 
-#define CHAN_ERROR_BODY_MAX (64 * 1024)
-#define CHAN_HEADER_MAX     (64 * 1024)
+#define CHAN_ERROR_BODY_MAX ((size_t)64 * 1024)
+#define CHAN_HEADER_MAX     ((size_t)64 * 1024)
 
 enum body_kind {
 	BODY_NONE,  /* no answer yet */
@@ -269,7 +269,7 @@ mcp_chan_open(struct xfer_ctx *xfer, const struct mcp_chan_request *req, const s
 
 	ch->cb = *cb;
 	ch->ud = ud;
-	ch->max_message = req->max_message ? req->max_message : 8u << 20;
+	ch->max_message = req->max_message ? req->max_message : (size_t)8 << 20;
 	ch->discard_body = req->discard_body;
 	ch->x = xfer_start(xfer, &xr, &xcb, ch);
 	if (!ch->x) {
@@ -383,39 +383,66 @@ done:
 	return out;
 }
 
+/* Reads a quoted-string (at the opening quote) or a token and advances *pp. NULL for an empty token
+ * or an unterminated quoted-string. */
+static char *
+auth_value(const char **pp)
+{
+	const char *p = *pp;
+	struct buf v;
+
+	buf_init(&v, 4096);
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			buf_append(&v, p, 1);
+		}
+		if (*p != '"') {
+			*pp = p;
+			buf_free(&v);
+			return NULL;
+		}
+		*pp = p + 1;
+		return buf_take(&v);
+	}
+	*pp = p + strcspn(p, " \t,");
+	if (*pp == p) {
+		buf_free(&v);
+		return NULL;
+	}
+	buf_append(&v, p, (size_t)(*pp - p));
+	return buf_take(&v);
+}
+
 char *
 mcp_auth_param(const char *h, const char *name)
 {
-	size_t n = strlen(name);
 	const char *p = h;
 
+	/* Challenges are "scheme name=value, name="quoted, value", ...": walk them item by item so that
+	 * a name inside another parameter's quoted value is never taken for a parameter. */
 	while (p && *p) {
-		const char *start;
+		const char *tok;
+		size_t n;
+		char *value;
 
-		/* A parameter name starts the value or follows a space or a comma. */
-		if (strncasecmp(p, name, n) == 0 &&
-		    (p == h || p[-1] == ' ' || p[-1] == ',' || p[-1] == '\t')) {
-			const char *q = p + n;
-
-			while (*q == ' ')
-				q++;
-			if (*q == '=') {
-				q++;
-				while (*q == ' ')
-					q++;
-				if (*q == '"') {
-					start = ++q;
-					while (*q && *q != '"')
-						q++;
-					return *q ? xstrndup(start, (size_t)(q - start)) : NULL;
-				}
-				start = q;
-				while (*q && *q != ',' && *q != ' ')
-					q++;
-				return q > start ? xstrndup(start, (size_t)(q - start)) : NULL;
-			}
+		p += strspn(p, " \t,");
+		tok = p;
+		p += strcspn(p, " \t,=");
+		n = (size_t)(p - tok);
+		p += strspn(p, " \t");
+		if (*p != '=') {
+			if (n == 0 && *p)
+				p++; /* a stray character: step over it */
+			continue;    /* an auth scheme, or a token68 */
 		}
 		p++;
+		p += strspn(p, " \t");
+		value = auth_value(&p);
+		if (n == strlen(name) && strncasecmp(tok, name, n) == 0)
+			return value;
+		free(value);
 	}
 	return NULL;
 }

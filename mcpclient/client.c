@@ -181,7 +181,10 @@ on_tools_changed(void *ud, struct mcp_session *s)
 	struct pool_entry *pe = pool_by_session(c, s);
 
 	if (pe) {
-		log_info("mcp %s: tool listing changed; cache dropped", pe->url);
+		char *u = util_url_redact(pe->url);
+
+		log_info("mcp %s: tool listing changed; cache dropped", u);
+		free(u);
 		mcp_cache_invalidate(c->cache, pe->url, pe->cred);
 	}
 }
@@ -211,7 +214,10 @@ on_tick(uv_timer_t *t)
 		mcp_session_tick(pe->s);
 		if (mcp_session_pending(pe->s) == 0 &&
 		    now - mcp_session_last_used(pe->s) >= (uint64_t)c->cfg.idle_evict_s * 1000) {
-			log_debug("mcp %s: idle session evicted", pe->url);
+			char *u = util_url_redact(pe->url);
+
+			log_debug("mcp %s: idle session evicted", u);
+			free(u);
 			pool_remove(c, pe);
 		}
 	}
@@ -387,7 +393,10 @@ on_list_reply(void *ud, const struct mcp_reply *reply)
 			json_array_append(op->tools, tool);
 		} else {
 			op->hidden++;
-			log_debug("mcp %s: %s: left out", op->url, why);
+			char *u = util_url_redact(op->url);
+
+			log_debug("mcp %s: %s: left out", u, why);
+			free(u);
 		}
 	}
 	more = mcp_cursor_guard_page(&op->guard, json_is_string(next) ? json_string_value(next) : NULL, err,

@@ -56,7 +56,8 @@ classify(json_t *o, struct jsonrpc_msg *m, char *err, size_t errlen)
 	}
 	m->result = json_object_get(o, "result");
 	m->error = json_object_get(o, "error");
-	if (!m->id || (!!m->result == !!m->error)) {
+	/* An error may come without an id when the server could not read the request. */
+	if ((!m->id && !m->error) || (!!m->result == !!m->error)) {
 		snprintf(err, errlen, "JSON-RPC message is neither a request, a notification nor a response");
 		return -1;
 	}

@@ -90,6 +90,7 @@ struct mcp_req {
 struct mcp_session {
 	struct mcp_session_env env;
 	char *url;
+	char *log_url; /* url without user info or query, for logs and messages */
 	char **headers;
 	enum mcp_transport transport;
 	enum mcp_transport tried; /* the transport the current attempt uses */
@@ -409,7 +410,7 @@ static void
 fire(struct mcp_session *s, char *body, enum purpose p)
 {
 	if (!open_chan(s, p, "POST", post_url(s), body, NULL, NULL))
-		log_warnx("mcp %s: could not send a message", s->url);
+		log_warnx("mcp %s: could not send a message", s->log_url);
 	free(body);
 }
 
@@ -445,7 +446,8 @@ init_failed(struct mcp_session *s, const struct stored_error *e)
 	struct mcp_req *r;
 	char sid[16];
 
-	log_warnx("mcp %s: session %s not usable: %s", s->url, sid_hint(s->sid, sid, sizeof sid), e->message);
+	log_warnx("mcp %s: session %s not usable: %s", s->log_url, sid_hint(s->sid, sid, sizeof sid),
+	          e->message);
 	err_copy(&s->last_error, e);
 	/* Internal requests (initialize, probe) of this attempt are void now. */
 	for (;;) {
@@ -539,7 +541,8 @@ fall_back(struct mcp_session *s, const struct stored_error *e)
 	snprintf(s->first_error, sizeof s->first_error, "%s", e->message);
 	s->fallback_used = 1;
 	s->tried = MCP_TRANSPORT_SSE;
-	log_info("mcp %s: initialize got HTTP %ld; trying the HTTP+SSE transport", s->url, e->http_status);
+	log_info("mcp %s: initialize got HTTP %ld; trying the HTTP+SSE transport", s->log_url,
+	         e->http_status);
 	start_init(s);
 }
 
@@ -633,7 +636,8 @@ start_init(struct mcp_session *s)
 		s->state = ST_CONNECTING;
 		s->stream = open_chan(s, P_LEGACY, "GET", s->url, NULL, NULL, NULL);
 		if (!s->stream) {
-			err_set(&e, MCP_ERR_TRANSPORT, 0, "cannot open the HTTP+SSE stream of %s", s->url);
+			err_set(&e, MCP_ERR_TRANSPORT, 0, "cannot open the HTTP+SSE stream of %s",
+			        s->log_url);
 			init_failed(s, &e);
 			err_clear(&e);
 		}
@@ -651,7 +655,7 @@ session_expired(struct mcp_session *s, struct mcp_req *r, const struct schan *sc
 	char sid[16];
 
 	if (sc->sent_sid && s->sid && strcmp(sc->sent_sid, s->sid) == 0) {
-		log_info("mcp %s: session %s expired; initializing a new one", s->url,
+		log_info("mcp %s: session %s expired; initializing a new one", s->log_url,
 		         sid_hint(s->sid, sid, sizeof sid));
 		s->env.stats->sessions_expired++;
 		drop_session(s);
@@ -680,7 +684,8 @@ answer_server_request(struct mcp_session *s, const struct jsonrpc_msg *msg)
 	char *body;
 
 	if (s->answers >= ANSWERS_MAX) {
-		log_warnx("mcp %s: too many server requests in flight; %.64s dropped", s->url, msg->method);
+		log_warnx("mcp %s: too many server requests in flight; %.64s dropped", s->log_url,
+		          msg->method);
 		return;
 	}
 	if (strcmp(msg->method, "ping") == 0)
@@ -745,7 +750,7 @@ on_chan_message(void *ud, struct mcp_chan *ch, const struct jsonrpc_msg *msg)
 	}
 	if (msg->id_is_int)
 		r = req_find(s, msg->id_int);
-	else if (json_is_null(msg->id) && sc->req)
+	else if ((!msg->id || json_is_null(msg->id)) && sc->req)
 		r = sc->req; /* an error the server could not tie to a request: this POST's own */
 	if (!r)
 		return; /* late answer to a cancelled or timed-out request */
@@ -811,10 +816,12 @@ schedule_resume(struct mcp_req *r, const char *last_id, long retry_ms)
 {
 	struct mcp_session *s = r->s;
 
-	if (!r->resume_from || strcmp(r->resume_from, last_id) != 0)
+	char *from = xstrdup(last_id); /* last_id may be r->resume_from itself */
+
+	if (!r->resume_from || strcmp(r->resume_from, from) != 0)
 		r->resume_attempts = 0; /* progress: the cursor moved */
 	free(r->resume_from);
-	r->resume_from = xstrdup(last_id);
+	r->resume_from = from;
 	r->resume_attempts++;
 	r->resume_at = now_ms(s) + (uint64_t)(retry_ms >= 0 ? retry_ms : RESUME_DEFAULT_MS);
 	arm(r);
@@ -855,11 +862,7 @@ request_chan_done(struct schan *sc, const struct mcp_chan_result *res)
 		return;
 	}
 	if (res->status >= 300) {
-		http_error(&e, res, NULL, r->method);
-		if (e.kind == MCP_ERR_AUTH) {
-			err_clear(&e);
-			http_error(&e, res, sc->ch, r->method);
-		}
+		http_error(&e, res, sc->ch, r->method);
 		req_fail(r, &e);
 		/* A refused credential fails every request: back off instead of retrying. */
 		if (e.kind == MCP_ERR_AUTH && s->state == ST_READY)
@@ -1032,7 +1035,8 @@ on_chan_done(void *ud, struct mcp_chan *ch, const struct mcp_chan_result *res)
 		break;
 	case P_FIRE:
 		if (!res->ok || res->status >= 300)
-			log_debug("mcp %s: a notification got HTTP %ld %s", s->url, res->status, res->error);
+			log_debug("mcp %s: a notification got HTTP %ld %s", s->log_url, res->status,
+			          res->error);
 		break;
 	case P_DELETE:
 		break;
@@ -1077,7 +1081,7 @@ send_req(struct mcp_session *s, struct mcp_req *r)
 	r->sent = 1;
 	s->last_used = now_ms(s);
 	if (!open_chan(s, P_REQUEST, "POST", post_url(s), body, NULL, r)) {
-		err_set(&e, MCP_ERR_TRANSPORT, 0, "cannot send %s to %s", r->method, s->url);
+		err_set(&e, MCP_ERR_TRANSPORT, 0, "cannot send %s to %s", r->method, s->log_url);
 		if (r->internal == REQ_USER)
 			req_fail(r, &e);
 		else
@@ -1136,7 +1140,7 @@ on_req_timer(uv_timer_t *t)
 		const char *from = r->resume_from;
 
 		r->resume_at = 0;
-		log_debug("mcp %s: resuming the answer to %s (attempt %d)", s->url, r->method,
+		log_debug("mcp %s: resuming the answer to %s (attempt %d)", s->log_url, r->method,
 		          r->resume_attempts);
 		if (!open_chan(s, P_RESUME, "GET", s->url, NULL, from, r)) {
 			err_set(&e, MCP_ERR_TRANSPORT, 0, "cannot resume the answer to %s", r->method);
@@ -1153,9 +1157,12 @@ on_req_timer(uv_timer_t *t)
 	}
 	err_set(&e, MCP_ERR_TIMEOUT, 0, "the MCP server did not answer %s in time", r->method);
 	if (r->internal == REQ_USER) {
+		struct schan *via = r->via;
+
 		send_cancelled(s, r, "timeout");
-		if (r->via && (r->via->p == P_REQUEST || r->via->p == P_RESUME))
-			schan_cancel(r->via);
+		r->via = NULL;
+		if (via && (via->p == P_REQUEST || via->p == P_RESUME))
+			schan_cancel(via);
 		req_fail(r, &e);
 	} else {
 		/* initialize must not be cancelled; a probe that times out means the server is gone. */
@@ -1242,13 +1249,16 @@ void
 mcp_session_cancel(struct mcp_req *r, const char *reason)
 {
 	struct mcp_session *s;
+	struct schan *via;
 
 	if (!r)
 		return;
 	s = r->s;
 	send_cancelled(s, r, reason);
-	if (r->via && (r->via->p == P_REQUEST || r->via->p == P_RESUME))
-		schan_cancel(r->via);
+	via = r->via;
+	r->via = NULL;
+	if (via && (via->p == P_REQUEST || via->p == P_RESUME))
+		schan_cancel(via);
 	req_drop(r);
 }
 
@@ -1263,6 +1273,7 @@ mcp_session_new(const struct mcp_session_env *env, const char *url, const char *
 
 	s->env = *env;
 	s->url = xstrdup(url);
+	s->log_url = util_url_redact(url);
 	while (headers && headers[n])
 		n++;
 	s->headers = xcalloc((size_t)n + 1, sizeof *s->headers);
@@ -1294,6 +1305,7 @@ on_session_handle_closed(uv_handle_t *h)
 		free(s->headers[i]);
 	free(s->headers);
 	free(s->url);
+	free(s->log_url);
 	free(s->sid);
 	free(s->endpoint);
 	free(s->stream_last_id);
@@ -1329,12 +1341,13 @@ mcp_session_close(struct mcp_session *s, void (*done)(void *ud), void *ud)
 	err_clear(&e);
 	while ((r = s->reqs))
 		req_drop(r);
+	/* schan_cancel takes the head off the list (the analyzer cannot see it through `detached`). */
 	while (s->chans)
-		schan_cancel(s->chans);
+		schan_cancel(s->chans); /* NOLINT(clang-analyzer-unix.Malloc) */
 	uv_timer_stop(&s->debounce);
 	uv_timer_stop(&s->reopen);
 	if (s->sid && s->tried == MCP_TRANSPORT_STREAMABLE) {
-		log_debug("mcp %s: deleting session %s", s->url, sid_hint(s->sid, sid, sizeof sid));
+		log_debug("mcp %s: deleting session %s", s->log_url, sid_hint(s->sid, sid, sizeof sid));
 		s->env.stats->sessions_closed++;
 		if (open_chan(s, P_DELETE, "DELETE", s->url, NULL, NULL, NULL))
 			return; /* on_chan_done finishes the close */
@@ -1353,8 +1366,9 @@ mcp_session_free(struct mcp_session *s)
 	s->state = ST_CLOSING;
 	while ((r = s->reqs))
 		req_drop(r);
+	/* schan_cancel takes the head off the list (the analyzer cannot see it through `detached`). */
 	while (s->chans)
-		schan_cancel(s->chans);
+		schan_cancel(s->chans); /* NOLINT(clang-analyzer-unix.Malloc) */
 	session_finish_close(s);
 }
 

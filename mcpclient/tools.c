@@ -100,7 +100,7 @@ mcp_cursor_guard_page(struct mcp_cursor_guard *g, const char *cursor, char *err,
 	return 1;
 }
 
-/* Size of base64 data once decoded, for summaries. */
+/* Size of base64 data once decoded, for summaries (padded or not). */
 static size_t
 b64_decoded_size(const char *s)
 {
@@ -110,7 +110,20 @@ b64_decoded_size(const char *s)
 		pad++;
 	if (n >= 2 && s[n - 2] == '=')
 		pad++;
-	return n / 4 * 3 - (pad <= n / 4 * 3 ? pad : 0);
+	return n / 4 * 3 + (n % 4) * 3 / 4 - pad;
+}
+
+/* The length of s cut to at most max bytes without splitting a UTF-8 sequence. */
+static int
+utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return (int)n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return (int)max;
 }
 
 static const char *
@@ -143,7 +156,7 @@ summarise_block(struct buf *out, json_t *block)
 			           str_or(res, "mimeType", "of unknown type"),
 			           b64_decoded_size(str_or(res, "blob", "")));
 	} else {
-		buf_printf(out, "[%.64s content]", type);
+		buf_printf(out, "[%.*s content]", utf8_prefix(type, 64), type);
 	}
 }
 
@@ -185,13 +198,15 @@ mcp_result_text(json_t *call_result, size_t max_bytes)
 		}
 	}
 	if (max_bytes && out.len > max_bytes) {
-		size_t keep = max_bytes > sizeof cut ? max_bytes - (sizeof cut - 1) : 0;
+		/* The marker only when it fits; the text is cut where no UTF-8 sequence is split. */
+		size_t marker = max_bytes >= sizeof cut ? sizeof cut - 1 : 0;
+		size_t keep = max_bytes - marker;
 
-		/* Do not split a UTF-8 sequence. */
 		while (keep > 0 && ((unsigned char)out.data[keep] & 0xC0) == 0x80)
 			keep--;
 		buf_truncate(&out, keep);
-		buf_appends(&out, cut);
+		if (marker)
+			buf_appends(&out, cut);
 	}
 	return buf_take(&out);
 }

@@ -14,7 +14,7 @@
 	"b\""
 #define KEY "\"api_keys\":[{\"name\":\"ci\",\"key\":\"k1\"}]"
 
-static char tmpfiles[16][64];
+static char tmpfiles[32][64];
 static int ntmpfiles;
 
 /* A temporary file holding content; its name is returned (removed at the end). */
@@ -483,6 +483,500 @@ test_file(void)
 	T(strstr(err, "(json) line") != NULL);
 }
 
+/* ---- MCP: the "mcp" settings and "mcp_servers" ---- */
+
+#define MS(body)   "{" UP ",\"mcp_servers\":[" body "]}"
+#define MS1(extra) MS("{\"label\":\"docs\",\"url\":\"https://mcp.example/mcp\"" extra "}")
+
+static void
+test_mcp_defaults(void)
+{
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	T(c.mcp.connect_timeout_ms == 5000);
+	T(c.mcp.request_timeout_ms == 60000);
+	T(c.mcp.idle_evict_s == 300);
+	T(c.mcp.ping_after_idle_s == 60);
+	T(c.mcp.cache_ttl_s == 60);
+	T(c.mcp.max_message_bytes == (size_t)8 * 1024 * 1024);
+	T(c.mcp.max_pages == 100);
+	T(c.mcp_servers == NULL && c.n_mcp_servers == 0);
+	config_free(&c);
+
+	/* Loading without any MCP key keeps the same defaults. */
+	T(load("{" UP "}", &c, err, sizeof err) == 0);
+	T(c.mcp.connect_timeout_ms == 5000 && c.mcp.request_timeout_ms == 60000);
+	T(c.mcp.idle_evict_s == 300 && c.mcp.ping_after_idle_s == 60 && c.mcp.cache_ttl_s == 60);
+	T(c.mcp.max_message_bytes == (size_t)8 * 1024 * 1024 && c.mcp.max_pages == 100);
+	T(c.mcp_servers == NULL && c.n_mcp_servers == 0);
+	T(config_mcp_server_find(&c, "docs") == NULL);
+	config_free(&c);
+
+	/* An empty object and an empty list are fine too. */
+	T(load("{" UP ",\"mcp\":{},\"mcp_servers\":[]}", &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.mcp.cache_ttl_s == 60 && c.n_mcp_servers == 0);
+	config_free(&c);
+}
+
+/* Every mcp key at both ends of its range is accepted and stored. */
+static void
+test_mcp_bounds(void)
+{
+	struct config c;
+	char err[256];
+
+	T(load("{" UP ",\"mcp\":{\"connect_timeout_ms\":100,\"request_timeout_ms\":100,\"idle_evict_s\":1,"
+	       "\"ping_after_idle_s\":1,\"cache_ttl_s\":0,\"max_message_bytes\":1024,\"max_pages\":1}}",
+	       &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.mcp.connect_timeout_ms == 100 && c.mcp.request_timeout_ms == 100);
+	T(c.mcp.idle_evict_s == 1 && c.mcp.ping_after_idle_s == 1);
+	T(c.mcp.cache_ttl_s == 0);
+	T(c.mcp.max_message_bytes == 1024 && c.mcp.max_pages == 1);
+	config_free(&c);
+
+	T(load("{" UP ",\"mcp\":{\"connect_timeout_ms\":600000,\"request_timeout_ms\":86400000,"
+	       "\"idle_evict_s\":86400,\"ping_after_idle_s\":86400,\"cache_ttl_s\":86400,"
+	       "\"max_message_bytes\":1073741824,\"max_pages\":10000}}",
+	       &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.mcp.connect_timeout_ms == 600000 && c.mcp.request_timeout_ms == 86400000);
+	T(c.mcp.idle_evict_s == 86400 && c.mcp.ping_after_idle_s == 86400 && c.mcp.cache_ttl_s == 86400);
+	T(c.mcp.max_message_bytes == (size_t)1024 * 1024 * 1024 && c.mcp.max_pages == 10000);
+	config_free(&c);
+}
+
+static const struct bad_case bad_mcp[] = {
+        /* The "mcp" object: out of range at both ends, wrong types, unknown keys. */
+        {"{" UP ",\"mcp\":[]}", "mcp: must be an object"},
+        {"{" UP ",\"mcp\":5}", "mcp: must be an object"},
+        {"{" UP ",\"mcp\":{\"bogus\":1}}", "mcp.bogus: unknown key"},
+        {"{" UP ",\"mcp\":{\"cache_ttl\":60}}", "mcp.cache_ttl: unknown key"},
+        {"{" UP ",\"mcp\":{\"connect_timeout_ms\":99}}",
+         "mcp.connect_timeout_ms: must be an integer from 100 to 600000"},
+        {"{" UP ",\"mcp\":{\"connect_timeout_ms\":600001}}", "mcp.connect_timeout_ms"},
+        {"{" UP ",\"mcp\":{\"connect_timeout_ms\":\"5000\"}}", "mcp.connect_timeout_ms"},
+        {"{" UP ",\"mcp\":{\"request_timeout_ms\":99}}",
+         "mcp.request_timeout_ms: must be an integer from 100 to 86400000"},
+        {"{" UP ",\"mcp\":{\"request_timeout_ms\":86400001}}", "mcp.request_timeout_ms"},
+        {"{" UP ",\"mcp\":{\"request_timeout_ms\":1000.5}}", "mcp.request_timeout_ms"},
+        {"{" UP ",\"mcp\":{\"idle_evict_s\":0}}", "mcp.idle_evict_s: must be an integer from 1 to 86400"},
+        {"{" UP ",\"mcp\":{\"idle_evict_s\":86401}}", "mcp.idle_evict_s"},
+        {"{" UP ",\"mcp\":{\"ping_after_idle_s\":0}}",
+         "mcp.ping_after_idle_s: must be an integer from 1 to 86400"},
+        {"{" UP ",\"mcp\":{\"ping_after_idle_s\":86401}}", "mcp.ping_after_idle_s"},
+        {"{" UP ",\"mcp\":{\"cache_ttl_s\":-1}}", "mcp.cache_ttl_s: must be an integer from 0 to 86400"},
+        {"{" UP ",\"mcp\":{\"cache_ttl_s\":86401}}", "mcp.cache_ttl_s"},
+        {"{" UP ",\"mcp\":{\"cache_ttl_s\":null}}", "mcp.cache_ttl_s"},
+        {"{" UP ",\"mcp\":{\"max_message_bytes\":1023}}",
+         "mcp.max_message_bytes: must be an integer from 1024 to 1073741824"},
+        {"{" UP ",\"mcp\":{\"max_message_bytes\":1073741825}}", "mcp.max_message_bytes"},
+        {"{" UP ",\"mcp\":{\"max_pages\":0}}", "mcp.max_pages: must be an integer from 1 to 10000"},
+        {"{" UP ",\"mcp\":{\"max_pages\":10001}}", "mcp.max_pages"},
+        {"{" UP ",\"mcp\":{\"max_pages\":true}}", "mcp.max_pages"},
+        /* The list itself. */
+        {"{" UP ",\"mcp_servers\":{}}", "mcp_servers: must be an array"},
+        {"{" UP ",\"mcp_servers\":\"docs\"}", "mcp_servers: must be an array"},
+        {MS("1"), "mcp_servers[0]: must be an object"},
+        {MS1(",\"bogus\":1"), "mcp_servers[0].bogus: unknown key"},
+        {MS1(",\"Headers\":{}"), "mcp_servers[0].Headers: unknown key"},
+        /* label */
+        {MS("{\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label: required"},
+        {MS("{\"label\":\"\",\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label: required"},
+        {MS("{\"label\":7,\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label: must be a string"},
+        {MS("{\"label\":\"a b\",\"url\":\"https://mcp.example/mcp\"}"),
+         "mcp_servers[0].label: required, 1 to 64"},
+        {MS("{\"label\":\"a.b\",\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label"},
+        {MS("{\"label\":\"a/b\",\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label"},
+        {MS("{\"label\":\"a:b\",\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label"},
+        {MS("{\"label\":\"\\u00e9\",\"url\":\"https://mcp.example/mcp\"}"), "mcp_servers[0].label"},
+        {MS("{\"label\":\"01234567890123456789012345678901234567890123456789012345678901234\",\"url\":"
+            "\"https://mcp.example/mcp\"}"),
+         "mcp_servers[0].label: required, 1 to 64"},
+        {MS("{\"label\":\"a\",\"url\":\"http://a\"},{\"label\":\"b\",\"url\":\"http://b\"},{\"label\":\"a\","
+            "\"url\":\"http://c\"}"),
+         "mcp_servers[2].label: \"a\" is already the label of mcp_servers[0]"},
+        {MS("{\"label\":\"x\",\"url\":\"http://a\"},{\"label\":\"x\",\"url\":\"http://a\"}"),
+         "mcp_servers[1].label: \"x\" is already the label of mcp_servers[0]"},
+        {MS("{\"label\":\"ok\",\"url\":\"http://a\"},{\"label\":\"b c\",\"url\":\"http://b\"}"),
+         "mcp_servers[1].label"},
+        /* url */
+        {MS("{\"label\":\"docs\"}"), "mcp_servers[0].url: required"},
+        {MS("{\"label\":\"docs\",\"url\":5}"), "mcp_servers[0].url: must be a string"},
+        {MS("{\"label\":\"docs\",\"url\":\"ftp://mcp.example/mcp\"}"),
+         "mcp_servers[0].url: must start with http:// or https://"},
+        {MS("{\"label\":\"docs\",\"url\":\"ws://mcp.example/mcp\"}"), "mcp_servers[0].url: must start with"},
+        {MS("{\"label\":\"docs\",\"url\":\"mcp.example/mcp\"}"), "mcp_servers[0].url: must start with"},
+        {MS("{\"label\":\"docs\",\"url\":\"\"}"), "mcp_servers[0].url: must start with"},
+        {MS("{\"label\":\"docs\",\"url\":\"http://\"}"), "mcp_servers[0].url: has no host"},
+        {MS("{\"label\":\"docs\",\"url\":\"https:///mcp\"}"), "mcp_servers[0].url: has no host"},
+        {MS("{\"label\":\"docs\",\"url\":\"https://mcp.example/my mcp\"}"),
+         "mcp_servers[0].url: must not contain spaces or control characters"},
+        {MS("{\"label\":\"docs\",\"url\":\"https://mcp example/mcp\"}"),
+         "mcp_servers[0].url: must not contain"},
+        {MS("{\"label\":\"docs\",\"url\":\"https://mcp.example/mcp\\r\\nX-Evil: 1\"}"),
+         "mcp_servers[0].url: must not contain"},
+        {MS("{\"label\":\"ok\",\"url\":\"http://a\"},{\"label\":\"two\",\"url\":\"gopher://b\"}"),
+         "mcp_servers[1].url: must start with"},
+        /* headers */
+        {MS1(",\"headers\":[]"), "mcp_servers[0].headers: must be an object"},
+        {MS1(",\"headers\":\"X-A: 1\""), "mcp_servers[0].headers: must be an object"},
+        {MS1(",\"headers\":{\"Bad Header\":\"v\"}"),
+         "mcp_servers[0].headers.Bad Header: not a valid header name"},
+        {MS1(",\"headers\":{\"X-A:\":\"v\"}"), "mcp_servers[0].headers.X-A:: not a valid header name"},
+        {MS1(",\"headers\":{\"\":\"v\"}"), "not a valid header name"},
+        {MS1(",\"headers\":{\"X-A\":1}"), "mcp_servers[0].headers.X-A: must be a string"},
+        {MS1(",\"headers\":{\"X-A\":null}"), "mcp_servers[0].headers.X-A: must be a string"},
+        {MS1(",\"headers\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":"
+             "\"1\","
+             "\"h\":\"1\",\"i\":\"1\",\"j\":\"1\",\"k\":\"1\",\"l\":\"1\",\"m\":\"1\",\"n\":\"1\",\"o\":"
+             "\"1\","
+             "\"p\":\"1\",\"q\":\"1\",\"r\":\"1\",\"s\":\"1\",\"t\":\"1\",\"u\":\"1\",\"v\":\"1\",\"w\":"
+             "\"1\","
+             "\"x\":\"1\",\"y\":\"1\",\"z\":\"1\",\"A\":\"1\",\"B\":\"1\",\"C\":\"1\",\"D\":\"1\",\"E\":"
+             "\"1\","
+             "\"F\":\"1\",\"G\":\"1\"}"),
+         "mcp_servers[0].headers: must be an object of at most 32"},
+        /* bearer_* */
+        {MS1(",\"bearer\":\"a\",\"bearer_env\":\"HOME\""),
+         "mcp_servers[0]: give only one of bearer_env, bearer_file, bearer"},
+        {MS1(",\"bearer_file\":\"/x\",\"bearer_env\":\"HOME\""), "mcp_servers[0]: give only one of"},
+        {MS1(",\"bearer_file\":\"/x\",\"bearer\":\"t\""), "mcp_servers[0]: give only one of"},
+        {MS1(",\"bearer_env\":\"TOOLHOST_TEST_UNSET\""),
+         "mcp_servers[0].bearer_env: environment variable TOOLHOST_TEST_UNSET is not set"},
+        {MS1(",\"bearer_env\":\"\""), "mcp_servers[0].bearer_env: must not be empty"},
+        {MS1(",\"bearer_file\":\"/nonexistent/token\""),
+         "mcp_servers[0].bearer_file: cannot open /nonexistent/token"},
+        {MS1(",\"bearer_file\":\"/\""), "mcp_servers[0].bearer_file: / is not a regular file"},
+        {MS1(",\"bearer\":\"\""), "mcp_servers[0].bearer: the key is empty"},
+        {MS1(",\"bearer\":7"), "mcp_servers[0].bearer: must be a string"},
+        /* timeout_ms, cache_ttl_s */
+        {MS1(",\"timeout_ms\":99"), "mcp_servers[0].timeout_ms: must be an integer from 100 to 86400000"},
+        {MS1(",\"timeout_ms\":86400001"), "mcp_servers[0].timeout_ms"},
+        {MS1(",\"timeout_ms\":0"), "mcp_servers[0].timeout_ms"},
+        {MS1(",\"timeout_ms\":\"1000\""), "mcp_servers[0].timeout_ms"},
+        {MS1(",\"cache_ttl_s\":-1"), "mcp_servers[0].cache_ttl_s: must be an integer from 0 to 86400"},
+        {MS1(",\"cache_ttl_s\":86401"), "mcp_servers[0].cache_ttl_s"},
+        {MS1(",\"cache_ttl_s\":1.5"), "mcp_servers[0].cache_ttl_s"},
+};
+
+static void
+test_mcp_bad(void)
+{
+	struct config c;
+	char err[256];
+	size_t i;
+	int rc;
+
+	unsetenv("TOOLHOST_TEST_UNSET");
+	for (i = 0; i < sizeof bad_mcp / sizeof bad_mcp[0]; i++) {
+		memset(&c, 0x5a, sizeof c);
+		err[0] = 'x';
+		err[1] = '\0';
+		rc = load(bad_mcp[i].json, &c, err, sizeof err);
+		if (rc != -1 || strstr(err, bad_mcp[i].msg) == NULL) {
+			printf("bad_mcp[%zu] %s: rc %d, err \"%s\", want \"%s\"\n", i, bad_mcp[i].json, rc,
+			       err, bad_mcp[i].msg);
+			T(0);
+		} else {
+			T(1);
+		}
+		T(c.unix_path == NULL && c.mcp_servers == NULL && c.n_mcp_servers == 0);
+		config_free(&c);
+	}
+}
+
+/* A good server list: every field, and what is stored. */
+static void
+test_mcp_servers(void)
+{
+	struct config c;
+	char err[256];
+	char label64[65];
+	char json[1024];
+	const struct config_mcp_server *s;
+
+	T(load(MS("{\"label\":\"docs\",\"url\":\"https://mcp.example/mcp/"
+	          "\",\"headers\":{\"X-Api-Key\":\"hv-1\","
+	          "\"x-trace\":\"on\"},\"timeout_ms\":100,\"cache_ttl_s\":86400},"
+	          "{\"label\":\"Local_2-b\",\"url\":\"HTTP://127.0.0.1:9000/"
+	          "mcp?x=1\",\"timeout_ms\":86400000,"
+	          "\"cache_ttl_s\":0},"
+	          "{\"label\":\"plain\",\"url\":\"http://p\",\"cache_ttl_s\":1}"),
+	       &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.n_mcp_servers == 3);
+	s = &c.mcp_servers[0];
+	T_STREQ(s->label, "docs");
+	T_STREQ(s->url, "https://mcp.example/mcp/");
+	T(s->headers != NULL && s->headers[0] && s->headers[1] && s->headers[2] == NULL);
+	if (s->headers && s->headers[0] && s->headers[1]) {
+		T_STREQ(s->headers[0], "X-Api-Key: hv-1");
+		T_STREQ(s->headers[1], "x-trace: on");
+	}
+	T(s->timeout_ms == 100);
+	T(s->cache_ttl_s == 86400);
+	s = &c.mcp_servers[1];
+	T_STREQ(s->label, "Local_2-b");
+	T_STREQ(s->url, "HTTP://127.0.0.1:9000/mcp?x=1");
+	T(s->timeout_ms == 86400000);
+	/* 0 in the file: never cached, stored as -1 (0 would mean "the client's default"). */
+	T(s->cache_ttl_s == -1);
+	T(s->headers == NULL || s->headers[0] == NULL);
+	s = &c.mcp_servers[2];
+	T(s->cache_ttl_s == 1);
+	T(s->timeout_ms == 0); /* absent: mcp.request_timeout_ms */
+	T(s->headers == NULL || s->headers[0] == NULL);
+
+	T(config_mcp_server_find(&c, "docs") == &c.mcp_servers[0]);
+	T(config_mcp_server_find(&c, "Local_2-b") == &c.mcp_servers[1]);
+	T(config_mcp_server_find(&c, "plain") == &c.mcp_servers[2]);
+	T(config_mcp_server_find(&c, "nope") == NULL);
+	T(config_mcp_server_find(&c, "DOCS") == NULL);
+	T(config_mcp_server_find(&c, "doc") == NULL);
+	T(config_mcp_server_find(&c, "") == NULL);
+	T(config_mcp_server_find(&c, NULL) == NULL);
+	config_free(&c);
+	config_free(&c);
+
+	/* Absent timeout_ms / cache_ttl_s: 0, the client's defaults. */
+	T(load(MS1(""), &c, err, sizeof err) == 0);
+	T(c.n_mcp_servers == 1 && c.mcp_servers[0].timeout_ms == 0 && c.mcp_servers[0].cache_ttl_s == 0);
+	config_free(&c);
+
+	/* A label of exactly 64 characters is fine. */
+	memset(label64, 'L', 64);
+	label64[64] = '\0';
+	snprintf(json, sizeof json, MS("{\"label\":\"%s\",\"url\":\"http://a\"}"), label64);
+	T(load(json, &c, err, sizeof err) == 0);
+	T(c.n_mcp_servers == 1 && c.mcp_servers[0].label && strlen(c.mcp_servers[0].label) == 64);
+	T(config_mcp_server_find(&c, label64) == &c.mcp_servers[0]);
+	config_free(&c);
+
+	/* Several servers may share a URL (e.g. with different credentials). */
+	T(load(MS("{\"label\":\"a\",\"url\":\"http://same\"},{\"label\":\"b\",\"url\":\"http://same\"}"), &c,
+	       err, sizeof err) == 0);
+	T(c.n_mcp_servers == 2);
+	config_free(&c);
+}
+
+/* The three ways of giving a bearer token, and secrets kept out of every message. */
+static void
+test_mcp_secrets(void)
+{
+	struct config c;
+	char err[512], json[1024];
+	const char *f;
+	char **h;
+
+	/* A literal. */
+	T(load(MS1(",\"bearer\":\"lit-TOKEN-1\""), &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.mcp_servers[0].headers != NULL);
+	if (c.mcp_servers[0].headers) {
+		T_STREQ(c.mcp_servers[0].headers[0], "Authorization: Bearer lit-TOKEN-1");
+		T(c.mcp_servers[0].headers[1] == NULL);
+	}
+	config_free(&c);
+
+	/* From the environment. */
+	setenv("TOOLHOST_TEST_MCP_TOKEN", "env-TOKEN-2", 1);
+	T(load(MS1(",\"bearer_env\":\"TOOLHOST_TEST_MCP_TOKEN\""), &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	if (c.mcp_servers && c.mcp_servers[0].headers) {
+		T_STREQ(c.mcp_servers[0].headers[0], "Authorization: Bearer env-TOKEN-2");
+		T(c.mcp_servers[0].headers[1] == NULL);
+	} else {
+		T(0);
+	}
+	config_free(&c);
+
+	/* From a file: the trailing line break goes. */
+	f = tmpfile_with("file-TOKEN-3\n", 13);
+	snprintf(json, sizeof json, MS1(",\"bearer_file\":\"%s\""), f);
+	T(load(json, &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	if (c.mcp_servers && c.mcp_servers[0].headers) {
+		T_STREQ(c.mcp_servers[0].headers[0], "Authorization: Bearer file-TOKEN-3");
+		T(c.mcp_servers[0].headers[1] == NULL);
+	} else {
+		T(0);
+	}
+	config_free(&c);
+
+	/* Next to other headers: every line kept, the Authorization line added once, NULL-terminated. */
+	T(load(MS1(",\"headers\":{\"X-A\":\"1\",\"X-B\":\"two words\"},\"bearer\":\"lit-TOKEN-4\""), &c, err,
+	       sizeof err) == 0);
+	if (c.mcp_servers && c.mcp_servers[0].headers) {
+		int n = 0, auth = 0;
+
+		for (h = c.mcp_servers[0].headers; *h; h++, n++)
+			auth += strcmp(*h, "Authorization: Bearer lit-TOKEN-4") == 0;
+		T(n == 3);
+		T(auth == 1);
+		T_STREQ(c.mcp_servers[0].headers[0], "X-A: 1");
+		T_STREQ(c.mcp_servers[0].headers[1], "X-B: two words");
+	} else {
+		T(0);
+	}
+	config_free(&c);
+
+	/* An Authorization header alone is allowed (the operator's own scheme). */
+	T(load(MS1(",\"headers\":{\"Authorization\":\"Basic abc\"}"), &c, err, sizeof err) == 0);
+	if (c.mcp_servers && c.mcp_servers[0].headers)
+		T_STREQ(c.mcp_servers[0].headers[0], "Authorization: Basic abc");
+	config_free(&c);
+
+	/* bearer_* and headers.Authorization together: an error naming the server, never a value. */
+	T(load(MS1(",\"headers\":{\"Authorization\":\"Bearer hdr-SECRET-a\"},\"bearer\":\"lit-SECRET-b\""),
+	       &c, err, sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0]") == err);
+	T(strstr(err, "Authorization") != NULL);
+	T(strstr(err, "SECRET") == NULL);
+	T(c.mcp_servers == NULL);
+	/* Any case of the header name. */
+	T(load(MS1(",\"headers\":{\"authorization\":\"Bearer hdr-SECRET-a\"},\"bearer_env\":"
+	           "\"TOOLHOST_TEST_MCP_TOKEN\""),
+	       &c, err, sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0]") == err);
+	T(strstr(err, "SECRET") == NULL && strstr(err, "TOKEN-2") == NULL);
+	snprintf(json, sizeof json,
+	         MS1(",\"headers\":{\"AUTHORIZATION\":\"x-SECRET\"},\"bearer_file\":\"%s\""), f);
+	T(load(json, &c, err, sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0]") == err);
+	T(strstr(err, "SECRET") == NULL && strstr(err, "TOKEN-3") == NULL);
+
+	/* A header value with a line break: an error naming the header, not the value. */
+	T(load(MS1(",\"headers\":{\"X-Api-Key\":\"hv-SECRET\\r\\nX-Injected: 1\"}"), &c, err, sizeof err) ==
+	  -1);
+	T(strstr(err, "mcp_servers[0].headers.X-Api-Key") == err);
+	T(strstr(err, "control characters") != NULL);
+	T(strstr(err, "SECRET") == NULL && strstr(err, "Injected") == NULL);
+	T(load(MS1(",\"headers\":{\"X-Api-Key\":\"hv-SECRET\\n\"}"), &c, err, sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0].headers.X-Api-Key") == err);
+	T(strstr(err, "SECRET") == NULL);
+	/* A NUL: jansson refuses it already (no "near" quote of the value). */
+	T(load(MS1(",\"headers\":{\"X-Api-Key\":\"hv-SECRET\\u0000x\"}"), &c, err, sizeof err) == -1);
+	T(strstr(err, "SECRET") == NULL);
+	T(load(MS1(",\"headers\":{\"X-Api-Key\":\"hv-SECRET\\u007f\"}"), &c, err, sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0].headers.X-Api-Key") == err);
+	T(strstr(err, "SECRET") == NULL);
+	/* A bad header name next to a secret value. */
+	T(load(MS1(",\"headers\":{\"Bad Header\":\"hv-SECRET\"}"), &c, err, sizeof err) == -1);
+	T_STREQ(err, "mcp_servers[0].headers.Bad Header: not a valid header name");
+
+	/* Tokens with a line break, from each source: named by source, never quoted. */
+	T(load(MS1(",\"bearer\":\"lit-SECRET\\r\\nX-Injected: 1\""), &c, err, sizeof err) == -1);
+	T_STREQ(err, "mcp_servers[0].bearer: the key contains control characters");
+	setenv("TOOLHOST_TEST_MCP_TOKEN", "env-SECRET\nX-Injected: 1", 1);
+	T(load(MS1(",\"bearer_env\":\"TOOLHOST_TEST_MCP_TOKEN\""), &c, err, sizeof err) == -1);
+	T_STREQ(err,
+	        "mcp_servers[0].bearer_env: environment variable TOOLHOST_TEST_MCP_TOKEN contains control "
+	        "characters");
+	setenv("TOOLHOST_TEST_MCP_TOKEN", "", 1);
+	T(load(MS1(",\"bearer_env\":\"TOOLHOST_TEST_MCP_TOKEN\""), &c, err, sizeof err) == -1);
+	T_STREQ(err, "mcp_servers[0].bearer_env: environment variable TOOLHOST_TEST_MCP_TOKEN is empty");
+	f = tmpfile_with("file-SECRET\nline2\n", 18);
+	snprintf(json, sizeof json, MS1(",\"bearer_file\":\"%s\""), f);
+	T(load(json, &c, err, sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0].bearer_file: ") == err && strstr(err, "contains control characters"));
+	T(strstr(err, "SECRET") == NULL);
+
+	/* An unset variable: the message names the variable (and no value). */
+	setenv("TOOLHOST_TEST_MCP_TOKEN", "env-SECRET", 1);
+	unsetenv("TOOLHOST_TEST_MCP_UNSET");
+	T(load(MS1(",\"bearer_env\":\"TOOLHOST_TEST_MCP_UNSET\""), &c, err, sizeof err) == -1);
+	T_STREQ(err, "mcp_servers[0].bearer_env: environment variable TOOLHOST_TEST_MCP_UNSET is not set");
+	T(strstr(err, "SECRET") == NULL);
+
+	/* Two bearer sources: refused without reading or quoting either. */
+	T(load(MS1(",\"bearer\":\"lit-SECRET\",\"bearer_env\":\"TOOLHOST_TEST_MCP_TOKEN\""), &c, err,
+	       sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0]: give only one of") == err);
+	T(strstr(err, "SECRET") == NULL);
+
+	/* A URL with credentials that fails a check is not quoted. */
+	T(load(MS("{\"label\":\"docs\",\"url\":\"ftp://user:url-SECRET@mcp.example/mcp\"}"), &c, err,
+	       sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0].url") == err);
+	T(strstr(err, "SECRET") == NULL);
+	T(load(MS("{\"label\":\"docs\",\"url\":\"https://mcp.example/mcp?token=url-SECRET x\"}"), &c, err,
+	       sizeof err) == -1);
+	T(strstr(err, "mcp_servers[0].url") == err);
+	T(strstr(err, "SECRET") == NULL);
+	unsetenv("TOOLHOST_TEST_MCP_TOKEN");
+}
+
+/* An error part-way through a server, or after the servers: all of it freed (ASan's leak check). */
+static void
+test_mcp_partial_free(void)
+{
+	static const char *const cases[] = {
+	        /* The 2nd server fails at each stage of loading. */
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"headers\":{\"X-A\":\"1\"},\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\"}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"headers\":{\"X-A\":\"1\"},\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"ftp://b\"}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"headers\":{\"X-A\":\"1\",\"X-B\":\"2\",\"Bad "
+	           "Header\":"
+	           "\"3\"}}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"headers\":{\"X-A\":\"1\",\"X-B\":\"bad\\n\"}}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"headers\":{\"X-A\":\"1\"},\"bearer_env\":"
+	           "\"TOOLHOST_TEST_MCP_UNSET\"}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://"
+	           "b\",\"headers\":{\"Authorization\":\"x\"},\"bearer\":\"t2\"}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"headers\":{\"X-A\":\"1\"},\"bearer\":\"t2\","
+	           "\"timeout_ms\":1}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"headers\":{\"X-A\":\"1\"},\"bearer\":\"t2\","
+	           "\"timeout_ms\":1000,\"cache_ttl_s\":-5}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"one\",\"url\":\"http://b\",\"headers\":{\"X-A\":\"1\"},\"bearer\":\"t2\"}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"bogus\":1}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"bearer\":\"t1\"}, 5"),
+	        /* Everything loaded, then a later key fails. */
+	        "{" UP
+	        ",\"mcp_servers\":[{\"label\":\"one\",\"url\":\"http://a\",\"headers\":{\"X-A\":\"1\"},"
+	        "\"bearer\":\"t1\"}],\"log_level\":\"loud\"}",
+	};
+	struct config c;
+	char err[256];
+	size_t i;
+
+	unsetenv("TOOLHOST_TEST_MCP_UNSET");
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(&c, 0x5a, sizeof c);
+		if (load(cases[i], &c, err, sizeof err) != -1) {
+			printf("partial[%zu]: loaded, want an error: %s\n", i, cases[i]);
+			T(0);
+			config_free(&c);
+			continue;
+		}
+		T(i == sizeof cases / sizeof cases[0] - 1 ? strstr(err, "log_level") == err
+		                                          : strstr(err, "mcp_servers[1]") == err);
+		T(c.mcp_servers == NULL && c.n_mcp_servers == 0);
+		config_free(&c);
+	}
+
+	/* The same through a file. */
+	{
+		const char *f = tmpfile_with(cases[6], strlen(cases[6]));
+
+		T(config_load_file(f, &c, err, sizeof err) == -1);
+		T(strstr(err, "mcp_servers[1].timeout_ms") == err);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -494,6 +988,12 @@ main(void)
 	test_bad();
 	test_secrets();
 	test_file();
+	test_mcp_defaults();
+	test_mcp_bounds();
+	test_mcp_bad();
+	test_mcp_servers();
+	test_mcp_secrets();
+	test_mcp_partial_free();
 	for (i = 0; i < ntmpfiles; i++)
 		unlink(tmpfiles[i]);
 	return T_DONE();
