@@ -51,8 +51,10 @@ struct schan {
 	struct mcp_req *req; /* weak: the request whose answer this channel carries */
 	char *sent_sid;      /* the session id sent with it */
 	uint64_t answered_at;
-	int in_done;  /* on_chan_done is running for it */
-	int detached; /* out of the session's list */
+	struct schan *abort_after; /* P_FIRE of notifications/cancelled: the stream to close once sent */
+	int is_answer;             /* P_FIRE answering a server request (counted in answers) */
+	int in_done;               /* on_chan_done is running for it */
+	int detached;              /* out of the session's list */
 	struct schan *prev, *next;
 };
 
@@ -269,8 +271,9 @@ req_find(struct mcp_session *s, json_int_t id)
 	return NULL;
 }
 
-/* Fails every request matching filter (0: all, 1: not yet sent). Restarts from the head after each
- * callback because a callback may cancel or add other requests. */
+/* Fails every user request (only_unsent: those not sent yet). Requests that already carry their own
+ * deferred failure (made by a callback of this very loop) keep it, unless the session is closing.
+ * Restarts from the head after each callback because a callback may cancel or add requests. */
 static void
 fail_requests(struct mcp_session *s, const struct stored_error *e, int only_unsent)
 {
@@ -278,7 +281,8 @@ fail_requests(struct mcp_session *s, const struct stored_error *e, int only_unse
 
 	for (;;) {
 		for (r = s->reqs; r; r = r->next)
-			if (r->internal == REQ_USER && (!only_unsent || !r->sent))
+			if (r->internal == REQ_USER && (!only_unsent || !r->sent) &&
+			    (!r->deferred || s->state == ST_CLOSING))
 				break;
 		if (!r)
 			break;
@@ -312,8 +316,16 @@ schan_detach(struct schan *sc)
 		s->stream = NULL;
 	if (sc->req && sc->req->via == sc)
 		sc->req->via = NULL;
-	if (sc->p == P_FIRE && s->answers > 0)
+	if (sc->is_answer && s->answers > 0)
 		s->answers--;
+	/* Nobody may point at it any more. */
+	{
+		struct schan *o;
+
+		for (o = s->chans; o; o = o->next)
+			if (o->abort_after == sc)
+				o->abort_after = NULL;
+	}
 }
 
 static void
@@ -374,7 +386,10 @@ open_chan(struct mcp_session *s, enum purpose p, const char *method, const char 
 	cr.body = body;
 	cr.body_len = body ? strlen(body) : 0;
 	cr.connect_timeout_ms = s->env.cfg->connect_timeout_ms;
-	cr.total_timeout_ms = p == P_DELETE ? DELETE_TIMEOUT_MS : 0;
+	/* Streams have no total timeout (requests have their own deadlines); short POSTs and DELETE do. */
+	cr.total_timeout_ms = p == P_DELETE || p == P_FIRE ? DELETE_TIMEOUT_MS
+	                      : p == P_INITIALIZED         ? s->env.cfg->request_timeout_ms
+	                                                   : 0;
 	cr.max_message = s->env.cfg->max_message_bytes;
 	cr.discard_body = p == P_FIRE || p == P_INITIALIZED || p == P_DELETE;
 	sc->s = s;
@@ -406,12 +421,15 @@ post_url(const struct mcp_session *s)
 }
 
 /* POSTs a notification or an answer; nothing waits for its reply. */
-static void
+static struct schan *
 fire(struct mcp_session *s, char *body, enum purpose p)
 {
-	if (!open_chan(s, p, "POST", post_url(s), body, NULL, NULL))
+	struct schan *sc = open_chan(s, p, "POST", post_url(s), body, NULL, NULL);
+
+	if (!sc)
 		log_warnx("mcp %s: could not send a message", s->log_url);
 	free(body);
+	return sc;
 }
 
 /* ---- initialization ---- */
@@ -681,6 +699,7 @@ session_expired(struct mcp_session *s, struct mcp_req *r, const struct schan *sc
 static void
 answer_server_request(struct mcp_session *s, const struct jsonrpc_msg *msg)
 {
+	struct schan *sc;
 	char *body;
 
 	if (s->answers >= ANSWERS_MAX) {
@@ -693,8 +712,11 @@ answer_server_request(struct mcp_session *s, const struct jsonrpc_msg *msg)
 	else
 		body = jsonrpc_error(msg->id, JSONRPC_METHOD_NOT_FOUND,
 		                     "Method not found: this client declares no such capability");
-	s->answers++;
-	fire(s, body, P_FIRE);
+	sc = fire(s, body, P_FIRE);
+	if (sc) {
+		sc->is_answer = 1;
+		s->answers++;
+	}
 }
 
 static void
@@ -1034,6 +1056,12 @@ on_chan_done(void *ud, struct mcp_chan *ch, const struct mcp_chan_result *res)
 		}
 		break;
 	case P_FIRE:
+		if (sc->abort_after) {
+			struct schan *target = sc->abort_after;
+
+			sc->abort_after = NULL;
+			schan_cancel(target);
+		}
 		if (!res->ok || res->status >= 300)
 			log_debug("mcp %s: a notification got HTTP %ld %s", s->log_url, res->status,
 			          res->error);
@@ -1091,16 +1119,31 @@ send_req(struct mcp_session *s, struct mcp_req *r)
 	free(body);
 }
 
+/*
+ * Tells the server a request is cancelled, then closes the stream that would carry its answer, in
+ * that order (a dropped stream alone is not a cancellation, and closing it first could let the
+ * server miss which request went away). The request itself is forgotten by the caller.
+ */
 static void
 send_cancelled(struct mcp_session *s, struct mcp_req *r, const char *reason)
 {
+	struct schan *via = r->via, *note = NULL;
 	json_t *params;
 
-	if (!r->sent || r->internal == REQ_INIT || !s->version[0])
+	r->via = NULL;
+	if (via && via->req == r)
+		via->req = NULL;
+	if (r->sent && r->internal != REQ_INIT && s->version[0]) {
+		params = json_pack("{s:I, s:s}", "requestId", r->id, "reason", reason ? reason : "cancelled");
+		note = fire(s, jsonrpc_notification("notifications/cancelled", params), P_FIRE);
+		json_decref(params);
+	}
+	if (!via || (via->p != P_REQUEST && via->p != P_RESUME))
 		return;
-	params = json_pack("{s:I, s:s}", "requestId", r->id, "reason", reason ? reason : "cancelled");
-	fire(s, jsonrpc_notification("notifications/cancelled", params), P_FIRE);
-	json_decref(params);
+	if (note && s->tried == MCP_TRANSPORT_STREAMABLE)
+		note->abort_after = via;
+	else
+		schan_cancel(via);
 }
 
 static void
@@ -1157,12 +1200,7 @@ on_req_timer(uv_timer_t *t)
 	}
 	err_set(&e, MCP_ERR_TIMEOUT, 0, "the MCP server did not answer %s in time", r->method);
 	if (r->internal == REQ_USER) {
-		struct schan *via = r->via;
-
 		send_cancelled(s, r, "timeout");
-		r->via = NULL;
-		if (via && (via->p == P_REQUEST || via->p == P_RESUME))
-			schan_cancel(via);
 		req_fail(r, &e);
 	} else {
 		/* initialize must not be cancelled; a probe that times out means the server is gone. */
@@ -1249,16 +1287,11 @@ void
 mcp_session_cancel(struct mcp_req *r, const char *reason)
 {
 	struct mcp_session *s;
-	struct schan *via;
 
 	if (!r)
 		return;
 	s = r->s;
 	send_cancelled(s, r, reason);
-	via = r->via;
-	r->via = NULL;
-	if (via && (via->p == P_REQUEST || via->p == P_RESUME))
-		schan_cancel(via);
 	req_drop(r);
 }
 
@@ -1341,18 +1374,26 @@ mcp_session_close(struct mcp_session *s, void (*done)(void *ud), void *ud)
 	err_clear(&e);
 	while ((r = s->reqs))
 		req_drop(r);
-	/* schan_cancel takes the head off the list (the analyzer cannot see it through `detached`). */
-	while (s->chans)
-		schan_cancel(s->chans); /* NOLINT(clang-analyzer-unix.Malloc) */
+	/* Streams go; notifications already on their way (a cancellation) are let through, bounded
+	 * by their own timeout, and close the stream they name when they are answered. */
+	for (;;) {
+		struct schan *sc;
+
+		for (sc = s->chans; sc && sc->p == P_FIRE; sc = sc->next)
+			;
+		if (!sc)
+			break;
+		schan_cancel(sc);
+	}
 	uv_timer_stop(&s->debounce);
 	uv_timer_stop(&s->reopen);
 	if (s->sid && s->tried == MCP_TRANSPORT_STREAMABLE) {
 		log_debug("mcp %s: deleting session %s", s->log_url, sid_hint(s->sid, sid, sizeof sid));
 		s->env.stats->sessions_closed++;
-		if (open_chan(s, P_DELETE, "DELETE", s->url, NULL, NULL, NULL))
-			return; /* on_chan_done finishes the close */
+		open_chan(s, P_DELETE, "DELETE", s->url, NULL, NULL, NULL);
 	}
-	session_finish_close(s);
+	if (!s->chans)
+		session_finish_close(s); /* otherwise on_chan_done does, after the last one */
 }
 
 void

@@ -13,9 +13,13 @@
 //
 //   const c = await sdkClient(url)   an @modelcontextprotocol/sdk Client, connected (c.close() when done)
 //
+//   const r = await runMcp(['-x', '-', url], { input: [{op: 'list'}] })   the toolhost-mcp CLI
+//   r.code, r.signal, r.lines (stdout parsed, one JSON object a line), r.stdout, r.stderr, r.ms
+//
 // Each child exits by itself when this process dies (stdin pipe + parent watch). Every wait is bounded.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, httpRequest, tryConnect } from './harness.mjs';
 
 const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REPO_ROOT = path.resolve(TESTS_DIR, '..');
 export const FAULT_SERVER = path.join(TESTS_DIR, 'fakes/mcp-fault.mjs');
 export const BIND_LOOPBACK = path.join(TESTS_DIR, 'fakes/bind-loopback.cjs');
 export const EVERYTHING_MAIN = path.join(TESTS_DIR, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -184,4 +189,61 @@ export async function sdkClient(url, opts = {}) {
 	if (opts.onNotification) client.fallbackNotificationHandler = async (n) => opts.onNotification(n.method, n.params);
 	await client.connect(transport);
 	return client;
+}
+
+/** The toolhost-mcp CLI under test: $TOOLHOST_MCP, else build/asan/toolhost-mcp of this repository (absolute). */
+export function mcpCliPath() {
+	const p = path.resolve(REPO_ROOT, process.env.TOOLHOST_MCP || 'build/asan/toolhost-mcp');
+	try {
+		fs.accessSync(p, fs.constants.X_OK);
+	} catch {
+		throw new Error(`${p} is not an executable file (build it: make BUILD=build/asan ... build/asan/toolhost-mcp, or set TOOLHOST_MCP)`);
+	}
+	return p;
+}
+
+/**
+ * Runs the toolhost-mcp CLI with args to its end, bounded by timeoutMs (then SIGKILL; the result has
+ * timedOut: true). input (a string, or a value sent as JSON) goes to its stdin, which is then closed.
+ * Resolves {code, signal, timedOut, ms, stdout, stderr, lines}: lines are stdout's lines parsed as
+ * JSON (a line that is not JSON rejects, with the output in the message).
+ */
+export function runMcp(args, { input, timeoutMs = 15000, env = {} } = {}) {
+	const bin = mcpCliPath();
+	return new Promise((resolve, reject) => {
+		const t0 = Date.now();
+		const p = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+		const out = [];
+		const err = [];
+		let timedOut = false;
+		p.stdout.on('data', (c) => out.push(c));
+		p.stderr.on('data', (c) => err.push(c));
+		p.stdin.on('error', () => {});
+		const timer = setTimeout(() => {
+			timedOut = true;
+			p.kill('SIGKILL');
+		}, timeoutMs);
+		p.on('error', (e) => {
+			clearTimeout(timer);
+			reject(e);
+		});
+		p.on('close', (code, signal) => {
+			clearTimeout(timer);
+			const stdout = Buffer.concat(out).toString('utf8');
+			const stderr = Buffer.concat(err).toString('utf8');
+			const lines = [];
+			for (const line of stdout.split('\n')) {
+				if (!line.trim()) continue;
+				try {
+					lines.push(JSON.parse(line));
+				} catch {
+					reject(new Error(`toolhost-mcp printed a line that is not JSON: ${line.slice(0, 300)}\nstderr:\n${stderr.slice(-4000)}`));
+					return;
+				}
+			}
+			resolve({ code, signal, timedOut, ms: Date.now() - t0, stdout, stderr, lines });
+		});
+		if (input !== undefined) p.stdin.end(typeof input === 'string' ? input : JSON.stringify(input));
+		else p.stdin.end();
+	});
 }
