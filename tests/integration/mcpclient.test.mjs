@@ -236,6 +236,22 @@ describe('mcp-fault: sessions, cache, streams, errors', () => {
 		assert.equal(st.http.by_method.POST, 2 + 51, JSON.stringify(st.http));
 	});
 
+	it('a session idle past -P is pinged before reuse; one idle past -e is DELETEd and a new one opened', T, async () => {
+		await f.resetStats();
+		const echo = (m) => ({ op: 'call', name: 'echo', args: { message: m } });
+		// -P 1: ping after 1 s idle; -e 3: evict after 3 s idle (the housekeeping tick is 1 s).
+		const script = [echo('a'), { op: 'sleep', ms: 1500 }, echo('b'), { op: 'sleep', ms: 4500 }, echo('c')];
+		const r = await mcp(['-P', '1', '-e', '3', '-S', '-x', '-', f.url], { input: script, expectCode: 0, timeoutMs: 20000 });
+		for (const i of [0, 2, 4]) assert.equal(okCall(r, i).ok, true, r.ctx);
+		const st = await f.stats();
+		assert.equal(methods(st).ping, 1, 'one ping before the reuse after 1.5 s: ' + JSON.stringify(st.rpc));
+		assert.equal(methods(st).initialize, 2, 'the evicted session was replaced by a new one');
+		assert.equal(st.sessions.deleted_by_delete, 2, 'the evicted session and the last one were DELETEd');
+		const cs = finalStats(r);
+		assert.equal(cs.sessions_opened, 2);
+		assert.equal(cs.sessions_closed, 2, 'the eviction and the exit (-S prints after shutdown)');
+	});
+
 	it('cache: a new process lists from the SQLite cache with zero HTTP; never across credentials; -t -1 never', T, async () => {
 		const db = path.join(tmp, 'cache.db');
 		await f.resetStats();
