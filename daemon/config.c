@@ -497,13 +497,45 @@ load_api_keys(struct cfgctx *cx, json_t *root, struct config *c)
 	return 0;
 }
 
+/* Checks an http(s) URL with a host, bounded, without spaces or control characters. The URL may
+ * hold credentials, so messages do not quote it. */
+static int
+check_url(struct cfgctx *cx, const char *path, const char *url)
+{
+	const char *rest;
+	size_t n = strlen(url);
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else {
+		cerr(cx, "%s: must start with http:// or https://", path);
+		return -1;
+	}
+	if (rest[0] == '\0' || rest[0] == '/') {
+		cerr(cx, "%s: has no host", path);
+		return -1;
+	}
+	if (n > CONFIG_MAX_URL) {
+		cerr(cx, "%s: longer than %d bytes", path, CONFIG_MAX_URL);
+		return -1;
+	}
+	if (strpbrk(url, " ") || has_ctl(url, n)) {
+		cerr(cx, "%s: must not contain spaces or control characters", path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_upstream(struct cfgctx *cx, json_t *o, const char *base, struct config_upstream *u)
 {
 	static const char *const keys[] = {"name",          "base_url", "api_key_env",
 	                                   "api_key_file",  "default",  "forward_caller_auth",
 	                                   "default_model", NULL};
-	const char *name, *url, *model, *rest;
+	const char *name, *url, *model;
+	char path[96];
 	size_t n;
 
 	if (check_keys(cx, o, base, keys) < 0 || get_string(cx, o, base, "name", &name) < 0)
@@ -520,28 +552,10 @@ load_upstream(struct cfgctx *cx, json_t *o, const char *base, struct config_upst
 		cerr(cx, "%s.base_url: required", base);
 		return -1;
 	}
-	if (strncasecmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else {
-		cerr(cx, "%s.base_url: must start with http:// or https://", base);
+	snprintf(path, sizeof path, "%s.base_url", base);
+	if (check_url(cx, path, url) < 0)
 		return -1;
-	}
 	n = strlen(url);
-	if (rest[0] == '\0' || rest[0] == '/') {
-		cerr(cx, "%s.base_url: has no host", base);
-		return -1;
-	}
-	if (n > CONFIG_MAX_URL) {
-		cerr(cx, "%s.base_url: longer than %d bytes", base, CONFIG_MAX_URL);
-		return -1;
-	}
-	/* The URL is pasted into request lines; it may hold credentials, so it is not quoted here. */
-	if (strpbrk(url, " ") || has_ctl(url, n)) {
-		cerr(cx, "%s.base_url: must not contain spaces or control characters", base);
-		return -1;
-	}
 	while (n > 0 && url[n - 1] == '/')
 		n--;
 	u->base_url = xstrndup(url, n);
@@ -644,47 +658,48 @@ static const struct limit_spec limit_specs[] = {
 
 #define N_LIMITS (sizeof limit_specs / sizeof limit_specs[0])
 
+/* Loads the numbers of section (an object of root, optional) into dst by its table. */
 static int
-load_limits(struct cfgctx *cx, json_t *root, struct config *c)
+load_numbers(struct cfgctx *cx, json_t *root, const char *section, const struct limit_spec *specs, size_t n,
+             void *dst)
 {
-	const char *keys[N_LIMITS + 1];
-	json_t *o = json_object_get(root, "limits"), *v;
+	const char *keys[16];
+	json_t *o = json_object_get(root, section), *v;
 	char path[64];
 	json_int_t val;
-	char *dst;
+	char *field;
 	size_t i;
 
 	if (o == NULL)
 		return 0;
-	for (i = 0; i < N_LIMITS; i++)
-		keys[i] = limit_specs[i].key;
-	keys[N_LIMITS] = NULL;
-	if (check_keys(cx, o, "limits", keys) < 0)
+	for (i = 0; i < n && i < sizeof keys / sizeof keys[0] - 1; i++)
+		keys[i] = specs[i].key;
+	keys[i] = NULL;
+	if (check_keys(cx, o, section, keys) < 0)
 		return -1;
-	for (i = 0; i < N_LIMITS; i++) {
-		v = json_object_get(o, limit_specs[i].key);
+	for (i = 0; i < n; i++) {
+		v = json_object_get(o, specs[i].key);
 		if (v == NULL)
 			continue;
-		snprintf(path, sizeof path, "limits.%s", limit_specs[i].key);
-		if (int_in_range(cx, v, path, limit_specs[i].min, limit_specs[i].max, &val) < 0)
+		snprintf(path, sizeof path, "%s.%s", section, specs[i].key);
+		if (int_in_range(cx, v, path, specs[i].min, specs[i].max, &val) < 0)
 			return -1;
-		dst = (char *)&c->limits + limit_specs[i].off;
-		if (limit_specs[i].is_size)
-			*(size_t *)(void *)dst = (size_t)val;
+		field = (char *)dst + specs[i].off;
+		if (specs[i].is_size)
+			*(size_t *)(void *)field = (size_t)val;
 		else
-			*(unsigned *)(void *)dst = (unsigned)val;
+			*(unsigned *)(void *)field = (unsigned)val;
 	}
 	return 0;
 }
 
-/* The MCP client settings, as a table like the limits. */
-struct mcp_spec {
-	const char *key;
-	size_t off;
-	int is_size;
-	json_int_t min, max;
-};
+static int
+load_limits(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	return load_numbers(cx, root, "limits", limit_specs, N_LIMITS, &c->limits);
+}
 
+/* The MCP client settings, as a table like the limits. */
 #define MCP_SZ(k, lo, hi)                                                                                    \
 	{                                                                                                    \
 #k, offsetof(struct config_mcp, k), 1, lo, hi                                                \
@@ -694,7 +709,7 @@ struct mcp_spec {
 #k, offsetof(struct config_mcp, k), 0, lo, hi                                                \
 	}
 
-static const struct mcp_spec mcp_specs[] = {
+static const struct limit_spec mcp_specs[] = {
         MCP_U(connect_timeout_ms, 100, 600000),
         MCP_U(request_timeout_ms, 100, (json_int_t)DAY * 1000),
         MCP_U(idle_evict_s, 1, DAY),
@@ -705,38 +720,12 @@ static const struct mcp_spec mcp_specs[] = {
 };
 
 #define N_MCP_SPECS (sizeof mcp_specs / sizeof mcp_specs[0])
+_Static_assert(N_LIMITS < 16 && N_MCP_SPECS < 16, "load_numbers holds at most 15 keys");
 
 static int
 load_mcp(struct cfgctx *cx, json_t *root, struct config *c)
 {
-	const char *keys[N_MCP_SPECS + 1];
-	json_t *o = json_object_get(root, "mcp"), *v;
-	char path[64];
-	json_int_t val;
-	char *dst;
-	size_t i;
-
-	if (o == NULL)
-		return 0;
-	for (i = 0; i < N_MCP_SPECS; i++)
-		keys[i] = mcp_specs[i].key;
-	keys[N_MCP_SPECS] = NULL;
-	if (check_keys(cx, o, "mcp", keys) < 0)
-		return -1;
-	for (i = 0; i < N_MCP_SPECS; i++) {
-		v = json_object_get(o, mcp_specs[i].key);
-		if (v == NULL)
-			continue;
-		snprintf(path, sizeof path, "mcp.%s", mcp_specs[i].key);
-		if (int_in_range(cx, v, path, mcp_specs[i].min, mcp_specs[i].max, &val) < 0)
-			return -1;
-		dst = (char *)&c->mcp + mcp_specs[i].off;
-		if (mcp_specs[i].is_size)
-			*(size_t *)(void *)dst = (size_t)val;
-		else
-			*(unsigned *)(void *)dst = (unsigned)val;
-	}
-	return 0;
+	return load_numbers(cx, root, "mcp", mcp_specs, N_MCP_SPECS, &c->mcp);
 }
 
 /* An HTTP header name: a token of RFC 9110. */
@@ -748,36 +737,6 @@ header_name_ok(const char *s)
 	return n >= 1 && n <= 128 &&
 	       strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") ==
 	               n;
-}
-
-/* Checks an http(s) URL with a host, bounded, without spaces or control characters. */
-static int
-check_url(struct cfgctx *cx, const char *path, const char *url)
-{
-	const char *rest;
-	size_t n = strlen(url);
-
-	if (strncasecmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else {
-		cerr(cx, "%s: must start with http:// or https://", path);
-		return -1;
-	}
-	if (rest[0] == '\0' || rest[0] == '/') {
-		cerr(cx, "%s: has no host", path);
-		return -1;
-	}
-	if (n > CONFIG_MAX_URL) {
-		cerr(cx, "%s: longer than %d bytes", path, CONFIG_MAX_URL);
-		return -1;
-	}
-	if (strpbrk(url, " ") || has_ctl(url, n)) {
-		cerr(cx, "%s: must not contain spaces or control characters", path);
-		return -1;
-	}
-	return 0;
 }
 
 static int

@@ -464,9 +464,15 @@ init_failed(struct mcp_session *s, const struct stored_error *e)
 	struct mcp_req *r;
 	char sid[16];
 
+	if (e != &s->last_error)
+		err_copy(&s->last_error, e);
+	if (s->fallback_used && s->first_error[0])
+		/* Report the Streamable HTTP error first: the fallback's own failure would hide it. */
+		snprintf(s->last_error.message, sizeof s->last_error.message,
+		         "%.300s (HTTP+SSE fallback: %.180s)", s->first_error, e->message);
+	e = &s->last_error; /* what every waiting request is failed with */
 	log_warnx("mcp %s: session %s not usable: %s", s->log_url, sid_hint(s->sid, sid, sizeof sid),
 	          e->message);
-	err_copy(&s->last_error, e);
 	/* Internal requests (initialize, probe) of this attempt are void now. */
 	for (;;) {
 		for (r = s->reqs; r && r->internal == REQ_USER; r = r->next)
@@ -588,15 +594,6 @@ on_init_reply(void *ud, const struct mcp_reply *reply)
 			e.resource_metadata = xstrdup(reply->error->resource_metadata);
 		if (reply->error->scope)
 			e.scope = xstrdup(reply->error->scope);
-		if (s->fallback_used && s->first_error[0]) {
-			/* Report the Streamable HTTP error first: the fallback's own failure would hide it.
-			 */
-			char both[sizeof e.message];
-
-			snprintf(both, sizeof both, "%.300s (HTTP+SSE fallback: %.180s)", s->first_error,
-			         e.message);
-			memcpy(e.message, both, sizeof both);
-		}
 		init_failed(s, &e);
 		err_clear(&e);
 		return;
@@ -960,8 +957,11 @@ stream_done(struct schan *sc, const struct mcp_chan_result *res)
 		s->stream_last_id = xstrdup(last);
 	}
 	s->stream_failures++;
-	delay = retry >= 0 ? (uint64_t)retry
-	                   : (uint64_t)BACKOFF_MIN_MS << (s->stream_failures < 7 ? s->stream_failures : 6);
+	/* The server's retry is honoured for a stream that delivered something; one that keeps closing
+	 * without a message is backed off whatever retry says, so a server cannot make us spin. */
+	delay = (uint64_t)BACKOFF_MIN_MS << (s->stream_failures < 7 ? s->stream_failures - 1 : 6);
+	if (retry >= 0 && (s->stream_failures == 1 || (uint64_t)retry > delay))
+		delay = (uint64_t)retry;
 	if (delay > STREAM_BACKOFF_MAX)
 		delay = STREAM_BACKOFF_MAX;
 	uv_timer_start(&s->reopen, on_reopen, delay, 0);
@@ -981,13 +981,6 @@ legacy_done(struct schan *sc, const struct mcp_chan_result *res)
 		else
 			err_set(&e, MCP_ERR_TRANSPORT, res->status, "the HTTP+SSE stream ended: %s",
 			        res->error[0] ? res->error : "closed by the server");
-		if (s->first_error[0]) {
-			char both[sizeof e.message];
-
-			snprintf(both, sizeof both, "%.300s (HTTP+SSE fallback: %.180s)", s->first_error,
-			         e.message);
-			memcpy(e.message, both, sizeof both);
-		}
 		init_failed(s, &e);
 		err_clear(&e);
 		return;
