@@ -563,7 +563,7 @@ prepare(struct engine_job *job, const struct engine_caller *caller, json_t **cha
 		job->auth_header = xasprintf("Authorization: Bearer %s", key);
 	if (load_chain(job, &history) < 0 || build_context(job, history) < 0)
 		goto out;
-	*chat = upstream_chat_body(job->req, model, job->context, &job->err);
+	*chat = upstream_chat_body(job->req, model, job->context, NULL, &job->err);
 	if (*chat == NULL)
 		goto out;
 	rc = 0;

@@ -12,9 +12,18 @@
  *    "completed". item_reference items are kept as {type:"item_reference", id} for the engine to
  *    resolve against the previous_response_id chain.
  *  - tools: each function tool gets all keys: type, name, description|null, parameters|null,
- *    strict|null. Non-function tool types: 400 (the mcp tool comes with the MCP issue).
+ *    strict|null, and goes to `tools`. Each mcp tool goes to `mcp_tools` as
+ *    {type:"mcp", server_label, server_url|null, server_description|null, headers: {..}|null,
+ *     authorization: string|null, allowed_tools: null | {tool_names: [..]|null, read_only: bool|null},
+ *     require_approval: "always" | "never" | {always: {tool_names|null, read_only|null}|null,
+ *                                              never: {tool_names|null, read_only|null}|null}}
+ *    (a list allowed_tools becomes {tool_names, read_only:null}; require_approval defaults to
+ *    "always"); server labels are unique; connector_id, tunnel_id and other hosted forms: 400.
+ *  - input items of type mcp_list_tools, mcp_call, mcp_approval_request, mcp_approval_response and
+ *    compaction are checked and kept (ids generated when absent: mcpl_, mcp_, mcpr_, mcpa_, cmp_).
  *  - tool_choice: "none"|"auto"|"required"|{type:"function",name}|{type:"allowed_tools",tools,mode}
- *    checked against the tools present (a forced or allowed name must exist).
+ *    |{type:"mcp", server_label, name|null} checked against the tools present (a forced or allowed
+ *    name, or the server label, must exist).
  *  - text.format: {type:"text"} | {type:"json_schema",name,schema,description|null,strict} |
  *    {type:"json_object"}.
  * Owned by the loop thread; a request is immutable after parse.
@@ -41,6 +50,7 @@ struct request {
 	const char *instructions;         /* NULL when absent or null */
 	const char *previous_response_id; /* NULL when absent or null */
 	json_t *tools;                    /* normalised function tools (owned), possibly empty */
+	json_t *mcp_tools;                /* normalised mcp tools (owned), possibly empty */
 	json_t *tool_choice;              /* normalised (owned); "auto" when absent */
 	int parallel_tool_calls;          /* default 1 */
 	int64_t max_tool_calls;           /* -1: null */
@@ -72,6 +82,12 @@ struct request {
 /* Parses body[0..len). On success returns a new request (caller frees); on failure NULL and *err
  * filled (400, or 413 for an `input` string over 10 MiB). */
 struct request *request_parse(const char *body, size_t len, struct api_error *err);
+/* POST /v1/responses/compact: {model (required), input, previous_response_id, instructions,
+ * prompt_cache_key}, parsed and normalised as above; every other field keeps its default. */
+struct request *request_parse_compact(const char *body, size_t len, struct api_error *err);
+/* request tools for echoing in a response: function tools, then mcp tools without authorization
+ * and with every header value replaced by "[redacted]". New reference. */
+json_t *request_tools_echo(const struct request *r);
 void request_free(struct request *r);
 
 #endif

@@ -24,7 +24,14 @@
  *   "mcp_servers": [ { "label": "docs" (required, [A-Za-z0-9_-]{1,64}, unique), "url": "https://..."
  *                      (required, http or https), "headers": { "X-Name": "value" },
  *                      "bearer_env" | "bearer_file" | "bearer": the token sent as
- *                      "Authorization: Bearer <token>", "timeout_ms": 60000, "cache_ttl_s": 60 } ],
+ *                      "Authorization: Bearer <token>", "timeout_ms": 60000, "cache_ttl_s": 60,
+ *                      "allowed_tools": ["name", ...] (a ceiling; absent: every tool),
+ *                      "require_approval": "always" | ["name", ...] (a floor; absent: the caller
+ *                      decides), "approve_destructive": false } ],
+ *   "mcp_policy": { "allow_request_urls": ["https://mcp.example.com/", ...] (URL prefixes a request's
+ *                   own server_url may start with; absent or empty: none), "max_tool_calls": 64,
+ *                   "max_turns": 16, "approve_destructive": false (for servers named by URL),
+ *                   "audit_retention_days": 30 },
  *   "log_level": "error" | "warning" | "info" | "debug"
  * }
  * Rules checked: tcp.address must be a loopback literal (127.0.0.0/8 or ::1), never a name or "0.0.0.0";
@@ -91,9 +98,22 @@ struct config_mcp {
 struct config_mcp_server {
 	char *label;
 	char *url;
-	char **headers;      /* NULL-terminated "Name: value" lines (secrets), Authorization included */
-	unsigned timeout_ms; /* 0: mcp.request_timeout_ms */
-	int cache_ttl_s;     /* 0: mcp.cache_ttl_s; -1: never cached */
+	char **headers;          /* NULL-terminated "Name: value" lines (secrets), Authorization included */
+	unsigned timeout_ms;     /* 0: mcp.request_timeout_ms */
+	int cache_ttl_s;         /* 0: mcp.cache_ttl_s; -1: never cached */
+	char **allowed_tools;    /* NULL: no ceiling; else NULL-terminated names */
+	int approval_always;     /* require_approval "always" */
+	char **approval_tools;   /* require_approval list: NULL-terminated names, or NULL */
+	int approve_destructive; /* tools that may be destructive (annotations) need approval */
+};
+
+/* The operator's bounds on every request's MCP use. */
+struct config_mcp_policy {
+	char **allow_request_urls;     /* NULL-terminated URL prefixes, or NULL: request URLs refused */
+	unsigned max_tool_calls;       /* MCP calls per response [64], 1..10000 */
+	unsigned max_turns;            /* model turns per response [16], 1..1000 */
+	int approve_destructive;       /* for servers a request names by URL */
+	unsigned audit_retention_days; /* [30], 1..3650 */
 };
 
 struct config {
@@ -119,6 +139,7 @@ struct config {
 	struct config_mcp mcp;
 	struct config_mcp_server *mcp_servers;
 	size_t n_mcp_servers;
+	struct config_mcp_policy mcp_policy;
 	int log_level; /* enum log_level */
 };
 

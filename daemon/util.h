@@ -31,6 +31,9 @@ char *util_base64(const void *p, size_t n);
 /* Lowercase hex SHA-256 (OpenSSL's) of p[0..n) into out, which must hold 65 bytes. */
 void util_sha256_hex(const void *p, size_t n, char out[65]);
 
+/* HMAC-SHA256 (OpenSSL's) of p[0..n) under key[0..keylen) into out (32 bytes). */
+void util_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, unsigned char out[32]);
+
 /* scheme://host[:port]/path of url, without user info, query or fragment, which may hold
  * credentials: the form of a URL fit for logs and answers. Caller frees. */
 char *util_url_redact(const char *url);

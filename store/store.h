@@ -1,8 +1,8 @@
 /*
  * store: the daemon's SQLite database (WAL, synchronous=NORMAL, prepared statements), the only
  * place that includes sqlite3.h. Schema versioned with PRAGMA user_version and migrated forward on
- * open. It holds stored responses, the MCP tool-list cache and the transport each MCP server URL was
- * last reached with; approvals and the audit log come later.
+ * open. It holds stored responses, the MCP tool-list cache, the transport each MCP server URL was
+ * last reached with, MCP approvals, the MCP audit log and the daemon's own keys.
  *
  * Values cross this API as JSON text so the store does not depend on the item model; the store
  * checks only that what it is given is well-formed enough to keep (non-NULL, NUL-terminated).
@@ -74,6 +74,61 @@ int store_mcp_transport_put(struct store *s, const char *url, const char *transp
 /* 0 found (*transport and *protocol_version are malloc'd; neither out-pointer may be NULL), 1 not found,
  * -1 error. The out-pointers are written only on 0. */
 int store_mcp_transport_get(struct store *s, const char *url, char **transport, char **protocol_version);
+
+/*
+ * MCP approvals (caller mode). A row is written when a response asks for approval and decided once:
+ *   id               "mcpr_..." (the mcp_approval_request item's id; primary key)
+ *   response_id      the response that asked
+ *   server_label, tool  what would be called
+ *   arguments_sha256 lowercase hex SHA-256 of the arguments string exactly as the item carries it
+ *   status           "pending" | "approved" | "denied"
+ *   decided_by, reason  who decided (a caller identity such as "uid=1000") and their reason, or NULL
+ *   created_at, decided_at  seconds since the epoch (decided_at 0 while pending)
+ */
+struct store_approval {
+	char *id, *response_id, *server_label, *tool, *arguments_sha256, *status, *decided_by, *reason;
+	int64_t created_at, decided_at;
+};
+int store_approval_put(struct store *s, const char *id, const char *response_id, const char *server_label,
+                       const char *tool, const char *arguments_sha256, int64_t created_at);
+/* 0 found (*out filled; release with store_approval_clear), 1 not found, -1 error. */
+int store_approval_get(struct store *s, const char *id, struct store_approval *out);
+void store_approval_clear(struct store_approval *a);
+/* pending -> approved (approve 1) or denied, atomically: 0 done, 1 not found, 2 not pending (decided
+ * before: a replay), -1 error. reason may be NULL. */
+int store_approval_decide(struct store *s, const char *id, int approve, const char *decided_by,
+                          const char *reason, int64_t now);
+
+/*
+ * The MCP audit log: one row per MCP tool call the daemon made or refused. Strings may be NULL
+ * (stored as NULL). Never given a secret: server_url is already redacted, arguments only as size
+ * and hash.
+ */
+struct store_audit {
+	int64_t at_ms;           /* wall clock, milliseconds since the epoch */
+	const char *response_id; /* "resp_..." */
+	const char *caller;      /* "uid=1000" | "key=ci" */
+	const char *server_label;
+	const char *server_url; /* redacted (no user info, no query) */
+	const char *tool;
+	int64_t args_bytes;
+	const char *args_sha256;
+	const char *outcome;     /* "ok" | "tool_error" | "error" | "denied" | "refused" | "cancelled" */
+	const char *error;       /* short message, or NULL */
+	int64_t duration_ms;     /* 0 when not executed */
+	const char *approval_id; /* or NULL */
+	const char *decided_by;  /* or NULL */
+};
+int store_audit_add(struct store *s, const struct store_audit *row);
+/* Deletes rows with at_ms < before_ms: the number deleted, or -1 on error. */
+int64_t store_audit_purge(struct store *s, int64_t before_ms);
+/* The newest rows first, at most limit (1..1000), as a malloc'd JSON array of objects with the keys of
+ * struct store_audit (plus "id"); 0 or -1 on error. */
+int store_audit_list(struct store *s, int limit, char **json_out);
+
+/* A named random secret of len bytes (<= 64), created from getrandom on first use and kept in the
+ * database (whose directory is 0700): the same bytes for the life of the database. 0 or -1. */
+int store_secret(struct store *s, const char *name, unsigned char *out, size_t len);
 
 /* The last error message of this connection, for logs. */
 const char *store_errmsg(struct store *s);
