@@ -4,6 +4,7 @@
 #include <libwebsockets.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,24 @@ util_sha256_hex(const void *p, size_t n, char out[65])
 	for (i = 0; i < mdlen; i++)
 		snprintf(out + (size_t)2 * i, 3, "%02x", md[i]);
 	out[64] = '\0';
+}
+
+void
+util_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, unsigned char out[32])
+{
+	unsigned int mdlen = 0;
+
+	/* NULL with length 0 is a fine empty message or key for our callers, but libcrypto reads a NULL
+	 * key as "keep the previous key": hand it real (empty) buffers instead. */
+	if (p == NULL)
+		p = "";
+	if (keylen > INT_MAX || HMAC(EVP_sha256(), key ? key : "", (int)keylen, p, n, out, &mdlen) == NULL ||
+	    mdlen != 32) {
+		/* Like SHA-256 above: only a broken libcrypto fails here, and a MAC that is not computed
+		 * must never be compared. */
+		fprintf(stderr, "<2>HMAC-SHA256 failed\n");
+		abort();
+	}
 }
 
 char *

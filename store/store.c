@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "daemon/log.h"
@@ -58,6 +60,47 @@ static const struct migration migrations[] = {
             " transport TEXT NOT NULL,"
             " protocol_version TEXT NOT NULL,"
             " updated_at INTEGER NOT NULL);"},
+        /*
+         * No foreign key from mcp_approvals to responses: the approval row is written while the response
+         * is still running (it is stored when it ends), and a response with store:false is never stored.
+         * The CHECK keeps the decide statement's "status = 'pending'" test meaningful.
+         */
+        {3, "CREATE TABLE mcp_approvals ("
+            " id TEXT PRIMARY KEY NOT NULL,"
+            " response_id TEXT NOT NULL,"
+            " server_label TEXT NOT NULL,"
+            " tool TEXT NOT NULL,"
+            " arguments_sha256 TEXT NOT NULL,"
+            " status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),"
+            " decided_by TEXT,"
+            " reason TEXT,"
+            " created_at INTEGER NOT NULL,"
+            " decided_at INTEGER NOT NULL);"
+            /*
+             * The id is the rowid (the list's tie-break costs nothing); AUTOINCREMENT so that an id is
+             * never handed out twice, even after a purge has emptied the table: readers of the log may
+             * remember the ids they have seen.
+             */
+            "CREATE TABLE mcp_audit ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " at_ms INTEGER NOT NULL,"
+            " response_id TEXT,"
+            " caller TEXT,"
+            " server_label TEXT,"
+            " server_url TEXT,"
+            " tool TEXT,"
+            " args_bytes INTEGER NOT NULL,"
+            " args_sha256 TEXT,"
+            " outcome TEXT,"
+            " error TEXT,"
+            " duration_ms INTEGER NOT NULL,"
+            " approval_id TEXT,"
+            " decided_by TEXT);"
+            /* For the retention purge and the newest-first list. */
+            "CREATE INDEX mcp_audit_at_ms ON mcp_audit(at_ms);"
+            "CREATE TABLE secrets ("
+            " name TEXT PRIMARY KEY NOT NULL,"
+            " value BLOB NOT NULL);"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
@@ -76,6 +119,15 @@ enum store_stmt {
 	STMT_TOOLCACHE_PURGE,
 	STMT_TRANSPORT_PUT,
 	STMT_TRANSPORT_GET,
+	STMT_APPROVAL_PUT,
+	STMT_APPROVAL_GET,
+	STMT_APPROVAL_DECIDE,
+	STMT_APPROVAL_EXISTS,
+	STMT_AUDIT_ADD,
+	STMT_AUDIT_PURGE,
+	STMT_AUDIT_LIST,
+	STMT_SECRET_GET,
+	STMT_SECRET_PUT,
 	STMT_MAX
 };
 
@@ -111,6 +163,29 @@ static const char *const stmt_sql[STMT_MAX] = {
                 " transport = excluded.transport, protocol_version = excluded.protocol_version,"
                 " updated_at = excluded.updated_at",
         [STMT_TRANSPORT_GET] = "SELECT transport, protocol_version FROM mcp_transport WHERE url = ?1",
+        /* A plain INSERT: ids are random, so a duplicate is a bug to report, not a row to replace. */
+        [STMT_APPROVAL_PUT] = "INSERT INTO mcp_approvals (id, response_id, server_label, tool,"
+                              " arguments_sha256, status, created_at, decided_at)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0)",
+        [STMT_APPROVAL_GET] = "SELECT id, response_id, server_label, tool, arguments_sha256, status,"
+                              " decided_by, reason, created_at, decided_at FROM mcp_approvals WHERE id = ?1",
+        /* The status test in the WHERE makes the decision one statement: two racing decisions cannot
+         * both see "pending". */
+        [STMT_APPROVAL_DECIDE] = "UPDATE mcp_approvals SET status = ?2, decided_by = ?3, reason = ?4,"
+                                 " decided_at = ?5 WHERE id = ?1 AND status = 'pending'",
+        [STMT_APPROVAL_EXISTS] = "SELECT 1 FROM mcp_approvals WHERE id = ?1",
+        [STMT_AUDIT_ADD] =
+                "INSERT INTO mcp_audit (at_ms, response_id, caller, server_label, server_url, tool,"
+                " args_bytes, args_sha256, outcome, error, duration_ms, approval_id, decided_by)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        [STMT_AUDIT_PURGE] = "DELETE FROM mcp_audit WHERE at_ms < ?1",
+        /* id breaks ties between rows of the same millisecond: the later insert is the newer. */
+        [STMT_AUDIT_LIST] = "SELECT id, at_ms, response_id, caller, server_label, server_url, tool,"
+                            " args_bytes, args_sha256, outcome, error, duration_ms, approval_id, decided_by"
+                            " FROM mcp_audit ORDER BY at_ms DESC, id DESC LIMIT ?1",
+        [STMT_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
+        /* DO NOTHING: when another connection created the secret first, its bytes win (read back). */
+        [STMT_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
 };
 
 struct store {
@@ -803,6 +878,393 @@ done:
 	finish(st);
 	free(tr);
 	free(version);
+	return result;
+}
+
+/* Binds v, or SQL NULL when v is NULL. */
+static int
+bind_text_or_null(struct store *s, sqlite3_stmt *st, int idx, const char *v, const char *what)
+{
+	if (v == NULL) {
+		if (sqlite3_bind_null(st, idx) != SQLITE_OK) {
+			set_db_err(s, what);
+			return -1;
+		}
+		return 0;
+	}
+	return bind_text(s, st, idx, v, what);
+}
+
+/* Like copy_column, but a NULL column is a NULL string: for the columns that may hold one. */
+static int
+copy_column_or_null(struct store *s, sqlite3_stmt *st, int i, char **out, const char *what)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		*out = NULL;
+		return 0;
+	}
+	return copy_column(s, st, i, out, what);
+}
+
+int
+store_approval_put(struct store *s, const char *id, const char *response_id, const char *server_label,
+                   const char *tool, const char *arguments_sha256, int64_t created_at)
+{
+	const char *what = "approval put";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL || *id == '\0' || response_id == NULL || server_label == NULL || tool == NULL ||
+	    arguments_sha256 == NULL) {
+		set_err(s, "%s: missing id, response id, server label, tool or arguments hash", what);
+		return -1;
+	}
+	st = s->stmt[STMT_APPROVAL_PUT];
+	if (bind_text(s, st, 1, id, what) == -1 || bind_text(s, st, 2, response_id, what) == -1 ||
+	    bind_text(s, st, 3, server_label, what) == -1 || bind_text(s, st, 4, tool, what) == -1 ||
+	    bind_text(s, st, 5, arguments_sha256, what) == -1 || bind_int(s, st, 6, created_at, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+void
+store_approval_clear(struct store_approval *a)
+{
+	if (a == NULL)
+		return;
+	free(a->id);
+	free(a->response_id);
+	free(a->server_label);
+	free(a->tool);
+	free(a->arguments_sha256);
+	free(a->status);
+	free(a->decided_by);
+	free(a->reason);
+	memset(a, 0, sizeof *a);
+}
+
+int
+store_approval_get(struct store *s, const char *id, struct store_approval *out)
+{
+	const char *what = "approval get";
+	struct store_approval a = {0};
+	sqlite3_stmt *st;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL || out == NULL) {
+		set_err(s, "%s: missing id or output", what);
+		return -1;
+	}
+	st = s->stmt[STMT_APPROVAL_GET];
+	if (bind_text(s, st, 1, id, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE) {
+		result = 1;
+		goto done;
+	}
+	if (rc != SQLITE_ROW)
+		goto done;
+	if (copy_column(s, st, 0, &a.id, what) == -1 || copy_column(s, st, 1, &a.response_id, what) == -1 ||
+	    copy_column(s, st, 2, &a.server_label, what) == -1 ||
+	    copy_column(s, st, 3, &a.tool, what) == -1 ||
+	    copy_column(s, st, 4, &a.arguments_sha256, what) == -1 ||
+	    copy_column(s, st, 5, &a.status, what) == -1 ||
+	    copy_column_or_null(s, st, 6, &a.decided_by, what) == -1 ||
+	    copy_column_or_null(s, st, 7, &a.reason, what) == -1)
+		goto done;
+	a.created_at = sqlite3_column_int64(st, 8);
+	a.decided_at = sqlite3_column_int64(st, 9);
+	*out = a;
+	memset(&a, 0, sizeof a);
+	result = 0;
+done:
+	finish(st);
+	store_approval_clear(&a);
+	return result;
+}
+
+int
+store_approval_decide(struct store *s, const char *id, int approve, const char *decided_by,
+                      const char *reason, int64_t now)
+{
+	const char *what = "approval decide";
+	sqlite3_stmt *st;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL) {
+		set_err(s, "%s: missing id", what);
+		return -1;
+	}
+	st = s->stmt[STMT_APPROVAL_DECIDE];
+	if (bind_text(s, st, 1, id, what) == -1 ||
+	    bind_text(s, st, 2, approve ? "approved" : "denied", what) == -1 ||
+	    bind_text_or_null(s, st, 3, decided_by, what) == -1 ||
+	    bind_text_or_null(s, st, 4, reason, what) == -1 || bind_int(s, st, 5, now, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	if (sqlite3_changes(s->db) > 0) {
+		result = 0;
+		goto done;
+	}
+	finish(st);
+
+	/* Nothing changed: the row is missing or was decided before. A decided row never goes back to
+	 * pending, so this second look cannot misreport a row the UPDATE skipped. */
+	st = s->stmt[STMT_APPROVAL_EXISTS];
+	if (bind_text(s, st, 1, id, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE)
+		result = 1;
+	else if (rc == SQLITE_ROW)
+		result = 2;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_audit_add(struct store *s, const struct store_audit *row)
+{
+	const char *what = "audit add";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (row == NULL) {
+		set_err(s, "%s: missing row", what);
+		return -1;
+	}
+	st = s->stmt[STMT_AUDIT_ADD];
+	if (bind_int(s, st, 1, row->at_ms, what) == -1 ||
+	    bind_text_or_null(s, st, 2, row->response_id, what) == -1 ||
+	    bind_text_or_null(s, st, 3, row->caller, what) == -1 ||
+	    bind_text_or_null(s, st, 4, row->server_label, what) == -1 ||
+	    bind_text_or_null(s, st, 5, row->server_url, what) == -1 ||
+	    bind_text_or_null(s, st, 6, row->tool, what) == -1 ||
+	    bind_int(s, st, 7, row->args_bytes, what) == -1 ||
+	    bind_text_or_null(s, st, 8, row->args_sha256, what) == -1 ||
+	    bind_text_or_null(s, st, 9, row->outcome, what) == -1 ||
+	    bind_text_or_null(s, st, 10, row->error, what) == -1 ||
+	    bind_int(s, st, 11, row->duration_ms, what) == -1 ||
+	    bind_text_or_null(s, st, 12, row->approval_id, what) == -1 ||
+	    bind_text_or_null(s, st, 13, row->decided_by, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+int64_t
+store_audit_purge(struct store *s, int64_t before_ms)
+{
+	const char *what = "audit purge";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_AUDIT_PURGE];
+	if (bind_int(s, st, 1, before_ms, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db);
+done:
+	finish(st);
+	return result;
+}
+
+/*
+ * Column i as a JSON value. Text is not trusted to be UTF-8 (an error message may have been cut in the
+ * middle of a character, and the file may have been written by someone else), and jansson refuses
+ * invalid UTF-8; such text is kept with every non-ASCII byte shown as '?' rather than dropped.
+ */
+static json_t *
+column_json(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t;
+	json_t *v;
+	char *copy;
+	int n, k;
+
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		return json_null();
+	case SQLITE_INTEGER:
+		return json_integer((json_int_t)sqlite3_column_int64(st, i));
+	default:
+		break;
+	}
+	t = sqlite3_column_text(st, i);
+	n = sqlite3_column_bytes(st, i);
+	if (t == NULL)
+		return json_string("");
+	v = json_stringn((const char *)t, (size_t)n);
+	if (v)
+		return v;
+	copy = xmalloc((size_t)n + 1);
+	for (k = 0; k < n; k++)
+		copy[k] = (char)(t[k] < 0x80 ? t[k] : '?');
+	copy[n] = '\0';
+	v = json_stringn(copy, (size_t)n);
+	free(copy);
+	return v;
+}
+
+int
+store_audit_list(struct store *s, int limit, char **json_out)
+{
+	static const char *const keys[] = {"id",           "at_ms",      "response_id", "caller",
+	                                   "server_label", "server_url", "tool",        "args_bytes",
+	                                   "args_sha256",  "outcome",    "error",       "duration_ms",
+	                                   "approval_id",  "decided_by"};
+	const char *what = "audit list";
+	sqlite3_stmt *st;
+	json_t *arr = NULL, *obj, *v;
+	size_t i;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (json_out == NULL || limit < 1 || limit > 1000) {
+		set_err(s, "%s: missing output or limit outside 1..1000", what);
+		return -1;
+	}
+	st = s->stmt[STMT_AUDIT_LIST];
+	if (bind_int(s, st, 1, limit, what) == -1)
+		goto done;
+	arr = json_array();
+	if (arr == NULL)
+		goto oom;
+	while ((rc = step(s, st, what)) == SQLITE_ROW) {
+		obj = json_object();
+		if (obj == NULL || json_array_append_new(arr, obj) == -1)
+			goto oom;
+		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+			v = column_json(st, (int)i);
+			if (v == NULL || json_object_set_new(obj, keys[i], v) == -1)
+				goto oom;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		goto done;
+	*json_out = json_dumps(arr, JSON_COMPACT);
+	if (*json_out == NULL)
+		goto oom;
+	result = 0;
+	goto done;
+oom:
+	set_err(s, "%s: out of memory building the list", what);
+done:
+	finish(st);
+	json_decref(arr);
+	return result;
+}
+
+/* Fills out with len random bytes; getrandom returns at most 256 bytes whole once the pool is seeded. */
+static int
+random_bytes(struct store *s, unsigned char *out, size_t len)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = getrandom(out, len, 0);
+		if (n == (ssize_t)len)
+			return 0;
+		if (n == -1 && errno == EINTR)
+			continue;
+		set_err(s, "secret: getrandom: %s", n == -1 ? strerror(errno) : "short read");
+		return -1;
+	}
+}
+
+/* 0 with the secret in out, 1 when there is none, -1 on error (including a stored value of another
+ * length: the caller's key size changed, and silently handing out a different key is worse). */
+static int
+secret_read(struct store *s, const char *name, unsigned char *out, size_t len)
+{
+	const char *what = "secret get";
+	sqlite3_stmt *st = s->stmt[STMT_SECRET_GET];
+	const void *blob;
+	int rc, result = -1;
+
+	if (bind_text(s, st, 1, name, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE) {
+		result = 1;
+		goto done;
+	}
+	if (rc != SQLITE_ROW)
+		goto done;
+	blob = sqlite3_column_blob(st, 0);
+	if (blob == NULL || (size_t)sqlite3_column_bytes(st, 0) != len) {
+		set_err(s, "%s: the stored secret has %d bytes, %zu wanted", what,
+		        sqlite3_column_bytes(st, 0), len);
+		goto done;
+	}
+	memcpy(out, blob, len);
+	result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_secret(struct store *s, const char *name, unsigned char *out, size_t len)
+{
+	const char *what = "secret put";
+	unsigned char fresh[64];
+	sqlite3_stmt *st;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (name == NULL || out == NULL || len == 0 || len > sizeof fresh) {
+		set_err(s, "secret: missing name or output, or length outside 1..%zu", sizeof fresh);
+		return -1;
+	}
+	rc = secret_read(s, name, out, len);
+	if (rc != 1)
+		return rc;
+	if (random_bytes(s, fresh, len) == -1)
+		return -1;
+	st = s->stmt[STMT_SECRET_PUT];
+	if (bind_text(s, st, 1, name, what) == -1)
+		goto done;
+	if (sqlite3_bind_blob64(st, 2, fresh, len, SQLITE_STATIC) != SQLITE_OK) {
+		set_db_err(s, what);
+		goto done;
+	}
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	finish(st);
+	/* Read back rather than use fresh: another connection may have inserted its own first. */
+	rc = secret_read(s, name, out, len);
+	if (rc == 1)
+		set_err(s, "secret get: the secret vanished after it was written");
+	result = rc == 0 ? 0 : -1;
+done:
+	finish(st);
+	explicit_bzero(fresh, sizeof fresh);
 	return result;
 }
 

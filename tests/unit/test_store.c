@@ -1,11 +1,11 @@
 /*
  * test_store: the SQLite store, on real files in a mkdtemp directory. Checks the API contract
  * (put/get/delete/count, replace, not-found codes, the tool-list cache's keys and expiry, the MCP
- * transport memory), durability (close/open, and a writer killed with SIGKILL: the WAL promise), the
- * migration from schema version 1, the refusals (newer schema, garbage, someone else's database) and
- * hostile values (odd ids and urls, megabytes, NULLs). Reads SQLite's file header directly so this
- * file needs no sqlite3.h; the version 1 databases are written with the sqlite3 command-line tool,
- * and those checks are skipped with a note when it is not installed.
+ * transport memory, MCP approvals, the audit log, named secrets), durability (close/open, and a writer
+ * killed with SIGKILL: the WAL promise), the migrations from schema versions 1 and 2, the refusals (newer
+ * schema, garbage, someone else's database) and hostile values (odd ids and urls, megabytes, NULLs). Reads
+ * SQLite's file header directly so this file needs no sqlite3.h; the version 1 and 2 databases are written
+ * with the sqlite3 command-line tool, and those checks are skipped with a note when it is not installed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,12 +19,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "daemon/util.h"
 #include "store/store.h"
 #include "tests/unit/t.h"
 
 /* The store's current schema version, as its file header must show it. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
@@ -1186,6 +1188,532 @@ done:
 	free(out);
 }
 
+static void
+check_pending(struct store *s, const char *id, const char *resp_id)
+{
+	struct store_approval a = {0};
+
+	T(store_approval_get(s, id, &a) == 0);
+	T_STREQ(a.id, id);
+	T_STREQ(a.response_id, resp_id);
+	T_STREQ(a.server_label, "docs");
+	T_STREQ(a.tool, "search");
+	T_STREQ(a.arguments_sha256, "ab12");
+	T_STREQ(a.status, "pending");
+	T(a.decided_by == NULL && a.reason == NULL);
+	T(a.created_at == 1700000000 && a.decided_at == 0);
+	store_approval_clear(&a);
+	T(a.id == NULL && a.status == NULL);
+}
+
+/* Approvals: put/get, one decision per row whichever way it goes, replays and unknown ids told apart,
+ * rows kept across a reopen and seen by a second connection. */
+static void
+test_approvals(void)
+{
+	char err[256] = "";
+	char *path = tpath("approvals.sqlite");
+	struct store *s = store_open(path, err, sizeof err), *b;
+	struct store_approval a = {0};
+
+	T(s != NULL);
+	if (s == NULL) {
+		printf("open: %s\n", err);
+		goto done;
+	}
+	T(store_approval_put(s, "mcpr_1", "resp_1", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_approval_put(s, "mcpr_2", "resp_1", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_approval_put(s, "mcpr_3", "resp_2", "docs", "search", "ab12", 1700000000) == 0);
+	check_pending(s, "mcpr_1", "resp_1");
+	check_pending(s, "mcpr_3", "resp_2");
+
+	/* A duplicate id is an error, and the row keeps what it had. */
+	T(store_approval_put(s, "mcpr_1", "resp_9", "other", "other", "ff", 5) == -1);
+	T(strstr(store_errmsg(s), "approval put") != NULL);
+	check_pending(s, "mcpr_1", "resp_1");
+
+	T(store_approval_get(s, "mcpr_nope", &a) == 1);
+	T(a.id == NULL);
+	T(store_approval_decide(s, "mcpr_nope", 1, "uid=1000", NULL, 1700000100) == 1);
+	T(store_approval_get(s, "mcpr_nope", &a) == 1);
+
+	T(store_approval_decide(s, "mcpr_1", 1, "uid=1000", "looks fine", 1700000100) == 0);
+	T(store_approval_get(s, "mcpr_1", &a) == 0);
+	T_STREQ(a.status, "approved");
+	T_STREQ(a.decided_by, "uid=1000");
+	T_STREQ(a.reason, "looks fine");
+	T(a.created_at == 1700000000 && a.decided_at == 1700000100);
+	store_approval_clear(&a);
+
+	/* Replays, either way, are 2 and change nothing. */
+	T(store_approval_decide(s, "mcpr_1", 1, "uid=1000", "again", 1700000200) == 2);
+	T(store_approval_decide(s, "mcpr_1", 0, "key=ci", NULL, 1700000300) == 2);
+	T(store_approval_get(s, "mcpr_1", &a) == 0);
+	T_STREQ(a.status, "approved");
+	T_STREQ(a.decided_by, "uid=1000");
+	T_STREQ(a.reason, "looks fine");
+	T(a.decided_at == 1700000100);
+	store_approval_clear(&a);
+
+	/* Denied, with no decider or reason: NULLs come back as NULL. */
+	T(store_approval_decide(s, "mcpr_2", 0, NULL, NULL, 1700000400) == 0);
+	T(store_approval_get(s, "mcpr_2", &a) == 0);
+	T_STREQ(a.status, "denied");
+	T(a.decided_by == NULL && a.reason == NULL && a.decided_at == 1700000400);
+	store_approval_clear(&a);
+	T(store_approval_decide(s, "mcpr_2", 1, "uid=0", NULL, 1700000500) == 2);
+	/* Any non-zero approve approves. */
+	T(store_approval_put(s, "mcpr_4", "resp_2", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_approval_decide(s, "mcpr_4", 7, "uid=1", NULL, 1700000600) == 0);
+	T(store_approval_get(s, "mcpr_4", &a) == 0);
+	T_STREQ(a.status, "approved");
+	store_approval_clear(&a);
+	/* The other rows were not touched by those decisions. */
+	check_pending(s, "mcpr_3", "resp_2");
+
+	/* Refusals. */
+	T(store_approval_put(s, NULL, "r", "l", "t", "h", 0) == -1);
+	T(store_approval_put(s, "", "r", "l", "t", "h", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", NULL, "l", "t", "h", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", NULL, "t", "h", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", "l", NULL, "h", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", "l", "t", NULL, 0) == -1);
+	T(store_approval_get(s, "mcpr_x", &a) == 1);
+	T(store_approval_get(s, NULL, &a) == -1);
+	T(store_approval_get(s, "mcpr_1", NULL) == -1);
+	T(store_approval_decide(s, NULL, 1, "u", NULL, 0) == -1);
+	T(store_approval_put(NULL, "mcpr_x", "r", "l", "t", "h", 0) == -1);
+	T(store_approval_get(NULL, "mcpr_1", &a) == -1);
+	T(store_approval_decide(NULL, "mcpr_3", 1, "u", NULL, 0) == -1);
+	T(a.id == NULL);
+	store_approval_clear(NULL);
+	store_approval_clear(&a);
+
+	/* A second connection decides the row the first one still sees pending: the first gets 2. */
+	b = store_open(path, err, sizeof err);
+	T(b != NULL);
+	if (b) {
+		T(store_approval_decide(b, "mcpr_3", 0, "key=ci", "no", 1700000700) == 0);
+		T(store_approval_decide(s, "mcpr_3", 1, "uid=1000", NULL, 1700000800) == 2);
+		T(store_approval_get(s, "mcpr_3", &a) == 0);
+		T_STREQ(a.status, "denied");
+		T_STREQ(a.decided_by, "key=ci");
+		store_approval_clear(&a);
+		store_close(b);
+	}
+	store_close(s);
+
+	/* A restart between request and approval: the rows are there. */
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_approval_get(s, "mcpr_1", &a) == 0);
+		T_STREQ(a.status, "approved");
+		T_STREQ(a.reason, "looks fine");
+		store_approval_clear(&a);
+		T(store_approval_decide(s, "mcpr_1", 1, "uid=1000", NULL, 1700000900) == 2);
+		store_close(s);
+	}
+done:
+	free(path);
+}
+
+static struct store_audit
+audit_row(int64_t at_ms, const char *tool)
+{
+	struct store_audit r = {
+	        .at_ms = at_ms,
+	        .response_id = "resp_a",
+	        .caller = "uid=1000",
+	        .server_label = "docs",
+	        .server_url = "https://mcp.example/mcp",
+	        .tool = tool,
+	        .args_bytes = 17,
+	        .args_sha256 = "ab12",
+	        .outcome = "ok",
+	        .error = NULL,
+	        .duration_ms = 42,
+	        .approval_id = NULL,
+	        .decided_by = NULL,
+	};
+
+	return r;
+}
+
+/* The tools of a listing, in order, joined with ','; NULL tool as "-". */
+static char *
+list_tools(struct store *s, int limit)
+{
+	char *json = NULL, *out = xstrdup(""), *next;
+	json_t *arr, *v;
+	size_t i;
+
+	if (store_audit_list(s, limit, &json) != 0) {
+		free(out);
+		return NULL;
+	}
+	arr = json_loads(json, 0, NULL);
+	free(json);
+	json_array_foreach (arr, i, v) {
+		const char *t = json_string_value(json_object_get(v, "tool"));
+
+		next = xasprintf("%s%s%s", out, i ? "," : "", t ? t : "-");
+		free(out);
+		out = next;
+	}
+	json_decref(arr);
+	return out;
+}
+
+/* The audit log: exact JSON of a row (NULLs as null), newest-first order with ties by insertion, limit,
+ * purge by age, text that is not UTF-8, and refusals. */
+static void
+test_audit(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+	struct store_audit r;
+	char *json = NULL, *tools;
+	json_t *arr;
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	T(store_audit_list(s, 10, &json) == 0);
+	T_STREQ(json, "[]");
+	free(json);
+	json = NULL;
+
+	r = audit_row(1700000000123, "search");
+	r.error = "boom \"quoted\"";
+	r.approval_id = "mcpr_1";
+	r.decided_by = "uid=1000";
+	r.outcome = "error";
+	T(store_audit_add(s, &r) == 0);
+	T(store_audit_list(s, 1, &json) == 0);
+	T_STREQ(json,
+	        "[{\"id\":1,\"at_ms\":1700000000123,\"response_id\":\"resp_a\",\"caller\":\"uid=1000\","
+	        "\"server_label\":\"docs\",\"server_url\":\"https://mcp.example/mcp\",\"tool\":\"search\","
+	        "\"args_bytes\":17,\"args_sha256\":\"ab12\",\"outcome\":\"error\","
+	        "\"error\":\"boom \\\"quoted\\\"\",\"duration_ms\":42,\"approval_id\":\"mcpr_1\","
+	        "\"decided_by\":\"uid=1000\"}]");
+	free(json);
+	json = NULL;
+
+	/* Every string NULL: stored and listed as null. */
+	memset(&r, 0, sizeof r);
+	r.at_ms = 1700000000200;
+	T(store_audit_add(s, &r) == 0);
+	T(store_audit_list(s, 1, &json) == 0);
+	T_STREQ(json, "[{\"id\":2,\"at_ms\":1700000000200,\"response_id\":null,\"caller\":null,"
+	              "\"server_label\":null,\"server_url\":null,\"tool\":null,\"args_bytes\":0,"
+	              "\"args_sha256\":null,\"outcome\":null,\"error\":null,\"duration_ms\":0,"
+	              "\"approval_id\":null,\"decided_by\":null}]");
+	free(json);
+	json = NULL;
+
+	/* Order: by at_ms, newest first, whatever the insertion order; same millisecond: later insert first.
+	 */
+	r = audit_row(1700000000150, "b");
+	T(store_audit_add(s, &r) == 0);
+	r = audit_row(1700000000300, "c1");
+	T(store_audit_add(s, &r) == 0);
+	r = audit_row(1700000000300, "c2");
+	T(store_audit_add(s, &r) == 0);
+	r = audit_row(5, "old");
+	T(store_audit_add(s, &r) == 0);
+	tools = list_tools(s, 1000);
+	T_STREQ(tools, "c2,c1,-,b,search,old");
+	free(tools);
+	tools = list_tools(s, 3);
+	T_STREQ(tools, "c2,c1,-");
+	free(tools);
+	tools = list_tools(s, 1);
+	T_STREQ(tools, "c2");
+	free(tools);
+
+	/* Purge is strictly before: the row at exactly before_ms stays. */
+	T(store_audit_purge(s, 5) == 0);
+	T(store_audit_purge(s, 1700000000150) == 2); /* "old" and "search" */
+	tools = list_tools(s, 1000);
+	T_STREQ(tools, "c2,c1,-,b");
+	free(tools);
+	T(store_audit_purge(s, 1700000000150) == 0);
+	T(store_audit_purge(s, INT64_MAX) == 4);
+	tools = list_tools(s, 1000);
+	T_STREQ(tools, "");
+	free(tools);
+
+	/* Text cut inside a UTF-8 character still lists as valid JSON; valid UTF-8 is kept as is. */
+	r = audit_row(10, "t\xc3\xa9");
+	r.error = "cut \xe2\x82";
+	T(store_audit_add(s, &r) == 0);
+	T(store_audit_list(s, 10, &json) == 0);
+	arr = json ? json_loads(json, 0, NULL) : NULL;
+	T(arr != NULL && json_array_size(arr) == 1);
+	T_STREQ(json_string_value(json_object_get(json_array_get(arr, 0), "error")), "cut ??");
+	T_STREQ(json_string_value(json_object_get(json_array_get(arr, 0), "tool")), "t\xc3\xa9");
+	T(json_integer_value(json_object_get(json_array_get(arr, 0), "id")) == 7);
+	json_decref(arr);
+	free(json);
+	json = NULL;
+
+	/* Refusals leave the output alone. */
+	T(store_audit_list(s, 0, &json) == -1);
+	T(store_audit_list(s, 1001, &json) == -1);
+	T(store_audit_list(s, -1, &json) == -1);
+	T(strstr(store_errmsg(s), "audit list") != NULL);
+	T(store_audit_list(s, 10, NULL) == -1);
+	T(json == NULL);
+	T(store_audit_add(s, NULL) == -1);
+	T(store_audit_add(NULL, &r) == -1);
+	T(store_audit_purge(NULL, 0) == -1);
+	T(store_audit_list(NULL, 10, &json) == -1);
+	T(json == NULL);
+	store_close(s);
+}
+
+static int
+all_zero(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* Named secrets: random, stable for the life of the file, one per name, one per file; concurrent first
+ * uses from several processes agree on one value. */
+static void
+test_secrets(void)
+{
+	char err[256] = "";
+	char *path = tpath("secrets.sqlite"), *path2 = tpath("secrets2.sqlite"),
+	     *path3 = tpath("race.sqlite");
+	unsigned char k1[32], k1b[32], k2[32], k3[32], k64[64], small[16];
+	struct store *s = store_open(path, err, sizeof err), *o;
+	int fds[2], i, status, agree = 1;
+	unsigned char got[8][32];
+	pid_t pids[8];
+
+	T(s != NULL);
+	if (s == NULL)
+		goto done;
+	T(store_secret(s, "compact", k1, sizeof k1) == 0);
+	T(!all_zero(k1, sizeof k1));
+	T(store_secret(s, "compact", k1b, sizeof k1b) == 0);
+	T(memcmp(k1, k1b, sizeof k1) == 0);
+	T(store_secret(s, "other", k2, sizeof k2) == 0);
+	T(memcmp(k1, k2, sizeof k1) != 0);
+	T(store_secret(s, "max", k64, sizeof k64) == 0);
+	T(!all_zero(k64 + 32, 32));
+
+	/* Asked with another length, a secret is refused rather than cut or stretched. */
+	T(store_secret(s, "compact", small, sizeof small) == -1);
+	T(strstr(store_errmsg(s), "32 bytes") != NULL);
+	T(store_secret(s, "compact", k64, 0) == -1);
+	T(store_secret(s, "new", k64, 65) == -1);
+	T(store_secret(s, NULL, k1b, sizeof k1b) == -1);
+	T(store_secret(s, "compact", NULL, 32) == -1);
+	T(store_secret(NULL, "compact", k1b, sizeof k1b) == -1);
+	store_close(s);
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_secret(s, "compact", k1b, sizeof k1b) == 0);
+		T(memcmp(k1, k1b, sizeof k1) == 0);
+		T(store_secret(s, "other", k3, sizeof k3) == 0);
+		T(memcmp(k2, k3, sizeof k2) == 0);
+		store_close(s);
+	}
+	/* Another database, another secret. */
+	o = store_open(path2, err, sizeof err);
+	T(o != NULL);
+	if (o) {
+		T(store_secret(o, "compact", k3, sizeof k3) == 0);
+		T(memcmp(k1, k3, sizeof k1) != 0);
+		store_close(o);
+	}
+
+	/* Eight processes ask for a new secret at once: all get the same bytes, which stay. */
+	o = store_open(path3, err, sizeof err); /* created and migrated before the race */
+	store_close(o);
+	T(pipe(fds) == 0);
+	for (i = 0; i < 8; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			unsigned char key[33];
+			struct store *c;
+
+			close(fds[0]);
+			c = store_open(path3, NULL, 0);
+			key[0] = (unsigned char)i;
+			if (c == NULL || store_secret(c, "k", key + 1, 32) != 0)
+				_exit(1);
+			store_close(c);
+			_exit(write(fds[1], key, sizeof key) == (ssize_t)sizeof key ? 0 : 1);
+		}
+	}
+	close(fds[1]);
+	for (i = 0; i < 8; i++) {
+		unsigned char key[33] = {0xff};
+
+		T(read(fds[0], key, sizeof key) == (ssize_t)sizeof key);
+		if (key[0] < 8)
+			memcpy(got[key[0]], key + 1, 32);
+	}
+	close(fds[0]);
+	for (i = 0; i < 8; i++) {
+		T(pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) &&
+		  WEXITSTATUS(status) == 0);
+		if (memcmp(got[i], got[0], 32) != 0)
+			agree = 0;
+	}
+	T(agree);
+	o = store_open(path3, err, sizeof err);
+	T(o != NULL);
+	if (o) {
+		T(store_secret(o, "k", k3, sizeof k3) == 0);
+		T(memcmp(k3, got[0], 32) == 0);
+		store_close(o);
+	}
+done:
+	free(path);
+	free(path2);
+	free(path3);
+}
+
+/* The schema of version 2 exactly as that release's store wrote it, with a row in each table. */
+static const char v2_db[] = "PRAGMA journal_mode = WAL;"
+                            "CREATE TABLE responses ("
+                            " id TEXT PRIMARY KEY NOT NULL,"
+                            " created_at INTEGER NOT NULL,"
+                            " response_json TEXT NOT NULL,"
+                            " input_json TEXT NOT NULL);"
+                            "CREATE INDEX responses_created_at ON responses(created_at);"
+                            "CREATE TABLE mcp_tool_cache ("
+                            " url TEXT NOT NULL,"
+                            " cred_hash TEXT NOT NULL,"
+                            " protocol_version TEXT NOT NULL,"
+                            " tools_json TEXT NOT NULL,"
+                            " fetched_at INTEGER NOT NULL,"
+                            " expires_at INTEGER NOT NULL,"
+                            " PRIMARY KEY (url, cred_hash, protocol_version));"
+                            "CREATE INDEX mcp_tool_cache_expires_at ON mcp_tool_cache(expires_at);"
+                            "CREATE TABLE mcp_transport ("
+                            " url TEXT PRIMARY KEY NOT NULL,"
+                            " transport TEXT NOT NULL,"
+                            " protocol_version TEXT NOT NULL,"
+                            " updated_at INTEGER NOT NULL);"
+                            "INSERT INTO responses VALUES ('resp_v2', 7, '{\"v\":2}', '[]');"
+                            "INSERT INTO mcp_tool_cache VALUES ('https://a/', 'h', 'v', '[\"v2\"]', 0, 100);"
+                            "INSERT INTO mcp_transport VALUES ('https://a/', 'sse', 'v', 0);"
+                            "PRAGMA user_version = 2;";
+
+/*
+ * A version 2 database migrates to 3 keeping its rows, and what the new tables hold survives a reopen;
+ * a migration 3 that fails leaves version 2 without any of its tables.
+ */
+static void
+test_migrate_v2(void)
+{
+	char err[256] = "";
+	char *path = tpath("v2.sqlite"), *path2 = tpath("v2_blocked.sqlite"), *out = tpath("cli2.out");
+	char *resp = NULL, *ver = NULL, *text;
+	unsigned char k[32], k2[32];
+	struct store_approval a = {0};
+	struct store_audit row = audit_row(1, "t");
+	size_t len = 0;
+	struct store *s;
+
+	if (system("command -v sqlite3 >/dev/null 2>&1") != 0) {
+		printf("test_store: note: no sqlite3 command-line tool, migration from version 2 not "
+		       "tested (Debian: apt-get install sqlite3)\n");
+		goto done;
+	}
+	T(sqlite_cli(path, v2_db, NULL) == 0);
+	T(header_user_version(path) == 2);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL) {
+		printf("open: %s\n", err);
+		goto done;
+	}
+	T(store_response_get(s, "resp_v2", &resp, NULL) == 0);
+	T_STREQ(resp, "{\"v\":2}");
+	free(resp);
+	resp = NULL;
+	ROW(s, "https://a/", "h", "v", "[\"v2\"]");
+	T(store_mcp_transport_get(s, "https://a/", &resp, &ver) == 0);
+	T_STREQ(resp, "sse");
+	free(resp);
+	free(ver);
+	resp = ver = NULL;
+	T(store_approval_put(s, "mcpr_v", "resp_v2", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_audit_add(s, &row) == 0);
+	T(store_secret(s, "compact", k, sizeof k) == 0);
+	store_close(s);
+	T(header_user_version(path) == SCHEMA_VERSION);
+
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_approval_get(s, "mcpr_v", &a) == 0);
+		T_STREQ(a.status, "pending");
+		store_approval_clear(&a);
+		T(store_approval_decide(s, "mcpr_v", 1, "uid=1", NULL, 1700000001) == 0);
+		T(store_secret(s, "compact", k2, sizeof k2) == 0);
+		T(memcmp(k, k2, sizeof k) == 0);
+		text = list_tools(s, 10);
+		T_STREQ(text, "t");
+		free(text);
+		store_close(s);
+	}
+	/* The new tables as SQLite sees them (a constraint in the schema, not only in our code). */
+	T(sqlite_cli(path, "SELECT status FROM mcp_approvals; SELECT count(*) FROM secrets;", out) == 0);
+	text = slurp(out, &len);
+	T_STREQ(text, "approved\n1\n");
+	free(text);
+	/* OR IGNORE skips the row a constraint refuses, quietly: still "approved" only if the CHECK is there.
+	 */
+	T(sqlite_cli(path,
+	             "UPDATE OR IGNORE mcp_approvals SET status = 'maybe'; SELECT status FROM mcp_approvals;",
+	             out) == 0);
+	text = slurp(out, &len);
+	T_STREQ(text, "approved\n");
+	free(text);
+
+	/* A table in the way of migration 3's last CREATE: the file stays at version 2, without the rest. */
+	T(sqlite_cli(path2, v2_db, NULL) == 0);
+	T(sqlite_cli(path2, "CREATE TABLE secrets (x);", NULL) == 0);
+	err[0] = '\0';
+	s = store_open(path2, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(strstr(err, "migrate") != NULL);
+	T(header_user_version(path2) == 2);
+	T(sqlite_cli(path2, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'mcp_a%';", out) == 0);
+	text = slurp(out, &len);
+	T_STREQ(text, "0\n");
+	free(text);
+	T(sqlite_cli(path2, "DROP TABLE secrets;", NULL) == 0);
+	s = store_open(path2, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		T(store_response_get(s, "resp_v2", NULL, NULL) == 0);
+		T(store_secret(s, "compact", k2, sizeof k2) == 0);
+		store_close(s);
+	}
+	T(header_user_version(path2) == SCHEMA_VERSION);
+done:
+	free(path);
+	free(path2);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -1209,6 +1737,10 @@ main(void)
 	test_transport();
 	test_mcp_nulls();
 	test_migrate_v1();
+	test_approvals();
+	test_audit();
+	test_secrets();
+	test_migrate_v2();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return T_DONE();
 }
