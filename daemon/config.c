@@ -33,6 +33,9 @@
 #define CONFIG_MAX_MCP_SERVERS  256
 #define CONFIG_MAX_MCP_HEADERS  32
 #define CONFIG_MAX_MCP_LABEL    64
+#define CONFIG_MAX_TOOL_NAMES   1024 /* one allowed_tools / require_approval list */
+#define CONFIG_MAX_TOOL_NAME    256
+#define CONFIG_MAX_REQUEST_URLS 64
 #define CONFIG_MAX_SUN_PATH     (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* Where error messages go; every message starts with the key path it is about. */
@@ -658,25 +661,17 @@ static const struct limit_spec limit_specs[] = {
 
 #define N_LIMITS (sizeof limit_specs / sizeof limit_specs[0])
 
-/* Loads the numbers of section (an object of root, optional) into dst by its table. */
+/* Stores the numbers of o (the object at section) into dst by its table; keys are checked by the caller. */
 static int
-load_numbers(struct cfgctx *cx, json_t *root, const char *section, const struct limit_spec *specs, size_t n,
+numbers_from(struct cfgctx *cx, json_t *o, const char *section, const struct limit_spec *specs, size_t n,
              void *dst)
 {
-	const char *keys[16];
-	json_t *o = json_object_get(root, section), *v;
 	char path[64];
 	json_int_t val;
 	char *field;
+	json_t *v;
 	size_t i;
 
-	if (o == NULL)
-		return 0;
-	for (i = 0; i < n && i < sizeof keys / sizeof keys[0] - 1; i++)
-		keys[i] = specs[i].key;
-	keys[i] = NULL;
-	if (check_keys(cx, o, section, keys) < 0)
-		return -1;
 	for (i = 0; i < n; i++) {
 		v = json_object_get(o, specs[i].key);
 		if (v == NULL)
@@ -691,6 +686,25 @@ load_numbers(struct cfgctx *cx, json_t *root, const char *section, const struct 
 			*(unsigned *)(void *)field = (unsigned)val;
 	}
 	return 0;
+}
+
+/* Loads the numbers of section (an object of root, optional) into dst by its table. */
+static int
+load_numbers(struct cfgctx *cx, json_t *root, const char *section, const struct limit_spec *specs, size_t n,
+             void *dst)
+{
+	const char *keys[16];
+	json_t *o = json_object_get(root, section);
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	for (i = 0; i < n && i < sizeof keys / sizeof keys[0] - 1; i++)
+		keys[i] = specs[i].key;
+	keys[i] = NULL;
+	if (check_keys(cx, o, section, keys) < 0)
+		return -1;
+	return numbers_from(cx, o, section, specs, n, dst);
 }
 
 static int
@@ -739,11 +753,105 @@ header_name_ok(const char *s)
 	               n;
 }
 
+static void
+names_free(char **names)
+{
+	char **p;
+
+	for (p = names; p && *p; p++)
+		free(*p);
+	free(names);
+}
+
+/*
+ * A list of MCP tool names at path: an array of distinct non-empty strings. *out becomes a
+ * NULL-terminated copy, non-NULL even when the list is empty (an empty ceiling admits no tool, which
+ * is not the same as no ceiling). On error *out holds what was copied so far, for config_free().
+ */
+static int
+load_names(struct cfgctx *cx, json_t *arr, const char *path, char ***out)
+{
+	char p[192], safe[80];
+	const char *s;
+	json_t *v;
+	size_t i, j, n;
+
+	if (!json_is_array(arr) || json_array_size(arr) > CONFIG_MAX_TOOL_NAMES) {
+		cerr(cx, "%s: must be an array of at most %d tool names", path, CONFIG_MAX_TOOL_NAMES);
+		return -1;
+	}
+	*out = xcalloc(json_array_size(arr) + 1, sizeof **out);
+	json_array_foreach (arr, i, v) {
+		snprintf(p, sizeof p, "%s[%zu]", path, i);
+		if (!json_is_string(v) || json_string_length(v) == 0) {
+			cerr(cx, "%s: must be a non-empty string", p);
+			return -1;
+		}
+		s = json_string_value(v);
+		n = json_string_length(v);
+		if (n > CONFIG_MAX_TOOL_NAME) {
+			cerr(cx, "%s: longer than %d bytes", p, CONFIG_MAX_TOOL_NAME);
+			return -1;
+		}
+		if (has_ctl(s, n)) {
+			cerr(cx, "%s: must not contain control characters", p);
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp((*out)[j], s) == 0) {
+				cerr(cx, "%s: \"%s\" is already listed at [%zu]", p,
+				     printable(safe, sizeof safe, s), j);
+				return -1;
+			}
+		}
+		(*out)[i] = xstrdup(s);
+	}
+	return 0;
+}
+
+/* The operator's bounds on one server's tools: allowed_tools, require_approval, approve_destructive. */
+static int
+load_tool_policy(struct cfgctx *cx, json_t *o, const char *base, struct config_mcp_server *m)
+{
+	char path[160];
+	json_t *v;
+
+	if ((v = json_object_get(o, "allowed_tools")) != NULL) {
+		snprintf(path, sizeof path, "%s.allowed_tools", base);
+		if (load_names(cx, v, path, &m->allowed_tools) < 0)
+			return -1;
+	}
+	if ((v = json_object_get(o, "require_approval")) != NULL) {
+		snprintf(path, sizeof path, "%s.require_approval", base);
+		if (json_is_array(v)) {
+			if (load_names(cx, v, path, &m->approval_tools) < 0)
+				return -1;
+		} else if (json_is_string(v) && strcmp(json_string_value(v), "always") == 0) {
+			m->approval_always = 1;
+		} else {
+			/* "never" has no meaning for a floor: leaving the key out lets the caller decide. */
+			cerr(cx, "%s: must be \"always\" or an array of tool names", path);
+			return -1;
+		}
+	}
+	return get_bool(cx, o, base, "approve_destructive", &m->approve_destructive);
+}
+
 static int
 load_mcp_server(struct cfgctx *cx, json_t *o, const char *base, struct config_mcp_server *m)
 {
-	static const char *const keys[] = {"label",  "url",        "headers",     "bearer_env", "bearer_file",
-	                                   "bearer", "timeout_ms", "cache_ttl_s", NULL};
+	static const char *const keys[] = {"label",
+	                                   "url",
+	                                   "headers",
+	                                   "bearer_env",
+	                                   "bearer_file",
+	                                   "bearer",
+	                                   "timeout_ms",
+	                                   "cache_ttl_s",
+	                                   "allowed_tools",
+	                                   "require_approval",
+	                                   "approve_destructive",
+	                                   NULL};
 	json_t *hdrs, *v;
 	const char *label, *url, *name;
 	char *bearer = NULL, path[160];
@@ -821,7 +929,7 @@ load_mcp_server(struct cfgctx *cx, json_t *o, const char *base, struct config_mc
 			return -1;
 		m->cache_ttl_s = val == 0 ? -1 : (int)val;
 	}
-	return 0;
+	return load_tool_policy(cx, o, base, m);
 }
 
 static int
@@ -850,6 +958,108 @@ load_mcp_servers(struct cfgctx *cx, json_t *root, struct config *c)
 				return -1;
 			}
 		}
+	}
+	return 0;
+}
+
+/*
+ * A request's server_url is admitted when it starts with an allow_request_urls prefix. A prefix that
+ * stops inside the host ("https://a.example") would also admit "https://a.example.evil.test/", one
+ * with a partial port ("http://h:80") port 8080, and one with user info is a credential in the wrong
+ * place. So the host must be complete: followed by "/", or by ":" alone (any port), or by ":port/".
+ * check_url() has run, so the scheme and a host are there.
+ */
+static int
+check_url_prefix(struct cfgctx *cx, const char *path, const char *url)
+{
+	const char *p = strstr(url, "://") + 3, *end;
+	size_t n;
+
+	if (memchr(p, '@', strcspn(p, "/?#"))) {
+		cerr(cx, "%s: must not hold user info", path);
+		return -1;
+	}
+	if (*p == '[') {
+		end = strchr(p, ']');
+		n = end ? (size_t)(end - p) + 1 : 0;
+	} else {
+		n = strcspn(p, ":/?#");
+	}
+	if (n == 0)
+		goto bad;
+	p += n;
+	if (*p == '/')
+		return 0;
+	if (*p == ':') {
+		p++;
+		if (*p == '\0')
+			return 0;
+		n = strspn(p, "0123456789");
+		if (n >= 1 && n <= 5 && p[n] == '/')
+			return 0;
+	}
+bad:
+	cerr(cx,
+	     "%s: must end its host with \"/\", or with \":\" for any port, and a port with \"/\" "
+	     "(e.g. \"https://mcp.example.com/\" or \"http://127.0.0.1:\")",
+	     path);
+	return -1;
+}
+
+/* The numbers of "mcp_policy", as a table like the limits. */
+#define POL_U(k, lo, hi)                                                                                     \
+	{                                                                                                    \
+#k, offsetof(struct config_mcp_policy, k), 0, lo, hi                                         \
+	}
+
+static const struct limit_spec policy_specs[] = {
+        POL_U(max_tool_calls, 1, 10000),
+        POL_U(max_turns, 1, 1000),
+        POL_U(audit_retention_days, 1, 3650),
+};
+
+#define N_POLICY_SPECS (sizeof policy_specs / sizeof policy_specs[0])
+
+static int
+load_mcp_policy(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"allow_request_urls",  "max_tool_calls",       "max_turns",
+	                                   "approve_destructive", "audit_retention_days", NULL};
+	static const char base[] = "mcp_policy";
+	json_t *o = json_object_get(root, base), *arr, *v;
+	char **urls;
+	char path[64];
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	if (check_keys(cx, o, base, keys) < 0 ||
+	    numbers_from(cx, o, base, policy_specs, N_POLICY_SPECS, &c->mcp_policy) < 0 ||
+	    get_bool(cx, o, base, "approve_destructive", &c->mcp_policy.approve_destructive) < 0)
+		return -1;
+	arr = json_object_get(o, "allow_request_urls");
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > CONFIG_MAX_REQUEST_URLS) {
+		cerr(cx, "%s.allow_request_urls: must be an array of at most %d URL prefixes", base,
+		     CONFIG_MAX_REQUEST_URLS);
+		return -1;
+	}
+	/* Empty is the same as absent: request URLs are refused. */
+	if (json_array_size(arr) == 0)
+		return 0;
+	urls = xcalloc(json_array_size(arr) + 1, sizeof *urls);
+	c->mcp_policy.allow_request_urls = urls;
+	json_array_foreach (arr, i, v) {
+		snprintf(path, sizeof path, "%s.allow_request_urls[%zu]", base, i);
+		if (!json_is_string(v)) {
+			cerr(cx, "%s: must be a string", path);
+			return -1;
+		}
+		if (check_url(cx, path, json_string_value(v)) < 0 ||
+		    check_url_prefix(cx, path, json_string_value(v)) < 0)
+			return -1;
+		urls[i] = xstrdup(json_string_value(v));
 	}
 	return 0;
 }
@@ -922,6 +1132,9 @@ config_defaults(struct config *out)
 	out->mcp.cache_ttl_s = 60;
 	out->mcp.max_message_bytes = (size_t)8 * 1024 * 1024;
 	out->mcp.max_pages = 100;
+	out->mcp_policy.max_tool_calls = 64;
+	out->mcp_policy.max_turns = 16;
+	out->mcp_policy.audit_retention_days = 30;
 	out->log_level = LOG_LVL_INFO;
 }
 
@@ -945,8 +1158,8 @@ json_err(struct cfgctx *cx, const json_error_t *je)
 int
 config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"listen", "api_keys",    "upstreams", "store", "limits",
-	                                   "mcp",    "mcp_servers", "log_level", NULL};
+	static const char *const keys[] = {"listen", "api_keys",    "upstreams",  "store",     "limits",
+	                                   "mcp",    "mcp_servers", "mcp_policy", "log_level", NULL};
 	struct cfgctx cx = {err, errlen};
 	struct config c;
 	json_error_t je;
@@ -964,7 +1177,8 @@ config_load_string(const char *json, size_t len, struct config *out, char *err, 
 	if (check_keys(&cx, root, "", keys) < 0 || load_listen(&cx, root, &c) < 0 ||
 	    load_api_keys(&cx, root, &c) < 0 || load_upstreams(&cx, root, &c) < 0 ||
 	    load_store(&cx, root, &c) < 0 || load_limits(&cx, root, &c) < 0 || load_mcp(&cx, root, &c) < 0 ||
-	    load_mcp_servers(&cx, root, &c) < 0 || load_log_level(&cx, root, &c) < 0)
+	    load_mcp_servers(&cx, root, &c) < 0 || load_mcp_policy(&cx, root, &c) < 0 ||
+	    load_log_level(&cx, root, &c) < 0)
 		goto done;
 	if (strlen(c.unix_path) > CONFIG_MAX_SUN_PATH) {
 		cerr(&cx, "listen.unix.path: longer than %zu bytes (a socket path limit)%s",
@@ -1067,8 +1281,11 @@ config_free(struct config *c)
 		for (h = c->mcp_servers[i].headers; h && *h; h++)
 			secret_free(*h);
 		free(c->mcp_servers[i].headers);
+		names_free(c->mcp_servers[i].allowed_tools);
+		names_free(c->mcp_servers[i].approval_tools);
 	}
 	free(c->mcp_servers);
+	names_free(c->mcp_policy.allow_request_urls);
 	free(c->store_path);
 	/* A second config_free() is then harmless. */
 	memset(c, 0, sizeof *c);

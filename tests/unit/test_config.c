@@ -977,6 +977,340 @@ test_mcp_partial_free(void)
 	}
 }
 
+/* ---- MCP policy: per-server allowed_tools / require_approval / approve_destructive, "mcp_policy" ---- */
+
+#define MP(body) "{" UP ",\"mcp_policy\":{" body "}}"
+
+static int
+names_eq(char **names, const char *const *want)
+{
+	size_t i;
+
+	if (names == NULL)
+		return 0;
+	for (i = 0; want[i]; i++) {
+		if (names[i] == NULL || strcmp(names[i], want[i]) != 0)
+			return 0;
+	}
+	return names[i] == NULL;
+}
+
+static void
+test_policy_defaults(void)
+{
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	T(c.mcp_policy.allow_request_urls == NULL);
+	T(c.mcp_policy.max_tool_calls == 64);
+	T(c.mcp_policy.max_turns == 16);
+	T(c.mcp_policy.approve_destructive == 0);
+	T(c.mcp_policy.audit_retention_days == 30);
+	config_free(&c);
+
+	/* Nothing about policy in the file: the same defaults, and servers have no bounds of their own. */
+	T(load(MS1(""), &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.mcp_policy.allow_request_urls == NULL && c.mcp_policy.max_tool_calls == 64);
+	T(c.mcp_policy.max_turns == 16 && c.mcp_policy.approve_destructive == 0);
+	T(c.mcp_policy.audit_retention_days == 30);
+	T(c.n_mcp_servers == 1);
+	T(c.mcp_servers[0].allowed_tools == NULL);
+	T(c.mcp_servers[0].approval_always == 0);
+	T(c.mcp_servers[0].approval_tools == NULL);
+	T(c.mcp_servers[0].approve_destructive == 0);
+	config_free(&c);
+
+	/* An empty mcp_policy, and an empty allow-list (same as none). */
+	T(load(MP(""), &c, err, sizeof err) == 0);
+	T(c.mcp_policy.max_tool_calls == 64 && c.mcp_policy.max_turns == 16);
+	T(c.mcp_policy.audit_retention_days == 30 && c.mcp_policy.allow_request_urls == NULL);
+	config_free(&c);
+	T(load(MP("\"allow_request_urls\":[]"), &c, err, sizeof err) == 0);
+	T(c.mcp_policy.allow_request_urls == NULL);
+	config_free(&c);
+}
+
+static void
+test_policy_good(void)
+{
+	static const char *const urls[] = {"http://127.0.0.1:",
+	                                   "https://mcp.example.com/",
+	                                   "HTTPS://Mcp.Example.com:8443/mcp",
+	                                   "http://[::1]:",
+	                                   "http://[::1]:9000/",
+	                                   "https://x.example/a?b",
+	                                   NULL};
+	static const char *const two[] = {"search", "fetch.page", NULL};
+	static const char *const one[] = {"delete_all", NULL};
+	static const char *const none[] = {NULL};
+	const struct config_mcp_server *s;
+	struct config c;
+	char err[256];
+
+	T(load(MP("\"allow_request_urls\":[\"http://127.0.0.1:\",\"https://mcp.example.com/\","
+	          "\"HTTPS://Mcp.Example.com:8443/mcp\",\"http://[::1]:\",\"http://[::1]:9000/\","
+	          "\"https://x.example/a?b\"],"
+	          "\"max_tool_calls\":1,\"max_turns\":1000,\"approve_destructive\":true,"
+	          "\"audit_retention_days\":3650"),
+	       &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(names_eq(c.mcp_policy.allow_request_urls, urls));
+	T(c.mcp_policy.max_tool_calls == 1 && c.mcp_policy.max_turns == 1000);
+	T(c.mcp_policy.approve_destructive == 1 && c.mcp_policy.audit_retention_days == 3650);
+	config_free(&c);
+
+	T(load(MP("\"max_tool_calls\":10000,\"max_turns\":1,\"approve_destructive\":false,"
+	          "\"audit_retention_days\":1"),
+	       &c, err, sizeof err) == 0);
+	T(c.mcp_policy.max_tool_calls == 10000 && c.mcp_policy.max_turns == 1);
+	T(c.mcp_policy.approve_destructive == 0 && c.mcp_policy.audit_retention_days == 1);
+	config_free(&c);
+
+	T(load(MS("{\"label\":\"a\",\"url\":\"http://a\",\"allowed_tools\":[\"search\",\"fetch.page\"],"
+	          "\"require_approval\":\"always\",\"approve_destructive\":true},"
+	          "{\"label\":\"b\",\"url\":\"http://"
+	          "b\",\"allowed_tools\":[],\"require_approval\":[\"delete_all\"],"
+	          "\"approve_destructive\":false},"
+	          "{\"label\":\"c\",\"url\":\"http://c\",\"require_approval\":[]}"),
+	       &c, err, sizeof err) == 0);
+	T_STREQ(err, "");
+	T(c.n_mcp_servers == 3);
+	s = &c.mcp_servers[0];
+	T(names_eq(s->allowed_tools, two));
+	T(s->approval_always == 1 && s->approval_tools == NULL && s->approve_destructive == 1);
+	s = &c.mcp_servers[1];
+	/* An empty ceiling is kept as an empty list: no tool at all, unlike an absent one. */
+	T(names_eq(s->allowed_tools, none));
+	T(s->approval_always == 0 && names_eq(s->approval_tools, one) && s->approve_destructive == 0);
+	s = &c.mcp_servers[2];
+	T(s->allowed_tools == NULL && s->approval_always == 0 && names_eq(s->approval_tools, none));
+	config_free(&c);
+}
+
+static const struct bad_case bad_policy[] = {
+        /* mcp_servers[i].allowed_tools */
+        {MS1(",\"allowed_tools\":\"search\""),
+         "mcp_servers[0].allowed_tools: must be an array of at most 1024 tool names"},
+        {MS1(",\"allowed_tools\":{}"), "mcp_servers[0].allowed_tools: must be an array"},
+        {MS1(",\"allowed_tools\":null"), "mcp_servers[0].allowed_tools: must be an array"},
+        {MS1(",\"allowed_tools\":[\"a\",\"\"]"),
+         "mcp_servers[0].allowed_tools[1]: must be a non-empty string"},
+        {MS1(",\"allowed_tools\":[\"a\",7]"), "mcp_servers[0].allowed_tools[1]: must be a non-empty string"},
+        {MS1(",\"allowed_tools\":[null]"), "mcp_servers[0].allowed_tools[0]: must be a non-empty string"},
+        {MS1(",\"allowed_tools\":[\"a\\nb\"]"),
+         "mcp_servers[0].allowed_tools[0]: must not contain control characters"},
+        {MS1(",\"allowed_tools\":[\"a\",\"b\",\"a\"]"),
+         "mcp_servers[0].allowed_tools[2]: \"a\" is already listed at [0]"},
+        {MS("{\"label\":\"a\",\"url\":\"http://a\"},{\"label\":\"b\",\"url\":\"http://"
+            "b\",\"allowed_tools\":[1]}"),
+         "mcp_servers[1].allowed_tools[0]: must be a non-empty string"},
+        /* require_approval */
+        {MS1(",\"require_approval\":\"never\""),
+         "mcp_servers[0].require_approval: must be \"always\" or an array of tool names"},
+        {MS1(",\"require_approval\":\"Always\""), "mcp_servers[0].require_approval: must be \"always\""},
+        {MS1(",\"require_approval\":true"), "mcp_servers[0].require_approval: must be \"always\""},
+        {MS1(",\"require_approval\":{\"always\":{\"tool_names\":[\"a\"]}}"),
+         "mcp_servers[0].require_approval: must be"},
+        {MS1(",\"require_approval\":null"), "mcp_servers[0].require_approval: must be"},
+        {MS1(",\"require_approval\":[\"x\",\"\"]"),
+         "mcp_servers[0].require_approval[1]: must be a non-empty string"},
+        {MS1(",\"require_approval\":[[\"x\"]]"),
+         "mcp_servers[0].require_approval[0]: must be a non-empty string"},
+        {MS1(",\"require_approval\":[\"x\",\"x\"]"),
+         "mcp_servers[0].require_approval[1]: \"x\" is already listed at [0]"},
+        /* approve_destructive */
+        {MS1(",\"approve_destructive\":1"), "mcp_servers[0].approve_destructive: must be true or false"},
+        {MS1(",\"approve_destructive\":\"true\""),
+         "mcp_servers[0].approve_destructive: must be true or false"},
+        {MS1(",\"approve_destructive\":null"), "mcp_servers[0].approve_destructive: must be true or false"},
+        /* mcp_policy */
+        {"{" UP ",\"mcp_policy\":[]}", "mcp_policy: must be an object"},
+        {MP("\"bogus\":1"), "mcp_policy.bogus: unknown key"},
+        {MP("\"allow_request_url\":[]"), "mcp_policy.allow_request_url: unknown key"},
+        {MP("\"max_tool_calls\":0"), "mcp_policy.max_tool_calls: must be an integer from 1 to 10000"},
+        {MP("\"max_tool_calls\":10001"), "mcp_policy.max_tool_calls: must be an integer from 1 to 10000"},
+        {MP("\"max_tool_calls\":\"64\""), "mcp_policy.max_tool_calls: must be an integer"},
+        {MP("\"max_tool_calls\":-1"), "mcp_policy.max_tool_calls"},
+        {MP("\"max_turns\":0"), "mcp_policy.max_turns: must be an integer from 1 to 1000"},
+        {MP("\"max_turns\":1001"), "mcp_policy.max_turns: must be an integer from 1 to 1000"},
+        {MP("\"max_turns\":1.5"), "mcp_policy.max_turns"},
+        {MP("\"audit_retention_days\":0"),
+         "mcp_policy.audit_retention_days: must be an integer from 1 to 3650"},
+        {MP("\"audit_retention_days\":3651"),
+         "mcp_policy.audit_retention_days: must be an integer from 1 to 3650"},
+        {MP("\"audit_retention_days\":null"), "mcp_policy.audit_retention_days"},
+        {MP("\"approve_destructive\":\"yes\""), "mcp_policy.approve_destructive: must be true or false"},
+        {MP("\"allow_request_urls\":\"http://127.0.0.1:\""),
+         "mcp_policy.allow_request_urls: must be an array of at most 64 URL prefixes"},
+        {MP("\"allow_request_urls\":[5]"), "mcp_policy.allow_request_urls[0]: must be a string"},
+        {MP("\"allow_request_urls\":[\"https://ok.example/\",\"ftp://x/\"]"),
+         "mcp_policy.allow_request_urls[1]: must start with http:// or https://"},
+        {MP("\"allow_request_urls\":[\"\"]"),
+         "mcp_policy.allow_request_urls[0]: must start with http:// or https://"},
+        {MP("\"allow_request_urls\":[\"127.0.0.1:8000/\"]"),
+         "mcp_policy.allow_request_urls[0]: must start with"},
+        {MP("\"allow_request_urls\":[\"https://\"]"), "mcp_policy.allow_request_urls[0]: has no host"},
+        {MP("\"allow_request_urls\":[\"http:///x\"]"), "mcp_policy.allow_request_urls[0]: has no host"},
+        {MP("\"allow_request_urls\":[\"http://a b/\"]"),
+         "mcp_policy.allow_request_urls[0]: must not contain spaces"},
+        {MP("\"allow_request_urls\":[\"http://a/\\r\\n\"]"),
+         "mcp_policy.allow_request_urls[0]: must not contain"},
+        /* A prefix must end its host: else "https://a.example" admits "https://a.example.evil/". */
+        {MP("\"allow_request_urls\":[\"https://mcp.example.com\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host with \"/\", or with \":\" for any port"},
+        {MP("\"allow_request_urls\":[\"http://127.0.0.1:80\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://127.0.0.1:8x/\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://127.0.0.1:123456/\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://h?x\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://h#x\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://:80/\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://[::1]\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://[::1/\"]"),
+         "mcp_policy.allow_request_urls[0]: must end its host"},
+        {MP("\"allow_request_urls\":[\"http://user:pw@h/\"]"),
+         "mcp_policy.allow_request_urls[0]: must not hold user info"},
+        {MP("\"allow_request_urls\":[\"http://h@\"]"),
+         "mcp_policy.allow_request_urls[0]: must not hold user info"},
+};
+
+static void
+test_policy_bad(void)
+{
+	struct config c;
+	char err[256], json[8192];
+	size_t i, n;
+	int rc;
+
+	for (i = 0; i < sizeof bad_policy / sizeof bad_policy[0]; i++) {
+		memset(&c, 0x5a, sizeof c);
+		err[0] = 'x';
+		err[1] = '\0';
+		rc = load(bad_policy[i].json, &c, err, sizeof err);
+		if (rc != -1 || strstr(err, bad_policy[i].msg) != err) {
+			printf("bad_policy[%zu] %s: rc %d, err \"%s\", want \"%s\"\n", i, bad_policy[i].json,
+			       rc, err, bad_policy[i].msg);
+			T(0);
+		} else {
+			T(1);
+		}
+		T(c.unix_path == NULL && c.mcp_servers == NULL && c.mcp_policy.allow_request_urls == NULL);
+		config_free(&c);
+	}
+
+	/* Size caps: 1025 names, a 257-byte name, 65 URL prefixes. */
+	n = (size_t)snprintf(json, sizeof json, "%s",
+	                     "{" UP
+	                     ",\"mcp_servers\":[{\"label\":\"a\",\"url\":\"http://a\",\"allowed_tools\":[");
+	for (i = 0; i < 1025; i++)
+		n += (size_t)snprintf(json + n, sizeof json - n, "%s\"%zx\"", i ? "," : "", i);
+	snprintf(json + n, sizeof json - n, "]}]}");
+	T(load(json, &c, err, sizeof err) == -1);
+	T_STREQ(err, "mcp_servers[0].allowed_tools: must be an array of at most 1024 tool names");
+	/* 1024 is fine. */
+	n = (size_t)snprintf(json, sizeof json, "%s",
+	                     "{" UP
+	                     ",\"mcp_servers\":[{\"label\":\"a\",\"url\":\"http://a\",\"allowed_tools\":[");
+	for (i = 0; i < 1024; i++)
+		n += (size_t)snprintf(json + n, sizeof json - n, "%s\"%zx\"", i ? "," : "", i);
+	snprintf(json + n, sizeof json - n, "]}]}");
+	T(load(json, &c, err, sizeof err) == 0);
+	T(c.mcp_servers && c.mcp_servers[0].allowed_tools && c.mcp_servers[0].allowed_tools[1023] &&
+	  strcmp(c.mcp_servers[0].allowed_tools[1023], "3ff") == 0 &&
+	  c.mcp_servers[0].allowed_tools[1024] == NULL);
+	config_free(&c);
+
+	{
+		char name[258];
+
+		memset(name, 'n', 257);
+		name[257] = '\0';
+		snprintf(json, sizeof json,
+		         "{" UP
+		         ",\"mcp_servers\":[{\"label\":\"a\",\"url\":\"http://a\",\"require_approval\":"
+		         "[\"ok\",\"%s\"]}]}",
+		         name);
+		T(load(json, &c, err, sizeof err) == -1);
+		T_STREQ(err, "mcp_servers[0].require_approval[1]: longer than 256 bytes");
+		/* 256 bytes is fine. */
+		name[256] = '\0';
+		snprintf(json, sizeof json,
+		         "{" UP
+		         ",\"mcp_servers\":[{\"label\":\"a\",\"url\":\"http://a\",\"require_approval\":"
+		         "[\"ok\",\"%s\"]}]}",
+		         name);
+		T(load(json, &c, err, sizeof err) == 0);
+		T(c.mcp_servers && c.mcp_servers[0].approval_tools && c.mcp_servers[0].approval_tools[1] &&
+		  strlen(c.mcp_servers[0].approval_tools[1]) == 256);
+		config_free(&c);
+	}
+
+	n = (size_t)snprintf(json, sizeof json, "%s", "{" UP ",\"mcp_policy\":{\"allow_request_urls\":[");
+	for (i = 0; i < 65; i++)
+		n += (size_t)snprintf(json + n, sizeof json - n, "%s\"http://h%zu/\"", i ? "," : "", i);
+	snprintf(json + n, sizeof json - n, "]}}");
+	T(load(json, &c, err, sizeof err) == -1);
+	T_STREQ(err, "mcp_policy.allow_request_urls: must be an array of at most 64 URL prefixes");
+
+	/* A prefix with credentials is refused without quoting them. */
+	T(load(MP("\"allow_request_urls\":[\"https://user:url-SECRET@mcp.example/\"]"), &c, err,
+	       sizeof err) == -1);
+	T(strstr(err, "SECRET") == NULL);
+	T(load(MP("\"allow_request_urls\":[\"https://mcp.example/?token=url-SECRET x\"]"), &c, err,
+	       sizeof err) == -1);
+	T(strstr(err, "mcp_policy.allow_request_urls[0]") == err && strstr(err, "SECRET") == NULL);
+}
+
+/* Failures part-way through the new lists: all of it freed (ASan's leak check). */
+static void
+test_policy_partial_free(void)
+{
+	static const char *const cases[] = {
+	        MS("{\"label\":\"one\",\"url\":\"http://"
+	           "a\",\"allowed_tools\":[\"a\",\"b\"],\"require_approval\":[\"c\"]},"
+	           "{\"label\":\"two\",\"url\":\"http://b\",\"allowed_tools\":[\"a\",\"b\",7]}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"allowed_tools\":[\"a\"]},"
+	           "{\"label\":\"two\",\"url\":\"http://"
+	           "b\",\"allowed_tools\":[\"a\"],\"require_approval\":[\"x\",\"x\"]}"),
+	        MS("{\"label\":\"one\",\"url\":\"http://a\",\"allowed_tools\":[\"a\"]},"
+	           "{\"label\":\"two\",\"url\":\"http://"
+	           "b\",\"allowed_tools\":[\"a\"],\"require_approval\":[\"x\"],"
+	           "\"approve_destructive\":0}"),
+	        "{" UP
+	        ",\"mcp_servers\":[{\"label\":\"one\",\"url\":\"http://a\",\"allowed_tools\":[\"a\"]}],"
+	        "\"mcp_policy\":{\"allow_request_urls\":[\"http://a/\",\"http://b/\",\"http://c\"]}}",
+	        "{" UP
+	        ",\"mcp_servers\":[{\"label\":\"one\",\"url\":\"http://a\",\"require_approval\":[\"a\"]}],"
+	        "\"mcp_policy\":{\"allow_request_urls\":[\"http://a/\"]},\"log_level\":\"loud\"}",
+	};
+	struct config c;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(&c, 0x5a, sizeof c);
+		if (load(cases[i], &c, err, sizeof err) != -1) {
+			printf("policy partial[%zu]: loaded, want an error: %s\n", i, cases[i]);
+			T(0);
+			config_free(&c);
+			continue;
+		}
+		T(strstr(err, i < 3    ? "mcp_servers[1]"
+		              : i == 3 ? "mcp_policy.allow_request_urls[2]"
+		                       : "log_level") == err);
+		T(c.mcp_servers == NULL && c.mcp_policy.allow_request_urls == NULL);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -994,6 +1328,10 @@ main(void)
 	test_mcp_servers();
 	test_mcp_secrets();
 	test_mcp_partial_free();
+	test_policy_defaults();
+	test_policy_good();
+	test_policy_bad();
+	test_policy_partial_free();
 	for (i = 0; i < ntmpfiles; i++)
 		unlink(tmpfiles[i]);
 	return T_DONE();
