@@ -39,6 +39,16 @@
 #define REQ_MAX_META_KEY    64
 #define REQ_MAX_META_VALUE  512
 #define REQ_MAX_SHORT       64 /* safety_identifier, prompt_cache_key, call_id */
+/* MCP: a tool's own name, the lists that name tools, and what a caller may hand us to send on. */
+#define REQ_MAX_TOOL_NAME    128
+#define REQ_MAX_TOOL_NAMES   1024
+#define REQ_MAX_LISTED_TOOLS 4096
+#define REQ_MAX_URL          2048
+#define REQ_MAX_SECRET       8192 /* bytes: a header value or the authorization */
+#define REQ_MAX_HEADERS      64
+#define REQ_MAX_HEADER_NAME  256
+#define REQ_MAX_REASON       65536
+#define REQ_MAX_COMPACTION   1048576 /* bytes of encrypted_content */
 
 #define PATH_LEN 128 /* == sizeof ((struct api_error *)0)->param */
 
@@ -73,8 +83,15 @@ static const char *const top_keys[] = {
         NULL,
 };
 
+/* POST /v1/responses/compact takes only these. */
+static const char *const compact_keys[] = {
+        "model", "input", "previous_response_id", "instructions", "prompt_cache_key", NULL,
+};
+
 static const char *const roles[] = {"user", "system", "developer", "assistant", NULL};
 static const char *const item_statuses[] = {"in_progress", "completed", "incomplete", NULL};
+static const char *const mcp_call_statuses[] = {"in_progress", "completed", "incomplete",
+                                                "calling",     "failed",    NULL};
 static const char *const phases[] = {"commentary", "final_answer", NULL};
 static const char *const details[] = {"low", "high", "auto", NULL};
 static const char *const choice_values[] = {"none", "auto", "required", NULL};
@@ -150,6 +167,18 @@ path_index(char *out, size_t outlen, const char *base, const char *key, size_t i
 	char idx[32];
 
 	path_key(out, outlen, base, key);
+	snprintf(idx, sizeof idx, "[%zu]", i);
+	path_append(out, outlen, idx);
+}
+
+/* out = base[i]. */
+static void
+path_elem(char *out, size_t outlen, const char *base, size_t i)
+{
+	char idx[32];
+
+	out[0] = '\0';
+	path_append(out, outlen, base);
 	snprintf(idx, sizeof idx, "[%zu]", i);
 	path_append(out, outlen, idx);
 }
@@ -1044,11 +1073,227 @@ norm_item_reference(json_t *item, const char *path, json_t **out, struct api_err
 	return 0;
 }
 
+/* ---- MCP and compaction input items ---- */
+
+/* Server labels inside items only have to be recognisable: the tool's label pattern is enforced
+ * where the tool is declared, and an item naming no declared server is plain history. */
+static int
+get_item_label(json_t *item, const char *path, const char **out, struct api_error *e)
+{
+	return get_str(item, "server_label", path, 1, 1, REQ_MAX_NAME, out, e);
+}
+
+/* One tool of an mcp_list_tools item: {name, input_schema, description?, annotations?}. */
+static int
+norm_listed_tool(json_t *t, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"name", "input_schema", "description", "annotations", NULL};
+	char p2[PATH_LEN];
+	const char *name, *desc;
+	json_t *schema, *ann, *o;
+
+	if (!json_is_object(t))
+		return err_type(e, path, "an object", t);
+	if (check_keys(t, path, keys, e) < 0 ||
+	    get_str(t, "name", path, 1, 1, REQ_MAX_TOOL_NAME, &name, e) < 0 ||
+	    get_str(t, "description", path, 0, 0, REQ_MAX_TEXT, &desc, e) < 0)
+		return -1;
+	schema = member(t, "input_schema");
+	path_key(p2, sizeof p2, path, "input_schema");
+	if (schema == NULL)
+		return err_missing(e, p2);
+	if (!json_is_object(schema))
+		return err_type(e, p2, "an object", schema);
+	ann = member(t, "annotations");
+	if (ann != NULL && !json_is_object(ann)) {
+		path_key(p2, sizeof p2, path, "annotations");
+		return err_type(e, p2, "an object", ann);
+	}
+	o = json_object();
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "input_schema", json_deep_copy(schema));
+	if (desc != NULL)
+		json_object_set_new(o, "description", json_string(desc));
+	if (ann != NULL)
+		json_object_set_new(o, "annotations", json_deep_copy(ann));
+	*out = o;
+	return 0;
+}
+
+static int
+norm_mcp_list_tools(json_t *item, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"type", "id", "server_label", "tools", "error", NULL};
+	char p2[PATH_LEN], idbuf[48];
+	const char *id, *label, *error;
+	json_t *arr, *t, *tools, *n, *o;
+	size_t i;
+
+	if (check_keys(item, path, keys, e) < 0 ||
+	    get_item_id(item, path, "mcpl", idbuf, sizeof idbuf, &id, e) < 0 ||
+	    get_item_label(item, path, &label, e) < 0 ||
+	    get_array(item, "tools", path, 1, REQ_MAX_LISTED_TOOLS, &arr, e) < 0 ||
+	    get_str(item, "error", path, 0, 0, REQ_MAX_TEXT, &error, e) < 0)
+		return -1;
+	tools = json_array();
+	json_array_foreach (arr, i, t) {
+		path_index(p2, sizeof p2, path, "tools", i);
+		if (norm_listed_tool(t, p2, &n, e) < 0) {
+			json_decref(tools);
+			return -1;
+		}
+		json_array_append_new(tools, n);
+	}
+	o = json_object();
+	json_object_set_new(o, "type", json_string("mcp_list_tools"));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "server_label", json_string(label));
+	json_object_set_new(o, "tools", tools);
+	if (error != NULL)
+		json_object_set(o, "error", json_object_get(item, "error"));
+	*out = o;
+	return 0;
+}
+
+static int
+norm_mcp_call(json_t *item, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"type",   "id",    "server_label",        "name",   "arguments",
+	                                   "output", "error", "approval_request_id", "status", NULL};
+	char p2[PATH_LEN], idbuf[48];
+	const char *id, *label, *name, *args, *output, *approval, *status, *s;
+	json_t *error, *o;
+
+	if (check_keys(item, path, keys, e) < 0 ||
+	    get_item_id(item, path, "mcp", idbuf, sizeof idbuf, &id, e) < 0 ||
+	    get_item_label(item, path, &label, e) < 0 ||
+	    get_str(item, "name", path, 1, 1, REQ_MAX_TOOL_NAME, &name, e) < 0 ||
+	    get_str(item, "arguments", path, 1, 0, REQ_MAX_TEXT, &args, e) < 0 ||
+	    get_str(item, "output", path, 0, 0, REQ_MAX_TEXT, &output, e) < 0 ||
+	    get_str(item, "approval_request_id", path, 0, 1, REQ_MAX_ID, &approval, e) < 0 ||
+	    get_enum(item, "status", path, 0, mcp_call_statuses, &status, e) < 0)
+		return -1;
+	/* error was a string in OpenAI's older SDKs and is a typed object in newer ones: both are
+	 * history a client may send back. */
+	error = member(item, "error");
+	if (error != NULL && json_is_string(error) &&
+	    get_str(item, "error", path, 1, 0, REQ_MAX_TEXT, &s, e) < 0)
+		return -1;
+	if (error != NULL && !json_is_string(error) && !json_is_object(error)) {
+		path_key(p2, sizeof p2, path, "error");
+		return err_type(e, p2, "a string, an object or null", error);
+	}
+	o = json_object();
+	json_object_set_new(o, "type", json_string("mcp_call"));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "server_label", json_string(label));
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set(o, "arguments", json_object_get(item, "arguments"));
+	json_object_set_new(o, "output", output ? json_incref(json_object_get(item, "output")) : json_null());
+	json_object_set_new(o, "error", error ? json_deep_copy(error) : json_null());
+	json_object_set_new(o, "approval_request_id", approval ? json_string(approval) : json_null());
+	json_object_set_new(o, "status", json_string(status ? status : error ? "failed" : "completed"));
+	*out = o;
+	return 0;
+}
+
+static int
+norm_mcp_approval_request(json_t *item, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"type", "id", "server_label", "name", "arguments", NULL};
+	char idbuf[48];
+	const char *id, *label, *name, *args;
+	json_t *o;
+
+	if (check_keys(item, path, keys, e) < 0 ||
+	    get_item_id(item, path, "mcpr", idbuf, sizeof idbuf, &id, e) < 0 ||
+	    get_item_label(item, path, &label, e) < 0 ||
+	    get_str(item, "name", path, 1, 1, REQ_MAX_TOOL_NAME, &name, e) < 0 ||
+	    get_str(item, "arguments", path, 1, 0, REQ_MAX_TEXT, &args, e) < 0)
+		return -1;
+	o = json_object();
+	json_object_set_new(o, "type", json_string("mcp_approval_request"));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "server_label", json_string(label));
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set(o, "arguments", json_object_get(item, "arguments"));
+	*out = o;
+	return 0;
+}
+
+static int
+norm_mcp_approval_response(json_t *item, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"type", "id", "approval_request_id", "approve", "reason", NULL};
+	char p2[PATH_LEN], idbuf[48];
+	const char *id, *approval, *reason;
+	json_t *o;
+	int approve = -1;
+
+	if (check_keys(item, path, keys, e) < 0 ||
+	    get_item_id(item, path, "mcpa", idbuf, sizeof idbuf, &id, e) < 0 ||
+	    get_str(item, "approval_request_id", path, 1, 1, REQ_MAX_ID, &approval, e) < 0 ||
+	    get_bool(item, "approve", path, &approve, e) < 0 ||
+	    get_str(item, "reason", path, 0, 0, REQ_MAX_REASON, &reason, e) < 0)
+		return -1;
+	if (approve < 0) {
+		path_key(p2, sizeof p2, path, "approve");
+		return err_missing(e, p2);
+	}
+	o = json_object();
+	json_object_set_new(o, "type", json_string("mcp_approval_response"));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "approval_request_id", json_string(approval));
+	json_object_set_new(o, "approve", json_boolean(approve));
+	if (reason != NULL)
+		json_object_set(o, "reason", json_object_get(item, "reason"));
+	*out = o;
+	return 0;
+}
+
+/* encrypted_content is only carried here; whether it verifies is decided when the context is
+ * translated for the upstream, where the daemon's key is at hand. */
+static int
+norm_compaction(json_t *item, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"type", "id", "encrypted_content", NULL};
+	char p2[PATH_LEN], idbuf[48];
+	const char *id, *enc;
+	json_t *o;
+
+	if (check_keys(item, path, keys, e) < 0 ||
+	    get_item_id(item, path, "cmp", idbuf, sizeof idbuf, &id, e) < 0 ||
+	    get_str(item, "encrypted_content", path, 1, 1, REQ_MAX_COMPACTION, &enc, e) < 0)
+		return -1;
+	if (json_string_length(json_object_get(item, "encrypted_content")) > REQ_MAX_COMPACTION) {
+		/* The cap is in bytes; get_str counted code points. */
+		path_key(p2, sizeof p2, path, "encrypted_content");
+		return api_error_bad(e, p2, "string_above_max_length",
+		                     "Invalid '%s': string too long. Expected at most %d bytes.", p2,
+		                     REQ_MAX_COMPACTION);
+	}
+	o = json_object();
+	json_object_set_new(o, "type", json_string("compaction"));
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set(o, "encrypted_content", json_object_get(item, "encrypted_content"));
+	*out = o;
+	return 0;
+}
+
 static int
 norm_item(json_t *item, size_t i, json_t **out, struct api_error *e)
 {
-	static const char *const types[] = {"message",   "function_call",  "function_call_output",
-	                                    "reasoning", "item_reference", NULL};
+	static const char *const types[] = {"message",
+	                                    "function_call",
+	                                    "function_call_output",
+	                                    "reasoning",
+	                                    "item_reference",
+	                                    "mcp_list_tools",
+	                                    "mcp_call",
+	                                    "mcp_approval_request",
+	                                    "mcp_approval_response",
+	                                    "compaction",
+	                                    NULL};
 	char path[PATH_LEN], p2[PATH_LEN];
 	const char *type;
 	json_t *t;
@@ -1084,12 +1329,16 @@ norm_item(json_t *item, size_t i, json_t **out, struct api_error *e)
 		return norm_reasoning(item, path, out, e);
 	if (strcmp(type, "item_reference") == 0)
 		return norm_item_reference(item, path, out, e);
+	if (strcmp(type, "mcp_list_tools") == 0)
+		return norm_mcp_list_tools(item, path, out, e);
+	if (strcmp(type, "mcp_call") == 0)
+		return norm_mcp_call(item, path, out, e);
+	if (strcmp(type, "mcp_approval_request") == 0)
+		return norm_mcp_approval_request(item, path, out, e);
+	if (strcmp(type, "mcp_approval_response") == 0)
+		return norm_mcp_approval_response(item, path, out, e);
 	if (strcmp(type, "compaction") == 0)
-		return api_error_bad(e, p2, "unsupported_value", "compaction items are not supported yet.");
-	if (strcmp(type, "mcp_list_tools") == 0 || strcmp(type, "mcp_call") == 0 ||
-	    strcmp(type, "mcp_approval_request") == 0 || strcmp(type, "mcp_approval_response") == 0)
-		return api_error_bad(e, p2, "unsupported_value",
-		                     "MCP items need an mcp tool, not supported yet ('%s').", type);
+		return norm_compaction(item, path, out, e);
 	return err_value(e, p2, type, types);
 }
 
@@ -1151,6 +1400,332 @@ has_tool(const struct request *r, const char *name)
 	return 0;
 }
 
+/* ---- mcp tools ---- */
+
+static int
+name_chars_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* RFC 9110 token characters, the only ones a header name may hold. */
+static int
+is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int
+has_mcp_label(const struct request *r, const char *label)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach (r->mcp_tools, i, t) {
+		if (strcmp(json_string_value(json_object_get(t, "server_label")), label) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* server_label: [A-Za-z0-9_-]{1,64}, unique. Every way to miss that is one invalid_value, because the
+ * label is what the daemon's configured servers are matched by. */
+static int
+get_label(struct request *r, json_t *tool, const char *path, const char **out, struct api_error *e)
+{
+	char p2[PATH_LEN];
+	json_t *v = member(tool, "server_label");
+	const char *s;
+
+	*out = NULL;
+	path_key(p2, sizeof p2, path, "server_label");
+	if (v == NULL)
+		return err_missing(e, p2);
+	if (!json_is_string(v))
+		return err_type(e, p2, "a string", v);
+	s = json_string_value(v);
+	if (json_string_length(v) == 0 || json_string_length(v) > REQ_MAX_NAME || !name_chars_ok(s)) {
+		(void)api_error_bad(e, p2, "invalid_value",
+		                    "Invalid '%s': expected 1 to %d characters of [A-Za-z0-9_-].", p2,
+		                    REQ_MAX_NAME);
+		return -1;
+	}
+	if (has_mcp_label(r, s)) {
+		(void)api_error_bad(
+		        e, p2, "invalid_value",
+		        "Invalid '%s': duplicate server_label '%s'; each mcp tool needs its own label.", p2,
+		        s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+/* A header value or the authorization token. Checked without ever quoting it: error messages reach
+ * the caller's logs and ours. Control characters (CR/LF above all) would let a value end its header
+ * line and start another; NUL never gets here (the JSON parser refuses \u0000). */
+static int
+check_secret(json_t *v, const char *path, int nonempty, struct api_error *e)
+{
+	const char *s;
+	size_t i, n;
+
+	if (!json_is_string(v))
+		return err_type(e, path, "a string", v);
+	n = json_string_length(v);
+	s = json_string_value(v);
+	if (nonempty && n == 0)
+		return api_error_bad(e, path, "empty_string",
+		                     "Invalid '%s': empty string. Expected a string with minimum length 1.",
+		                     path);
+	if (n > REQ_MAX_SECRET)
+		return api_error_bad(e, path, "string_above_max_length",
+		                     "Invalid '%s': string too long. Expected at most %d bytes (the value "
+		                     "is not shown).",
+		                     path, REQ_MAX_SECRET);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return api_error_bad(e, path, "invalid_value",
+			                     "Invalid '%s': control characters are not allowed (the value "
+			                     "is not shown).",
+			                     path);
+	return 0;
+}
+
+static int
+norm_headers(json_t *tool, const char *path, json_t **out, struct api_error *e)
+{
+	char p2[PATH_LEN], p3[PATH_LEN];
+	json_t *v = member(tool, "headers"), *val, *other;
+	const char *key, *k2;
+	size_t n, i;
+
+	*out = NULL;
+	path_key(p2, sizeof p2, path, "headers");
+	if (v == NULL) {
+		*out = json_null();
+		return 0;
+	}
+	if (!json_is_object(v))
+		return err_type(e, p2, "an object", v);
+	if (json_object_size(v) > REQ_MAX_HEADERS)
+		return api_error_bad(
+		        e, p2, "object_above_max_properties",
+		        "Invalid '%s': too many properties. Expected an object with at most %d properties, "
+		        "but got an object with %zu properties instead.",
+		        p2, REQ_MAX_HEADERS, json_object_size(v));
+	json_object_foreach (v, key, val) {
+		/* The name is not quoted either: a misplaced token would be the likeliest bad name. */
+		n = strlen(key);
+		for (i = 0; i < n && is_tchar((unsigned char)key[i]); i++)
+			;
+		if (n == 0 || n > REQ_MAX_HEADER_NAME || i < n)
+			return api_error_bad(e, p2, "invalid_value",
+			                     "Invalid '%s': header names must be HTTP tokens of 1 to %d "
+			                     "characters.",
+			                     p2, REQ_MAX_HEADER_NAME);
+		/* HTTP names are case-insensitive: "X-A" and "x-a" would both be sent. */
+		json_object_foreach (v, k2, other) {
+			if (k2 == key)
+				break;
+			if (strcasecmp(k2, key) == 0)
+				return api_error_bad(e, p2, "invalid_value",
+				                     "Invalid '%s': header names must be unique (ignoring "
+				                     "case).",
+				                     p2);
+		}
+		path_key(p3, sizeof p3, p2, key);
+		if (check_secret(val, p3, 0, e) < 0)
+			return -1;
+	}
+	*out = json_deep_copy(v);
+	return 0;
+}
+
+/* A list of MCP tool names at path into a new array. */
+static int
+copy_names(json_t *arr, const char *path, json_t **out, struct api_error *e)
+{
+	char p2[PATH_LEN];
+	json_t *names = json_array(), *v;
+	size_t i, n;
+
+	json_array_foreach (arr, i, v) {
+		path_elem(p2, sizeof p2, path, i);
+		if (!json_is_string(v)) {
+			json_decref(names);
+			return err_type(e, p2, "a string", v);
+		}
+		n = str_len_capped(v, REQ_MAX_TOOL_NAME);
+		if (n == 0 || n > REQ_MAX_TOOL_NAME) {
+			json_decref(names);
+			(void)api_error_bad(e, p2, n == 0 ? "empty_string" : "string_above_max_length",
+			                    "Invalid '%s': a tool name must have 1 to %d characters.", p2,
+			                    REQ_MAX_TOOL_NAME);
+			return -1;
+		}
+		json_array_append(names, v);
+	}
+	*out = names;
+	return 0;
+}
+
+/* {tool_names?, read_only?} -> {tool_names: [..]|null, read_only: bool|null}. */
+static int
+norm_filter(json_t *v, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const keys[] = {"tool_names", "read_only", NULL};
+	char p2[PATH_LEN];
+	json_t *arr, *names = NULL, *o;
+	int read_only = -1;
+
+	*out = NULL;
+	if (!json_is_object(v))
+		return err_type(e, path, "an object", v);
+	if (check_keys(v, path, keys, e) < 0 ||
+	    get_array(v, "tool_names", path, 0, REQ_MAX_TOOL_NAMES, &arr, e) < 0 ||
+	    get_bool(v, "read_only", path, &read_only, e) < 0)
+		return -1;
+	path_key(p2, sizeof p2, path, "tool_names");
+	if (arr != NULL && copy_names(arr, p2, &names, e) < 0)
+		return -1;
+	o = json_object();
+	json_object_set_new(o, "tool_names", names ? names : json_null());
+	json_object_set_new(o, "read_only", read_only < 0 ? json_null() : json_boolean(read_only));
+	*out = o;
+	return 0;
+}
+
+/* allowed_tools: ["a", ...] or {tool_names, read_only}; the list becomes the object form. */
+static int
+norm_allowed_tools(json_t *tool, const char *path, json_t **out, struct api_error *e)
+{
+	char p2[PATH_LEN];
+	json_t *v = member(tool, "allowed_tools"), *arr, *names;
+
+	*out = NULL;
+	path_key(p2, sizeof p2, path, "allowed_tools");
+	if (v == NULL) {
+		*out = json_null();
+		return 0;
+	}
+	if (json_is_object(v))
+		return norm_filter(v, p2, out, e);
+	if (!json_is_array(v))
+		return err_type(e, p2, "an array or an object", v);
+	if (get_array(tool, "allowed_tools", path, 1, REQ_MAX_TOOL_NAMES, &arr, e) < 0 ||
+	    copy_names(arr, p2, &names, e) < 0)
+		return -1;
+	*out = json_object();
+	json_object_set_new(*out, "tool_names", names);
+	json_object_set_new(*out, "read_only", json_null());
+	return 0;
+}
+
+/* require_approval: "always" (the default: nothing leaves for a server unless the caller says so),
+ * "never", or {always, never} filters. */
+static int
+norm_require_approval(json_t *tool, const char *path, json_t **out, struct api_error *e)
+{
+	static const char *const modes[] = {"always", "never", NULL};
+	static const char *const keys[] = {"always", "never", NULL};
+	char p2[PATH_LEN], p3[PATH_LEN];
+	json_t *v = member(tool, "require_approval"), *o, *f, *n;
+	const char *mode;
+	size_t i;
+
+	*out = NULL;
+	path_key(p2, sizeof p2, path, "require_approval");
+	if (v == NULL) {
+		*out = json_string("always");
+		return 0;
+	}
+	if (json_is_string(v)) {
+		if (get_enum(tool, "require_approval", path, 1, modes, &mode, e) < 0)
+			return -1;
+		*out = json_string(mode);
+		return 0;
+	}
+	if (!json_is_object(v))
+		return err_type(e, p2, "a string or an object", v);
+	if (check_keys(v, p2, keys, e) < 0)
+		return -1;
+	o = json_object();
+	for (i = 0; keys[i] != NULL; i++) {
+		f = member(v, keys[i]);
+		n = NULL;
+		path_key(p3, sizeof p3, p2, keys[i]);
+		if (f != NULL && norm_filter(f, p3, &n, e) < 0) {
+			json_decref(o);
+			return -1;
+		}
+		json_object_set_new(o, keys[i], n ? n : json_null());
+	}
+	*out = o;
+	return 0;
+}
+
+static int
+parse_mcp_tool(struct request *r, json_t *tool, const char *path, struct api_error *e)
+{
+	static const char *const keys[] = {"type",    "server_label",  "server_url",    "server_description",
+	                                   "headers", "authorization", "allowed_tools", "require_approval",
+	                                   NULL};
+	static const char *const hosted[] = {"connector_id", "tunnel_id", "defer_loading", "allowed_callers",
+	                                     NULL};
+	char p2[PATH_LEN];
+	const char *label, *url, *desc;
+	json_t *auth, *headers = NULL, *allowed = NULL, *approval = NULL, *o;
+	size_t i;
+
+	for (i = 0; hosted[i] != NULL; i++) {
+		if (member(tool, hosted[i]) == NULL)
+			continue;
+		path_key(p2, sizeof p2, path, hosted[i]);
+		return api_error_bad(e, p2, "unsupported_parameter",
+		                     "Unsupported parameter: '%s': hosted connectors are not available on "
+		                     "toolhostd; give server_url or a configured server_label.",
+		                     p2);
+	}
+	if (check_keys(tool, path, keys, e) < 0 || get_label(r, tool, path, &label, e) < 0 ||
+	    get_str(tool, "server_url", path, 0, 1, REQ_MAX_URL, &url, e) < 0 ||
+	    get_str(tool, "server_description", path, 0, 0, REQ_MAX_TEXT, &desc, e) < 0)
+		return -1;
+	/* The URL itself is not quoted: it may carry credentials in its user info or query. */
+	if (url != NULL && !url_ok(url, 0)) {
+		path_key(p2, sizeof p2, path, "server_url");
+		return api_error_bad(e, p2, "invalid_value",
+		                     "Invalid '%s': expected an http:// or https:// URL with a host.", p2);
+	}
+	auth = member(tool, "authorization");
+	path_key(p2, sizeof p2, path, "authorization");
+	if (auth != NULL && check_secret(auth, p2, 1, e) < 0)
+		return -1;
+	if (norm_headers(tool, path, &headers, e) < 0 || norm_allowed_tools(tool, path, &allowed, e) < 0 ||
+	    norm_require_approval(tool, path, &approval, e) < 0) {
+		json_decref(headers);
+		json_decref(allowed);
+		return -1;
+	}
+	o = json_object();
+	json_object_set_new(o, "type", json_string("mcp"));
+	json_object_set_new(o, "server_label", json_string(label));
+	json_object_set_new(o, "server_url", url ? json_string(url) : json_null());
+	json_object_set_new(o, "server_description",
+	                    desc ? json_incref(member(tool, "server_description")) : json_null());
+	json_object_set_new(o, "headers", headers);
+	json_object_set_new(o, "authorization", auth ? json_incref(auth) : json_null());
+	json_object_set_new(o, "allowed_tools", allowed);
+	json_object_set_new(o, "require_approval", approval);
+	json_array_append_new(r->mcp_tools, o);
+	return 0;
+}
+
 static int
 parse_tool(struct request *r, json_t *tool, const char *path, struct api_error *e)
 {
@@ -1164,11 +1739,12 @@ parse_tool(struct request *r, json_t *tool, const char *path, struct api_error *
 		return err_type(e, path, "an object", tool);
 	if (get_str(tool, "type", path, 1, 0, REQ_MAX_TEXT, &type, e) < 0)
 		return -1;
+	if (strcmp(type, "mcp") == 0)
+		return parse_mcp_tool(r, tool, path, e);
 	if (strcmp(type, "function") != 0) {
 		path_key(p2, sizeof p2, path, "type");
-		return api_error_bad(e, p2, "unsupported_value", "unsupported tool type '%.64s'%s", type,
-		                     strcmp(type, "mcp") == 0 ? ": MCP tools are not supported yet."
-		                                              : "; supported: 'function'.");
+		return api_error_bad(e, p2, "unsupported_value",
+		                     "unsupported tool type '%.64s'; supported: 'function' and 'mcp'.", type);
 	}
 	if (json_object_get(tool, "function") != NULL && json_object_get(tool, "name") == NULL) {
 		/* The Chat Completions shape; say how the Responses one differs. */
@@ -1212,6 +1788,7 @@ parse_tools(struct request *r, struct api_error *e)
 	size_t i;
 
 	r->tools = json_array();
+	r->mcp_tools = json_array();
 	if (get_array(r->body, "tools", "", 0, REQ_MAX_TOOLS, &arr, e) < 0)
 		return -1;
 	json_array_foreach (arr, i, tool) {
@@ -1257,6 +1834,31 @@ parse_function_choice(struct request *r, json_t *v, const char *path, json_t **o
 	return 0;
 }
 
+/* {type:"mcp", server_label, name?}: forces a call to that server's tools (to the named one when
+ * name is given). The name is the tool's own name on the server; whether the server has it is
+ * known only after listing. */
+static int
+parse_mcp_choice(struct request *r, json_t *v, struct api_error *e)
+{
+	static const char *const keys[] = {"type", "server_label", "name", NULL};
+	const char *label, *name;
+
+	if (check_keys(v, "tool_choice", keys, e) < 0 ||
+	    get_str(v, "server_label", "tool_choice", 1, 1, REQ_MAX_NAME, &label, e) < 0 ||
+	    get_str(v, "name", "tool_choice", 0, 1, REQ_MAX_TOOL_NAME, &name, e) < 0)
+		return -1;
+	if (!has_mcp_label(r, label))
+		return api_error_bad(e, "tool_choice.server_label", "invalid_value",
+		                     "Invalid 'tool_choice.server_label': no mcp tool with server_label "
+		                     "'%s' is in 'tools'.",
+		                     label);
+	r->tool_choice = json_object();
+	json_object_set_new(r->tool_choice, "type", json_string("mcp"));
+	json_object_set_new(r->tool_choice, "server_label", json_string(label));
+	json_object_set_new(r->tool_choice, "name", name ? json_string(name) : json_null());
+	return 0;
+}
+
 static int
 parse_tool_choice(struct request *r, struct api_error *e)
 {
@@ -1273,7 +1875,8 @@ parse_tool_choice(struct request *r, struct api_error *e)
 	if (json_is_string(v)) {
 		if (get_enum(r->body, "tool_choice", "", 1, choice_values, &s, e) < 0)
 			return -1;
-		if (strcmp(s, "required") == 0 && json_array_size(r->tools) == 0)
+		if (strcmp(s, "required") == 0 &&
+		    json_array_size(r->tools) + json_array_size(r->mcp_tools) == 0)
 			return api_error_bad(
 			        e, "tool_choice", "invalid_value",
 			        "Tool choice 'required' must be specified with 'tools' parameter.");
@@ -1286,10 +1889,12 @@ parse_tool_choice(struct request *r, struct api_error *e)
 		return -1;
 	if (strcmp(type, "function") == 0)
 		return parse_function_choice(r, v, "tool_choice", &r->tool_choice, e);
+	if (strcmp(type, "mcp") == 0)
+		return parse_mcp_choice(r, v, e);
 	if (strcmp(type, "allowed_tools") != 0)
 		return api_error_bad(e, "tool_choice.type", "unsupported_value",
-		                     "unsupported tool_choice type '%.64s'; supported: 'function' and "
-		                     "'allowed_tools'.",
+		                     "unsupported tool_choice type '%.64s'; supported: 'function', "
+		                     "'allowed_tools' and 'mcp'.",
 		                     type);
 	if (check_keys(v, "tool_choice", allowed_keys, e) < 0 ||
 	    get_array(v, "tools", "tool_choice", 1, REQ_MAX_TOOLS, &arr, e) < 0 ||
@@ -1544,8 +2149,9 @@ parse_body(struct request *r, struct api_error *e)
 	return 0;
 }
 
-struct request *
-request_parse(const char *body, size_t len, struct api_error *err)
+/* The JSON object of body, in a request holding the defaults of every field; NULL with *err. */
+static struct request *
+request_load(const char *body, size_t len, struct api_error *err)
 {
 	struct request *r;
 	json_error_t jerr;
@@ -1577,11 +2183,88 @@ request_parse(const char *body, size_t len, struct api_error *err)
 	r->top_logprobs = -1;
 	r->store = 1;
 	r->include_obfuscation = 1;
-	if (parse_body(r, err) < 0) {
+	return r;
+}
+
+struct request *
+request_parse(const char *body, size_t len, struct api_error *err)
+{
+	struct request *r = request_load(body, len, err);
+
+	if (r != NULL && parse_body(r, err) < 0) {
 		request_free(r);
 		return NULL;
 	}
 	return r;
+}
+
+/* The fields compact does not take still go through their parsers (absent), so that the request
+ * looks exactly like one request_parse made from the same keys. */
+static int
+parse_compact_body(struct request *r, struct api_error *e)
+{
+	json_t *b = r->body;
+
+	if (check_keys(b, "", compact_keys, e) < 0)
+		return -1;
+	if (!depth_ok(b, 0))
+		return api_error_bad(e, NULL, "nesting_too_deep",
+		                     "The request body is nested too deeply (more than %d levels).",
+		                     REQ_MAX_DEPTH);
+	if (get_str(b, "model", "", 1, 1, REQ_MAX_MODEL, &r->model, e) < 0 || parse_input(r, e) < 0 ||
+	    get_str(b, "instructions", "", 0, 0, REQ_MAX_TEXT, &r->instructions, e) < 0 ||
+	    get_str(b, "previous_response_id", "", 0, 1, REQ_MAX_ID, &r->previous_response_id, e) < 0 ||
+	    get_str(b, "prompt_cache_key", "", 0, 0, REQ_MAX_SHORT, &r->prompt_cache_key, e) < 0 ||
+	    parse_tools(r, e) < 0 || parse_tool_choice(r, e) < 0 || parse_text(r, e) < 0 ||
+	    parse_metadata(r, e) < 0)
+		return -1;
+	r->truncation = "disabled";
+	r->service_tier = "auto";
+	return 0;
+}
+
+struct request *
+request_parse_compact(const char *body, size_t len, struct api_error *err)
+{
+	struct request *r = request_load(body, len, err);
+
+	if (r != NULL && parse_compact_body(r, err) < 0) {
+		request_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Secrets stay in the request, which lives only as long as the job: a copy of a tool that leaves
+ * (response JSON, stored row, events) has no authorization and no header values. */
+json_t *
+request_tools_echo(const struct request *r)
+{
+	json_t *out = json_array(), *t, *v, *copy, *h, *hv;
+	const char *key, *hkey;
+	size_t i;
+
+	json_array_foreach (r->tools, i, t) {
+		json_array_append_new(out, json_deep_copy(t));
+	}
+	json_array_foreach (r->mcp_tools, i, t) {
+		copy = json_object();
+		json_object_foreach (t, key, v) {
+			if (strcmp(key, "authorization") == 0)
+				continue;
+			if (strcmp(key, "headers") == 0 && json_is_object(v)) {
+				h = json_object();
+				json_object_foreach (v, hkey, hv) {
+					json_object_set_new(h, hkey, json_string("[redacted]"));
+				}
+				json_object_set_new(copy, key, h);
+				continue;
+			}
+			json_object_set_new(copy, key, json_deep_copy(v));
+		}
+		json_array_append_new(out, copy);
+	}
+	return out;
 }
 
 void
@@ -1591,6 +2274,7 @@ request_free(struct request *r)
 		return;
 	json_decref(r->input);
 	json_decref(r->tools);
+	json_decref(r->mcp_tools);
 	json_decref(r->tool_choice);
 	json_decref(r->text_format);
 	json_decref(r->metadata);

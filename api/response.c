@@ -1,7 +1,8 @@
 /*
  * response: builds the ResponseResource with every key of the schema's "required" list, in the order
  * OpenAI returns them. Containers copied from the request (tools, tool_choice, text.format,
- * metadata) are deep copies, because the response is updated in place and outlives the request.
+ * metadata) are deep copies, because the response is updated in place and outlives the request;
+ * tools come from request_tools_echo(), without the mcp tools' authorization and header values.
  */
 #include "api/response.h"
 
@@ -55,7 +56,8 @@ response_new(const struct request *req, const char *id, int64_t created_at)
 	json_object_set_new(r, "instructions", str_or_null(req->instructions));
 	json_object_set_new(r, "output", json_array());
 	json_object_set_new(r, "error", json_null());
-	json_object_set_new(r, "tools", copy_or(req->tools, json_array()));
+	/* Never the request's own tools: mcp tools carry secrets that must not be echoed or stored. */
+	json_object_set_new(r, "tools", request_tools_echo(req));
 	json_object_set_new(r, "tool_choice", copy_or(req->tool_choice, json_string("auto")));
 	json_object_set_new(r, "truncation", str_or(req->truncation, "disabled"));
 	json_object_set_new(r, "parallel_tool_calls", json_boolean(req->parallel_tool_calls));

@@ -31,6 +31,7 @@ view(const struct request *r)
 #undef VSTR
 	json_object_set(v, "input", r->input);
 	json_object_set(v, "tools", r->tools);
+	json_object_set(v, "mcp_tools", r->mcp_tools);
 	json_object_set(v, "tool_choice", r->tool_choice);
 	json_object_set(v, "text_format", r->text_format);
 	json_object_set(v, "metadata", r->metadata);
@@ -388,8 +389,6 @@ static const struct invalid_case invalid_cases[] = {
         {"{\"tools\":{}}", 400, "tools", "invalid_type"},
         {"{\"tools\":[1]}", 400, "tools[0]", "invalid_type"},
         {"{\"tools\":[{\"name\":\"f\"}]}", 400, "tools[0].type", "missing_required_parameter"},
-        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"x\"}]}", 400, "tools[0].type",
-         "unsupported_value"},
         {"{\"tools\":[{\"type\":\"web_search\"}]}", 400, "tools[0].type", "unsupported_value"},
         {"{\"tools\":[{\"type\":\"function\"}]}", 400, "tools[0].name", "missing_required_parameter"},
         {"{\"tools\":[{\"type\":\"function\",\"name\":\"\"}]}", 400, "tools[0].name", "empty_string"},
@@ -415,8 +414,8 @@ static const struct invalid_case invalid_cases[] = {
          "invalid_value"},
         {"{\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],\"tool_choice\":{\"type\":\"function\"}}", 400,
          "tool_choice.name", "missing_required_parameter"},
-        {"{\"tool_choice\":{\"type\":\"mcp\",\"server_label\":\"x\"}}", 400, "tool_choice.type",
-         "unsupported_value"},
+        {"{\"tool_choice\":{\"type\":\"mcp\",\"server_label\":\"x\"}}", 400, "tool_choice.server_label",
+         "invalid_value"},
         {"{\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],\"tool_choice\":{\"type\":\"allowed_tools\","
          "\"tools\":[]}}",
          400, "tool_choice.tools", "empty_array"},
@@ -435,12 +434,6 @@ static const struct invalid_case invalid_cases[] = {
         {"{\"input\":[{\"content\":\"hi\"}]}", 400, "input[0].type", "missing_required_parameter"},
         {"{\"input\":[{\"type\":7}]}", 400, "input[0].type", "invalid_type"},
         {"{\"input\":[{\"type\":\"web_search_call\"}]}", 400, "input[0].type", "invalid_value"},
-        {"{\"input\":[{\"type\":\"compaction\",\"encrypted_content\":\"x\"}]}", 400, "input[0].type",
-         "unsupported_value"},
-        {"{\"input\":[{\"type\":\"mcp_call\",\"id\":\"x\"}]}", 400, "input[0].type", "unsupported_value"},
-        {"{\"input\":[{\"type\":\"mcp_list_tools\"}]}", 400, "input[0].type", "unsupported_value"},
-        {"{\"input\":[{\"type\":\"mcp_approval_request\"}]}", 400, "input[0].type", "unsupported_value"},
-        {"{\"input\":[{\"type\":\"mcp_approval_response\"}]}", 400, "input[0].type", "unsupported_value"},
         {"{\"input\":[{\"type\":\"message\",\"content\":\"x\"}]}", 400, "input[0].role",
          "missing_required_parameter"},
         {"{\"input\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 400, "input[0].role", "invalid_value"},
@@ -562,6 +555,305 @@ static const struct invalid_case invalid_cases[] = {
          "unknown_parameter"},
 };
 
+/* MCP tools, tool_choice and items. Bodies and expected values in these tables use ' for ". */
+#define MCP_MIN "{'type':'mcp','server_label':'docs'}"
+#define MCP_NORM_MIN                                                                                         \
+	"{'type':'mcp','server_label':'docs','server_url':null,'server_description':null,'headers':null,"    \
+	"'authorization':null,'allowed_tools':null,'require_approval':'always'}"
+
+static const struct valid_case mcp_valid_cases[] = {
+        {"mcp tool, label only: every key, approval by default",
+         "{'tools':[" MCP_MIN "]}",
+         {{"mcp_tools", "[" MCP_NORM_MIN "]"}, {"tools", "[]"}, {"tool_choice", "'auto'"}}},
+        {"mcp tool, nulls are defaults",
+         "{'tools':[{'type':'mcp','server_label':'docs','server_url':null,'server_description':null,"
+         "'headers':null,'authorization':null,'allowed_tools':null,'require_approval':null}]}",
+         {{"mcp_tools[0]", MCP_NORM_MIN}}},
+        {"mcp tool, every field",
+         "{'tools':[{'type':'mcp','server_label':'My_srv-2','server_url':'https://mcp.example.com/mcp?x=1',"
+         "'server_description':'Docs search','headers':{'X-Api-Key':'k1','Accept-Language':'fr'},"
+         "'authorization':'tok-123','allowed_tools':['search','fetch'],'require_approval':'never'}]}",
+         {{"mcp_tools[0]",
+           "{'type':'mcp','server_label':'My_srv-2','server_url':'https://mcp.example.com/mcp?x=1',"
+           "'server_description':'Docs search','headers':{'X-Api-Key':'k1','Accept-Language':'fr'},"
+           "'authorization':'tok-123','allowed_tools':{'tool_names':['search','fetch'],'read_only':null},"
+           "'require_approval':'never'}"}}},
+        {"mcp tool, filters",
+         "{'tools':[{'type':'mcp','server_label':'a','server_url':'http://127.0.0.1:9/mcp',"
+         "'allowed_tools':{'read_only':true},"
+         "'require_approval':{'never':{'tool_names':['search']},'always':{'read_only':false}}},"
+         "{'type':'mcp','server_label':'b','allowed_tools':{'tool_names':['x'],'read_only':null},"
+         "'require_approval':{'always':null}},"
+         "{'type':'mcp','server_label':'c','allowed_tools':[],'headers':{}}]}",
+         {{"mcp_tools[0].allowed_tools", "{'tool_names':null,'read_only':true}"},
+          {"mcp_tools[0].require_approval",
+           "{'always':{'tool_names':null,'read_only':false},'never':{'tool_names':['search'],"
+           "'read_only':null}}"},
+          {"mcp_tools[1].allowed_tools", "{'tool_names':['x'],'read_only':null}"},
+          {"mcp_tools[1].require_approval", "{'always':null,'never':null}"},
+          {"mcp_tools[2].allowed_tools", "{'tool_names':[],'read_only':null}"},
+          {"mcp_tools[2].headers", "{}"},
+          {"mcp_tools[3]", "-"}}},
+        {"function and mcp tools are kept apart",
+         "{'tools':[{'type':'function','name':'f'}," MCP_MIN ",{'type':'mcp','server_label':'web'}]}",
+         {{"tools", "[{'type':'function','name':'f','description':null,'parameters':null,'strict':null}]"},
+          {"mcp_tools[0].server_label", "'docs'"},
+          {"mcp_tools[1].server_label", "'web'"}}},
+        {"tool_choice required with only mcp tools",
+         "{'tools':[" MCP_MIN "],'tool_choice':'required'}",
+         {{"tool_choice", "'required'"}}},
+        {"tool_choice mcp without name",
+         "{'tools':[" MCP_MIN "],'tool_choice':{'type':'mcp','server_label':'docs'}}",
+         {{"tool_choice", "{'type':'mcp','server_label':'docs','name':null}"}}},
+        {"tool_choice mcp with name",
+         "{'tools':[{'type':'function','name':'f'}," MCP_MIN
+         "],'tool_choice':{'type':'mcp','server_label':'docs','name':'search.v2'}}",
+         {{"tool_choice", "{'type':'mcp','server_label':'docs','name':'search.v2'}"}}},
+        {"mcp_list_tools item",
+         "{'input':[{'type':'mcp_list_tools','server_label':'docs','tools':[{'name':'search',"
+         "'input_schema':{'type':'object'},'description':'Find','annotations':{'readOnlyHint':true}},"
+         "{'name':'x.y','input_schema':{},'description':null,'annotations':null}]},"
+         "{'type':'mcp_list_tools','id':'mcpl_1','server_label':'web','tools':[],'error':'unreachable'}]}",
+         {{"input[0].id", "~mcpl"},
+          {"input[0].type", "'mcp_list_tools'"},
+          {"input[0].server_label", "'docs'"},
+          {"input[0].tools",
+           "[{'name':'search','input_schema':{'type':'object'},'description':'Find','annotations':"
+           "{'readOnlyHint':true}},{'name':'x.y','input_schema':{}}]"},
+          {"input[0].error", "-"},
+          {"input[1]",
+           "{'type':'mcp_list_tools','id':'mcpl_1','server_label':'web','tools':[],'error':'unreachable'}"}}},
+        {"mcp_call items",
+         "{'input':[{'type':'mcp_call','server_label':'docs','name':'search','arguments':'{\\'q\\':1}'},"
+         "{'type':'mcp_call','id':'mcp_2','server_label':'docs','name':'search','arguments':'{}',"
+         "'output':'found','error':null,'approval_request_id':'mcpr_1','status':'completed'},"
+         "{'type':'mcp_call','server_label':'docs','name':'search','arguments':'{}','output':null,"
+         "'error':{'type':'mcp_protocol_error','code':-32602,'message':'bad'}},"
+         "{'type':'mcp_call','server_label':'docs','name':'s','arguments':'','error':'old style',"
+         "'status':'calling'}]}",
+         {{"input[0].id", "~mcp"},
+          {"input[0].arguments", "'{\\'q\\':1}'"},
+          {"input[0].output", "null"},
+          {"input[0].error", "null"},
+          {"input[0].approval_request_id", "null"},
+          {"input[0].status", "'completed'"},
+          {"input[1]",
+           "{'type':'mcp_call','id':'mcp_2','server_label':'docs','name':'search','arguments':'{}',"
+           "'output':'found','error':null,'approval_request_id':'mcpr_1','status':'completed'}"},
+          {"input[2].error", "{'type':'mcp_protocol_error','code':-32602,'message':'bad'}"},
+          {"input[2].status", "'failed'"},
+          {"input[3].error", "'old style'"},
+          {"input[3].status", "'calling'"}}},
+        {"approval items",
+         "{'input':[{'type':'mcp_approval_request','server_label':'docs','name':'rm','arguments':'{}'},"
+         "{'type':'mcp_approval_request','id':'mcpr_7','server_label':'docs','name':'rm','arguments':''},"
+         "{'type':'mcp_approval_response','approval_request_id':'mcpr_7','approve':false,'reason':'no'},"
+         "{'type':'mcp_approval_response','id':'mcpa_1','approval_request_id':'mcpr_8','approve':true,"
+         "'reason':null}]}",
+         {{"input[0].id", "~mcpr"},
+          {"input[0].name", "'rm'"},
+          {"input[1]",
+           "{'type':'mcp_approval_request','id':'mcpr_7','server_label':'docs','name':'rm','arguments':''}"},
+          {"input[2].id", "~mcpa"},
+          {"input[2].approve", "false"},
+          {"input[2].reason", "'no'"},
+          {"input[3]",
+           "{'type':'mcp_approval_response','id':'mcpa_1','approval_request_id':'mcpr_8','approve':true}"}}},
+        {"compaction items",
+         "{'input':[{'type':'compaction','encrypted_content':'thc1.abc.def'},"
+         "{'type':'compaction','id':'cmp_1','encrypted_content':'x'}]}",
+         {{"input[0].id", "~cmp"},
+          {"input[0].encrypted_content", "'thc1.abc.def'"},
+          {"input[1]", "{'type':'compaction','id':'cmp_1','encrypted_content':'x'}"}}},
+};
+
+#define T0  "{'tools':[{'type':'mcp','server_label':'docs',"
+#define IN0 "{'input':[{'type':"
+
+static const struct invalid_case mcp_invalid_cases[] = {
+        /* server_label */
+        {"{'tools':[{'type':'mcp'}]}", 400, "tools[0].server_label", "missing_required_parameter"},
+        {"{'tools':[{'type':'mcp','server_label':7}]}", 400, "tools[0].server_label", "invalid_type"},
+        {"{'tools':[{'type':'mcp','server_label':''}]}", 400, "tools[0].server_label", "invalid_value"},
+        {"{'tools':[{'type':'mcp','server_label':'a.b'}]}", 400, "tools[0].server_label", "invalid_value"},
+        {"{'tools':[{'type':'mcp','server_label':'a b'}]}", 400, "tools[0].server_label", "invalid_value"},
+        {"{'tools':[{'type':'mcp','server_label':"
+         "'a1234567890123456789012345678901234567890123456789012345678901234'}]}",
+         400, "tools[0].server_label", "invalid_value"},
+        {"{'tools':[" MCP_MIN ",{'type':'function','name':'docs'}," MCP_MIN "]}", 400,
+         "tools[2].server_label", "invalid_value"},
+        /* server_url and description */
+        {T0 "'server_url':'ftp://x/mcp'}]}", 400, "tools[0].server_url", "invalid_value"},
+        {T0 "'server_url':'https://'}]}", 400, "tools[0].server_url", "invalid_value"},
+        {T0 "'server_url':'https://a b/'}]}", 400, "tools[0].server_url", "invalid_value"},
+        {T0 "'server_url':''}]}", 400, "tools[0].server_url", "empty_string"},
+        {T0 "'server_url':5}]}", 400, "tools[0].server_url", "invalid_type"},
+        {T0 "'server_description':{}}]}", 400, "tools[0].server_description", "invalid_type"},
+        /* headers */
+        {T0 "'headers':[]}]}", 400, "tools[0].headers", "invalid_type"},
+        {T0 "'headers':{'X':5}}]}", 400, "tools[0].headers.X", "invalid_type"},
+        {T0 "'headers':{'bad name':'v'}}]}", 400, "tools[0].headers", "invalid_value"},
+        {T0 "'headers':{'':'v'}}]}", 400, "tools[0].headers", "invalid_value"},
+        {T0 "'headers':{'X:Y':'v'}}]}", 400, "tools[0].headers", "invalid_value"},
+        {T0 "'headers':{'X':'a\\r\\nEvil: 1'}}]}", 400, "tools[0].headers.X", "invalid_value"},
+        {T0 "'headers':{'X':'\\u007f'}}]}", 400, "tools[0].headers.X", "invalid_value"},
+        {T0 "'headers':{'X-A':'1','x-a':'2'}}]}", 400, "tools[0].headers", "invalid_value"},
+        /* authorization */
+        {T0 "'authorization':5}]}", 400, "tools[0].authorization", "invalid_type"},
+        {T0 "'authorization':''}]}", 400, "tools[0].authorization", "empty_string"},
+        {T0 "'authorization':'tok\\n'}]}", 400, "tools[0].authorization", "invalid_value"},
+        /* allowed_tools */
+        {T0 "'allowed_tools':'search'}]}", 400, "tools[0].allowed_tools", "invalid_type"},
+        {T0 "'allowed_tools':['']}]}", 400, "tools[0].allowed_tools[0]", "empty_string"},
+        {T0 "'allowed_tools':['a',5]}]}", 400, "tools[0].allowed_tools[1]", "invalid_type"},
+        {T0 "'allowed_tools':{'tool_names':'a'}}]}", 400, "tools[0].allowed_tools.tool_names",
+         "invalid_type"},
+        {T0 "'allowed_tools':{'tool_names':[null]}}]}", 400, "tools[0].allowed_tools.tool_names[0]",
+         "invalid_type"},
+        {T0 "'allowed_tools':{'read_only':'yes'}}]}", 400, "tools[0].allowed_tools.read_only",
+         "invalid_type"},
+        {T0 "'allowed_tools':{'names':[]}}]}", 400, "tools[0].allowed_tools.names", "unknown_parameter"},
+        /* require_approval */
+        {T0 "'require_approval':'sometimes'}]}", 400, "tools[0].require_approval", "invalid_value"},
+        {T0 "'require_approval':true}]}", 400, "tools[0].require_approval", "invalid_type"},
+        {T0 "'require_approval':{'always':'a'}}]}", 400, "tools[0].require_approval.always", "invalid_type"},
+        {T0 "'require_approval':{'maybe':{}}}]}", 400, "tools[0].require_approval.maybe",
+         "unknown_parameter"},
+        {T0 "'require_approval':{'never':{'tool_names':[1]}}}]}", 400,
+         "tools[0].require_approval.never.tool_names[0]", "invalid_type"},
+        {T0 "'require_approval':{'never':{'read_only':true,'x':1}}}]}", 400,
+         "tools[0].require_approval.never.x", "unknown_parameter"},
+        /* hosted and unknown forms */
+        {"{'tools':[{'type':'mcp','server_label':'d','connector_id':'connector_gmail'}]}", 400,
+         "tools[0].connector_id", "unsupported_parameter"},
+        {T0 "'tunnel_id':'t1'}]}", 400, "tools[0].tunnel_id", "unsupported_parameter"},
+        {T0 "'defer_loading':true}]}", 400, "tools[0].defer_loading", "unsupported_parameter"},
+        {T0 "'allowed_callers':['x']}]}", 400, "tools[0].allowed_callers", "unsupported_parameter"},
+        {"{'tools':[{'type':'mcp','connector_id':'connector_gmail'}]}", 400, "tools[0].connector_id",
+         "unsupported_parameter"},
+        {T0 "'server_labels':'x'}]}", 400, "tools[0].server_labels", "unknown_parameter"},
+        {"{'tools':[{'type':'hosted_mcp','server_label':'d'}]}", 400, "tools[0].type", "unsupported_value"},
+        /* tool_choice */
+        {"{'tools':[" MCP_MIN "],'tool_choice':{'type':'mcp','server_label':'web'}}", 400,
+         "tool_choice.server_label", "invalid_value"},
+        {"{'tools':[" MCP_MIN "],'tool_choice':{'type':'mcp'}}", 400, "tool_choice.server_label",
+         "missing_required_parameter"},
+        {"{'tools':[" MCP_MIN "],'tool_choice':{'type':'mcp','server_label':'docs','name':''}}", 400,
+         "tool_choice.name", "empty_string"},
+        {"{'tools':[" MCP_MIN "],'tool_choice':{'type':'mcp','server_label':'docs','mode':'x'}}", 400,
+         "tool_choice.mode", "unknown_parameter"},
+        {"{'tools':[{'type':'function','name':'docs'}],'tool_choice':{'type':'mcp','server_label':'docs'}}",
+         400, "tool_choice.server_label", "invalid_value"},
+        /* mcp_list_tools */
+        {IN0 "'mcp_list_tools','tools':[]}]}", 400, "input[0].server_label", "missing_required_parameter"},
+        {IN0 "'mcp_list_tools','server_label':'d'}]}", 400, "input[0].tools", "missing_required_parameter"},
+        {IN0 "'mcp_list_tools','server_label':'d','tools':{}}]}", 400, "input[0].tools", "invalid_type"},
+        {IN0 "'mcp_list_tools','server_label':'d','tools':[{'name':'a'}]}]}", 400,
+         "input[0].tools[0].input_schema", "missing_required_parameter"},
+        {IN0 "'mcp_list_tools','server_label':'d','tools':[{'name':'a','input_schema':'{}'}]}]}", 400,
+         "input[0].tools[0].input_schema", "invalid_type"},
+        {IN0 "'mcp_list_tools','server_label':'d','tools':[{'input_schema':{}}]}]}", 400,
+         "input[0].tools[0].name", "missing_required_parameter"},
+        {IN0 "'mcp_list_tools','server_label':'d','tools':[{'name':'a','input_schema':{},'title':'t'}]}]}",
+         400, "input[0].tools[0].title", "unknown_parameter"},
+        {IN0
+         "'mcp_list_tools','server_label':'d','tools':[{'name':'a','input_schema':{},'annotations':1}]}]}",
+         400, "input[0].tools[0].annotations", "invalid_type"},
+        {IN0 "'mcp_list_tools','server_label':'d','tools':[],'error':{}}]}", 400, "input[0].error",
+         "invalid_type"},
+        {IN0 "'mcp_list_tools','server_label':'','tools':[]}]}", 400, "input[0].server_label",
+         "empty_string"},
+        /* mcp_call */
+        {IN0 "'mcp_call','server_label':'d','arguments':'{}'}]}", 400, "input[0].name",
+         "missing_required_parameter"},
+        {IN0 "'mcp_call','server_label':'d','name':'a'}]}", 400, "input[0].arguments",
+         "missing_required_parameter"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':{}}]}", 400, "input[0].arguments",
+         "invalid_type"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':'{}','output':5}]}", 400,
+         "input[0].output", "invalid_type"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':'{}','error':5}]}", 400, "input[0].error",
+         "invalid_type"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':'{}','error':[]}]}", 400, "input[0].error",
+         "invalid_type"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':'{}','status':'done'}]}", 400,
+         "input[0].status", "invalid_value"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':'{}','approval_request_id':''}]}", 400,
+         "input[0].approval_request_id", "empty_string"},
+        {IN0 "'mcp_call','server_label':'d','name':'a','arguments':'{}','call_id':'c'}]}", 400,
+         "input[0].call_id", "unknown_parameter"},
+        {IN0 "'mcp_call','server_label':'d','name':'','arguments':'{}'}]}", 400, "input[0].name",
+         "empty_string"},
+        /* approvals */
+        {IN0 "'mcp_approval_request','server_label':'d','name':'a'}]}", 400, "input[0].arguments",
+         "missing_required_parameter"},
+        {IN0 "'mcp_approval_request','server_label':'d','name':'a','arguments':'{}','status':'x'}]}", 400,
+         "input[0].status", "unknown_parameter"},
+        {IN0 "'mcp_approval_response','approval_request_id':'mcpr_1'}]}", 400, "input[0].approve",
+         "missing_required_parameter"},
+        {IN0 "'mcp_approval_response','approval_request_id':'mcpr_1','approve':null}]}", 400,
+         "input[0].approve", "missing_required_parameter"},
+        {IN0 "'mcp_approval_response','approval_request_id':'mcpr_1','approve':'yes'}]}", 400,
+         "input[0].approve", "invalid_type"},
+        {IN0 "'mcp_approval_response','approve':true}]}", 400, "input[0].approval_request_id",
+         "missing_required_parameter"},
+        {IN0 "'mcp_approval_response','approval_request_id':'mcpr_1','approve':true,'reason':5}]}", 400,
+         "input[0].reason", "invalid_type"},
+        /* compaction */
+        {IN0 "'compaction'}]}", 400, "input[0].encrypted_content", "missing_required_parameter"},
+        {IN0 "'compaction','encrypted_content':5}]}", 400, "input[0].encrypted_content", "invalid_type"},
+        {IN0 "'compaction','encrypted_content':''}]}", 400, "input[0].encrypted_content", "empty_string"},
+        {IN0 "'compaction','encrypted_content':'x','created_by':'me'}]}", 400, "input[0].created_by",
+         "unknown_parameter"},
+};
+
+/* POST /v1/responses/compact. */
+static const struct valid_case compact_valid_cases[] = {
+        {"compact: model only",
+         "{'model':'m'}",
+         {{"model", "'m'"},
+          {"input", "[]"},
+          {"tools", "[]"},
+          {"mcp_tools", "[]"},
+          {"tool_choice", "'auto'"},
+          {"text_format", "{'type':'text'}"},
+          {"metadata", "{}"},
+          {"store", "1"},
+          {"stream", "0"},
+          {"truncation", "'disabled'"},
+          {"service_tier", "'auto'"},
+          {"max_output_tokens", "-1"}}},
+        {"compact: every key",
+         "{'model':'m','input':'hello','previous_response_id':'resp_1','instructions':'sys',"
+         "'prompt_cache_key':'k'}",
+         {{"input[0].role", "'user'"},
+          {"input[0].content", "[{'type':'input_text','text':'hello'}]"},
+          {"previous_response_id", "'resp_1'"},
+          {"instructions", "'sys'"},
+          {"prompt_cache_key", "'k'"}}},
+        {"compact: items of every kind",
+         "{'model':'m','input':[{'role':'user','content':'q'},{'type':'compaction','encrypted_content':'e'},"
+         "{'type':'mcp_call','server_label':'d','name':'a','arguments':'{}'}],'instructions':null}",
+         {{"input[1].type", "'compaction'"}, {"input[2].id", "~mcp"}, {"instructions", "null"}}},
+};
+
+static const struct invalid_case compact_invalid_cases[] = {
+        {"{}", 400, "model", "missing_required_parameter"},
+        {"{'model':null}", 400, "model", "missing_required_parameter"},
+        {"{'model':''}", 400, "model", "empty_string"},
+        {"{'input':'x'}", 400, "model", "missing_required_parameter"},
+        {"{'model':'m','tools':[]}", 400, "tools", "unknown_parameter"},
+        {"{'model':'m','stream':true}", 400, "stream", "unknown_parameter"},
+        {"{'model':'m','store':false}", 400, "store", "unknown_parameter"},
+        {"{'model':'m','input':[{'type':'compaction'}]}", 400, "input[0].encrypted_content",
+         "missing_required_parameter"},
+        {"{'model':'m','input':5}", 400, "input", "invalid_type"},
+        {"{'model':'m','instructions':1}", 400, "instructions", "invalid_type"},
+        {"{'model':'m','prompt_cache_key':1}", 400, "prompt_cache_key", "invalid_type"},
+        {"[]", 400, NULL, "invalid_type"},
+        {"{", 400, NULL, "invalid_json"},
+};
+
 static void
 check_json(json_t *root, const struct check *c, const char *name)
 {
@@ -607,58 +899,105 @@ dump(const json_t *v, size_t i)
 	T(json_dump_file(v, path, JSON_INDENT(1)) == 0);
 }
 
+typedef struct request *(*parse_fn)(const char *body, size_t len, struct api_error *err);
+
+/* s with every ' turned into ", so that the MCP tables below read as JSON (caller frees). A literal
+ * quote inside a JSON string is then written \\' in C. */
+static char *
+dq(const char *s)
+{
+	char *out = strdup(s), *p;
+
+	if (out == NULL)
+		abort();
+	for (p = out; *p != '\0'; p++)
+		if (*p == '\'')
+			*p = '"';
+	return out;
+}
+
 static void
-test_valid(void)
+run_valid(const struct valid_case *cases, size_t n, int quoted, parse_fn parse, size_t dump_base)
 {
 	size_t i, k;
 
-	for (i = 0; i < sizeof valid_cases / sizeof valid_cases[0]; i++) {
-		const struct valid_case *vc = &valid_cases[i];
+	for (i = 0; i < n; i++) {
+		const struct valid_case *vc = &cases[i];
+		char *body = quoted ? dq(vc->body) : strdup(vc->body);
 		struct api_error err;
 		struct request *r;
 		json_t *v;
 
 		memset(&err, 0, sizeof err);
-		r = request_parse(vc->body, strlen(vc->body), &err);
+		r = parse(body, strlen(body), &err);
 		if (r == NULL)
 			printf("  valid case '%s' rejected: %d %s %s: %s\n", vc->name, err.status, err.param,
 			       err.code, err.message);
 		T(r != NULL);
+		free(body);
 		if (r == NULL)
 			continue;
 		v = view(r);
-		dump(v, i);
-		for (k = 0; k < sizeof vc->checks / sizeof vc->checks[0] && vc->checks[k].path; k++)
-			check_json(v, &vc->checks[k], vc->name);
+		dump(v, dump_base + i);
+		for (k = 0; k < sizeof vc->checks / sizeof vc->checks[0] && vc->checks[k].path; k++) {
+			struct check c = vc->checks[k];
+			char *want = quoted ? dq(c.want) : NULL;
+
+			if (want != NULL)
+				c.want = want;
+			check_json(v, &c, vc->name);
+			free(want);
+		}
 		json_decref(v);
 		request_free(r);
 	}
 }
 
 static void
-test_invalid(void)
+run_invalid(const struct invalid_case *cases, size_t n, int quoted, parse_fn parse)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof invalid_cases / sizeof invalid_cases[0]; i++) {
-		const struct invalid_case *ic = &invalid_cases[i];
+	for (i = 0; i < n; i++) {
+		const struct invalid_case *ic = &cases[i];
+		char *body = quoted ? dq(ic->body) : strdup(ic->body);
 		struct api_error err;
 		struct request *r;
 		int ok;
 
 		memset(&err, 0, sizeof err);
-		r = request_parse(ic->body, strlen(ic->body), &err);
+		r = parse(body, strlen(body), &err);
 		ok = r == NULL && err.status == ic->status && strcmp(err.code, ic->code) == 0 &&
 		     strcmp(err.param, ic->param ? ic->param : "") == 0 &&
 		     strcmp(err.type, "invalid_request") == 0 && err.message[0] != '\0';
 		if (!ok)
 			printf("  invalid case %s: got %s %d param='%s' code='%s' msg='%s'; want %d '%s' "
 			       "'%s'\n",
-			       ic->body, r ? "ACCEPTED" : "rejected", err.status, err.param, err.code,
+			       body, r ? "ACCEPTED" : "rejected", err.status, err.param, err.code,
 			       err.message, ic->status, ic->param ? ic->param : "", ic->code);
 		T(ok);
+		free(body);
 		request_free(r);
 	}
+}
+
+static void
+test_valid(void)
+{
+	run_valid(valid_cases, sizeof valid_cases / sizeof valid_cases[0], 0, request_parse, 0);
+	run_valid(mcp_valid_cases, sizeof mcp_valid_cases / sizeof mcp_valid_cases[0], 1, request_parse, 100);
+	run_valid(compact_valid_cases, sizeof compact_valid_cases / sizeof compact_valid_cases[0], 1,
+	          request_parse_compact, 200);
+}
+
+static void
+test_invalid(void)
+{
+	run_invalid(invalid_cases, sizeof invalid_cases / sizeof invalid_cases[0], 0, request_parse);
+	run_invalid(mcp_invalid_cases, sizeof mcp_invalid_cases / sizeof mcp_invalid_cases[0], 1,
+	            request_parse);
+	run_invalid(compact_invalid_cases, sizeof compact_invalid_cases / sizeof compact_invalid_cases[0], 1,
+	            request_parse_compact);
 }
 
 /* A body of `prefix` + n copies of `unit` (separated by sep) + `suffix`. */
@@ -755,6 +1094,223 @@ test_caps(void)
 	free(b);
 }
 
+/* Parses body (written with ' for ") and returns the request, or NULL with *err. */
+static struct request *
+parse_q(const char *body, struct api_error *err)
+{
+	char *b = dq(body);
+	struct request *r;
+
+	memset(err, 0, sizeof *err);
+	r = request_parse(b, strlen(b), err);
+	free(b);
+	return r;
+}
+
+/* 1 when prefix + n copies of unit + suffix parses, else 0 with *err. */
+static int
+parses_repeated(const char *prefix, const char *unit, const char *sep, size_t n, const char *suffix,
+                struct api_error *err)
+{
+	size_t len;
+	char *b = repeat_body(prefix, unit, sep, n, suffix, &len);
+	struct request *r;
+
+	memset(err, 0, sizeof *err);
+	r = request_parse(b, len, err);
+	free(b);
+	request_free(r);
+	return r != NULL;
+}
+
+/* The caps on what an mcp tool or item may hold: the limit itself passes, one more does not. */
+static void
+test_mcp_caps(void)
+{
+	static const struct {
+		const char *prefix, *unit, *sep, *suffix;
+		size_t max;
+		const char *param, *code;
+	} caps[] = {
+	        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"d\",\"authorization\":\"", "a", "",
+	         "\"}]}", 8192, "tools[0].authorization", "string_above_max_length"},
+	        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"d\",\"headers\":{\"X\":\"", "a", "",
+	         "\"}}]}", 8192, "tools[0].headers.X", "string_above_max_length"},
+	        /* a 2-byte character: the secret caps count bytes */
+	        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"d\",\"authorization\":\"", "\xc3\xa9", "",
+	         "\"}]}", 4096, "tools[0].authorization", "string_above_max_length"},
+	        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"d\",\"server_url\":\"https://h/", "a", "",
+	         "\"}]}", 2048 - 10, "tools[0].server_url", "string_above_max_length"},
+	        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"d\",\"allowed_tools\":[\"", "a", "",
+	         "\"]}]}", 128, "tools[0].allowed_tools[0]", "string_above_max_length"},
+	        {"{\"tools\":[{\"type\":\"mcp\",\"server_label\":\"d\",\"allowed_tools\":[", "\"a\"", ",",
+	         "]}]}", 1024, "tools[0].allowed_tools", "array_above_max_length"},
+	        {"{\"input\":[{\"type\":\"compaction\",\"encrypted_content\":\"", "a", "", "\"}]}", 1048576,
+	         "input[0].encrypted_content", "string_above_max_length"},
+	        {"{\"input\":[{\"type\":\"compaction\",\"encrypted_content\":\"", "\xe2\x82\xac", "", "\"}]}",
+	         1048576 / 3, "input[0].encrypted_content", "string_above_max_length"},
+	        {"{\"input\":[{\"type\":\"mcp_call\",\"server_label\":\"d\",\"arguments\":\"\",\"name\":\"",
+	         "a", "", "\"}]}", 128, "input[0].name", "string_above_max_length"},
+	};
+	struct api_error err;
+	size_t i;
+	char unit[80];
+	int ok;
+
+	for (i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+		ok = parses_repeated(caps[i].prefix, caps[i].unit, caps[i].sep, caps[i].max, caps[i].suffix,
+		                     &err);
+		if (!ok)
+			printf("  cap %zu: the limit was refused: %s\n", i, err.message);
+		T(ok);
+		ok = !parses_repeated(caps[i].prefix, caps[i].unit, caps[i].sep, caps[i].max + 1,
+		                      caps[i].suffix, &err) &&
+		     strcmp(err.param, caps[i].param) == 0 && strcmp(err.code, caps[i].code) == 0;
+		if (!ok)
+			printf("  cap %zu: one over the limit: param '%s' code '%s'\n", i, err.param,
+			       err.code);
+		T(ok);
+	}
+
+	/* 64 headers, then 65. */
+	for (i = 64; i <= 65; i++) {
+		json_t *h = json_object(), *body;
+		size_t k;
+		char *s;
+
+		for (k = 0; k < i; k++) {
+			snprintf(unit, sizeof unit, "X-H%zu", k);
+			json_object_set_new(h, unit, json_string("v"));
+		}
+		body = json_pack("{s:[{s:s, s:s, s:o}]}", "tools", "type", "mcp", "server_label", "d",
+		                 "headers", h);
+		s = json_dumps(body, 0);
+		{
+			struct request *r = request_parse(s, strlen(s), &err);
+
+			if (i == 64) {
+				T(r != NULL && json_object_size(json_object_get(
+				                       json_array_get(r->mcp_tools, 0), "headers")) == 64);
+			} else {
+				T(r == NULL);
+				T_STREQ(err.param, "tools[0].headers");
+				T_STREQ(err.code, "object_above_max_properties");
+			}
+			request_free(r);
+		}
+		free(s);
+		json_decref(body);
+	}
+}
+
+/* No error message quotes a header value or the authorization, whatever is wrong with them. */
+static void
+test_secrets_not_quoted(void)
+{
+	static const char *const bodies[] = {
+	        "{'tools':[{'type':'mcp','server_label':'d','authorization':'SECRET1\\n'}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','authorization':'SECRET1\\u0001'}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','headers':{'X':'SECRET1\\r\\n'}}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','headers':{'SECRET1 x':'v'}}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','headers':{'Authorization':'Bearer SECRET1','a "
+	        "b':'x'}}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','server_url':'ftp://u:SECRET1@h/'}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','server_url':'https://u:SECRET1@h /'}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','authorization':'SECRET1','tunnel_id':'t'}]}",
+	        "{'tools':[{'type':'mcp','server_label':'d','authorization':'SECRET1','x':1}]}",
+	};
+	struct api_error err;
+	struct request *r;
+	size_t i;
+	char *big;
+
+	for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		r = parse_q(bodies[i], &err);
+		T(r == NULL && err.status == 400);
+		if (strstr(err.message, "SECRET1") != NULL || strstr(err.param, "SECRET1") != NULL)
+			printf("  secret quoted for %s: %s\n", bodies[i], err.message);
+		T(strstr(err.message, "SECRET1") == NULL && strstr(err.param, "SECRET1") == NULL);
+		request_free(r);
+	}
+	/* Too long: still not quoted, not even its start. */
+	{
+		static const char head[] =
+		        "{'tools':[{'type':'mcp','server_label':'d','authorization':'SECRET1";
+		size_t n = sizeof head - 1;
+
+		big = malloc(n + 9000 + sizeof "'}]}");
+		if (big == NULL)
+			abort();
+		memcpy(big, head, n);
+		memset(big + n, 'a', 9000);
+		memcpy(big + n + 9000, "'}]}", sizeof "'}]}");
+	}
+	r = parse_q(big, &err);
+	T(r == NULL);
+	T_STREQ(err.code, "string_above_max_length");
+	T(strstr(err.message, "SECRET1") == NULL);
+	free(big);
+}
+
+/* request_tools_echo: function tools first, then mcp tools without their secrets; the request keeps
+ * them; the echo is a copy. */
+static void
+test_tools_echo(void)
+{
+	static const char body[] =
+	        "{'tools':[{'type':'mcp','server_label':'a','server_url':'https://h/mcp',"
+	        "'headers':{'X-Key':'hv1','Y':'hv2'},'authorization':'tok1','allowed_tools':['s']},"
+	        "{'type':'function','name':'f'},{'type':'mcp','server_label':'b'}]}";
+	static const char want[] =
+	        "[{'type':'function','name':'f','description':null,'parameters':null,'strict':null},"
+	        "{'type':'mcp','server_label':'a','server_url':'https://h/mcp','server_description':null,"
+	        "'headers':{'X-Key':'[redacted]','Y':'[redacted]'},'allowed_tools':{'tool_names':['s'],"
+	        "'read_only':null},'require_approval':'always'},"
+	        "{'type':'mcp','server_label':'b','server_url':null,'server_description':null,'headers':null,"
+	        "'allowed_tools':null,'require_approval':'always'}]";
+	struct api_error err;
+	struct request *r = parse_q(body, &err);
+	json_t *echo, *w;
+	char *ws, *s;
+
+	T(r != NULL);
+	if (r == NULL)
+		return;
+	echo = request_tools_echo(r);
+	ws = dq(want);
+	w = json_loads(ws, 0, NULL);
+	T(w != NULL && json_equal(echo, w));
+	if (!json_equal(echo, w)) {
+		s = json_dumps(echo, JSON_COMPACT);
+		printf("  echo: %s\n", s);
+		free(s);
+	}
+	s = json_dumps(echo, 0);
+	T(strstr(s, "tok1") == NULL && strstr(s, "hv1") == NULL && strstr(s, "hv2") == NULL);
+	free(s);
+	/* The request still has what the MCP client needs. */
+	T_STREQ(json_string_value(json_object_get(json_array_get(r->mcp_tools, 0), "authorization")), "tok1");
+	T_STREQ(json_string_value(json_object_get(json_object_get(json_array_get(r->mcp_tools, 0), "headers"),
+	                                          "X-Key")),
+	        "hv1");
+	/* A copy: changing it leaves the request alone. */
+	json_object_set_new(json_array_get(echo, 0), "name", json_string("changed"));
+	json_object_set_new(json_array_get(echo, 1), "server_label", json_string("changed"));
+	T_STREQ(json_string_value(json_object_get(json_array_get(r->tools, 0), "name")), "f");
+	T_STREQ(json_string_value(json_object_get(json_array_get(r->mcp_tools, 0), "server_label")), "a");
+	json_decref(echo);
+	json_decref(w);
+	free(ws);
+	request_free(r);
+
+	/* No tools at all: an empty array. */
+	r = parse_q("{}", &err);
+	echo = request_tools_echo(r);
+	T(json_is_array(echo) && json_array_size(echo) == 0);
+	json_decref(echo);
+	request_free(r);
+}
+
 static void
 test_misc(void)
 {
@@ -843,6 +1399,9 @@ main(void)
 	test_valid();
 	test_invalid();
 	test_caps();
+	test_mcp_caps();
+	test_secrets_not_quoted();
+	test_tools_echo();
 	test_misc();
 	return T_DONE();
 }

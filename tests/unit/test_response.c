@@ -1,7 +1,8 @@
 /*
  * test_response: response_new() has exactly the keys of the schema's ResponseResource "required"
- * list, with the defaults of RESPONSES-NOTES 1.4, echoes the normalised request, and the status
- * setters. With TEST_DUMP_DIR set, the objects are also written there for a schema validator.
+ * list, with the defaults of RESPONSES-NOTES 1.4, echoes the normalised request (mcp tools without
+ * their secrets), and the status setters. With TEST_DUMP_DIR set, the objects are also written
+ * there for a schema validator.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,11 +280,52 @@ test_status(void)
 	request_free(r);
 }
 
+/* mcp tools are echoed without their secrets: no authorization, header values "[redacted]", and
+ * neither secret anywhere in the serialised response; tool_choice mcp is echoed as normalised. */
+static void
+test_mcp_redaction(void)
+{
+	struct request *r = parse(
+	        "{\"model\":\"m\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"},"
+	        "{\"type\":\"mcp\",\"server_label\":\"docs\",\"server_url\":\"https://mcp.example/mcp\","
+	        "\"headers\":{\"X-Api-Key\":\"hdr-secret-1\"},\"authorization\":\"auth-secret-2\","
+	        "\"require_approval\":\"never\"},{\"type\":\"mcp\",\"server_label\":\"cfg\"}],"
+	        "\"tool_choice\":{\"type\":\"mcp\",\"server_label\":\"docs\",\"name\":\"search\"}}");
+	json_t *resp;
+	char *s;
+
+	T(r != NULL);
+	if (r == NULL)
+		return;
+	resp = response_new(r, "resp_mcp", 5);
+	check_keys(resp);
+	T(is(resp, "tools",
+	     "[{\"type\":\"function\",\"name\":\"f\",\"description\":null,\"parameters\":null,\"strict\":"
+	     "null},"
+	     "{\"type\":\"mcp\",\"server_label\":\"docs\",\"server_url\":\"https://mcp.example/mcp\","
+	     "\"server_description\":null,\"headers\":{\"X-Api-Key\":\"[redacted]\"},\"allowed_tools\":null,"
+	     "\"require_approval\":\"never\"},"
+	     "{\"type\":\"mcp\",\"server_label\":\"cfg\",\"server_url\":null,\"server_description\":null,"
+	     "\"headers\":null,\"allowed_tools\":null,\"require_approval\":\"always\"}]"));
+	T(is(resp, "tool_choice", "{\"type\":\"mcp\",\"server_label\":\"docs\",\"name\":\"search\"}"));
+	s = json_dumps(resp, 0);
+	T(s != NULL && strstr(s, "hdr-secret-1") == NULL && strstr(s, "auth-secret-2") == NULL &&
+	  strstr(s, "authorization") == NULL);
+	free(s);
+	/* The response's copy is its own: redacting it did not touch the request. */
+	T_STREQ(json_string_value(json_object_get(json_array_get(r->mcp_tools, 0), "authorization")),
+	        "auth-secret-2");
+	dump(resp, "response_mcp");
+	json_decref(resp);
+	request_free(r);
+}
+
 int
 main(void)
 {
 	test_defaults();
 	test_echo();
 	test_status();
+	test_mcp_redaction();
 	return T_DONE();
 }
