@@ -5,7 +5,9 @@
 #include <strings.h>
 
 #include "api/apierr.h"
+#include "api/compact.h"
 #include "api/events.h"
+#include "api/mcprun.h"
 #include "api/request.h"
 #include "api/response.h"
 #include "api/turn.h"
@@ -20,6 +22,8 @@
 
 /* An upstream error body is only read for its message; keep a little of it. */
 #define ENGINE_ERRBODY_MAX ((size_t)16 * 1024)
+/* The store's name of the key that seals compaction items. */
+#define ENGINE_COMPACT_KEY "compaction_hmac"
 
 enum upstream_mode { MODE_WAITING, MODE_SSE, MODE_JSON, MODE_ERROR };
 
@@ -27,23 +31,36 @@ struct engine_job {
 	struct engine_job *next, *prev; /* ctx->jobs */
 	struct engine_ctx *ctx;
 	struct request *req;
-	const struct engine_sink *sink; /* NULL once cancelled or finished */
+	const struct engine_sink *sink; /* NULL once cancelled, finished or detached */
 	void *ud;
 
 	char id[48];
 	char *identity;
 	char *upstream_name;
 	char *url;
+	char *model;       /* as sent upstream (routing suffix stripped) */
 	char *auth_header; /* secret: wiped on free */
 	unsigned keepalive_s;
 	unsigned request_timeout_s;
+	unsigned max_turns;
 	size_t max_output_bytes;
 	size_t max_event_bytes;
+	int compact;    /* POST /v1/responses/compact: one turn, then the compaction resource */
+	int detached;   /* background: the caller already has its answer */
+	int over;       /* job_finish ran: no timer or callback may act any more */
+	int cancelled;  /* POST .../cancel */
+	unsigned turns; /* model turns started */
+	unsigned char compact_key[COMPACT_KEY_BYTES];
+	int have_compact_key;
 
-	json_t *context;  /* the input items of the whole context, stored as input_json */
-	json_t *response; /* the ResponseResource, updated in place */
+	json_t *context;    /* the input items of the whole context, stored as input_json */
+	json_t *response;   /* the ResponseResource, updated in place */
+	json_t *transcript; /* this response's items as the next turn sees them (output + refusals) */
+	size_t turn_first;  /* the first output index of the current turn */
+	size_t out_seen;    /* output items already in the transcript */
 	struct events *events;
 	struct turn *turn;
+	struct mcp_run *mcp;
 	struct sse_parser *sse;
 	struct xfer *xfer;
 
@@ -63,6 +80,7 @@ struct engine_job {
 };
 
 static void job_finish(struct engine_job *job);
+static void start_turn(struct engine_job *job);
 
 static void
 on_timer_closed(uv_handle_t *h)
@@ -78,6 +96,7 @@ job_free(struct engine_job *job)
 {
 	if (job->xfer)
 		xfer_cancel(job->xfer);
+	mcp_run_free(job->mcp);
 	job->ctx->active--;
 	if (job->prev)
 		job->prev->next = job->next;
@@ -89,12 +108,15 @@ job_free(struct engine_job *job)
 	free(job->identity);
 	free(job->upstream_name);
 	free(job->url);
+	free(job->model);
 	if (job->auth_header) {
 		explicit_bzero(job->auth_header, strlen(job->auth_header));
 		free(job->auth_header);
 	}
+	explicit_bzero(job->compact_key, sizeof job->compact_key);
 	json_decref(job->context);
 	json_decref(job->response);
+	json_decref(job->transcript);
 	events_free(job->events);
 	turn_free(job->turn);
 	sse_parser_free(job->sse);
@@ -137,6 +159,7 @@ load_chain(struct engine_job *job, json_t **history)
 	const char *prev = job->req->previous_response_id;
 	char *resp_text = NULL, *input_text = NULL;
 	json_t *resp = NULL, *input = NULL, *output;
+	const char *status;
 	int rc;
 
 	*history = json_array();
@@ -154,11 +177,18 @@ load_chain(struct engine_job *job, json_t **history)
 	free(resp_text);
 	free(input_text);
 	output = json_object_get(resp, "output");
-	if (!json_is_array(input) || !json_is_array(output)) {
+	status = json_string_value(json_object_get(resp, "status"));
+	if (!json_is_array(input) || !json_is_array(output) || status == NULL) {
 		json_decref(resp);
 		json_decref(input);
 		return api_error_set(&job->err, 500, "server_error", NULL, NULL,
 		                     "stored response %.64s is damaged", prev);
+	}
+	if (strcmp(status, "queued") == 0 || strcmp(status, "in_progress") == 0) {
+		json_decref(resp);
+		json_decref(input);
+		return api_error_bad(&job->err, "previous_response_id", "previous_response_in_progress",
+		                     "Previous response '%.64s' has not finished yet.", prev);
 	}
 	json_array_extend(*history, input);
 	json_array_extend(*history, output);
@@ -211,6 +241,32 @@ build_context(struct engine_job *job, json_t *history)
 	return 0;
 }
 
+/* Every compaction item of the context must carry a token this daemon sealed: checked before
+ * anything starts, so that a tampered one is a 400 even for a stream. */
+static int
+check_compactions(struct engine_job *job)
+{
+	const json_t *it;
+	size_t i;
+
+	json_array_foreach (job->context, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+		const char *token = json_string_value(json_object_get(it, "encrypted_content"));
+		char *summary = NULL;
+
+		if (type == NULL || strcmp(type, "compaction") != 0)
+			continue;
+		if (!job->have_compact_key || token == NULL ||
+		    compact_open(job->compact_key, token, &summary) < 0)
+			return api_error_bad(
+			        &job->err, "input", "invalid_encrypted_content",
+			        "A compaction item's encrypted_content was not issued by this server "
+			        "or was altered.");
+		free(summary);
+	}
+	return 0;
+}
+
 /* ---- sink plumbing ---- */
 
 static int
@@ -225,7 +281,7 @@ on_events_bytes(void *ud, const char *data, size_t len)
 }
 
 static void
-on_turn_event(void *ud, json_t *event)
+on_job_event(void *ud, json_t *event)
 {
 	struct engine_job *job = ud;
 
@@ -235,7 +291,7 @@ on_turn_event(void *ud, json_t *event)
 static void
 start_stream(struct engine_job *job)
 {
-	if (job->streaming || !job->req->stream)
+	if (job->streaming || !job->req->stream || job->sink == NULL)
 		return;
 	job->streaming = 1;
 	job->sink->on_stream_start(job->ud);
@@ -379,6 +435,141 @@ parse_json_answer(struct engine_job *job)
 	json_decref(root);
 }
 
+/* ---- the agentic loop ---- */
+
+/* 1 when the items of the current turn hold one of type. */
+static int
+turn_has(struct engine_job *job, const char *type)
+{
+	const json_t *out = json_object_get(job->response, "output"), *it;
+	size_t i;
+
+	for (i = job->turn_first; i < json_array_size(out); i++) {
+		it = json_array_get(out, i);
+		if (strcmp(json_string_value(json_object_get(it, "type")), type) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Output items made since the last call (listings, calls, the model's items) join the transcript
+ * (by reference: a call's result filled in later is seen). */
+static void
+transcript_sync(struct engine_job *job)
+{
+	const json_t *out = json_object_get(job->response, "output");
+
+	for (; job->out_seen < json_array_size(out); job->out_seen++)
+		json_array_append(job->transcript, json_array_get(out, job->out_seen));
+}
+
+/* The turn's items join the transcript, followed by one function_call + function_call_output pair
+ * per refused call, so that the next turn tells the model the call was not made. */
+static void
+transcript_add_turn(struct engine_job *job)
+{
+	const json_t *r;
+	const json_t *refused = job->turn ? turn_refused(job->turn) : NULL;
+	int budget = job->mcp && mcp_run_budget_hit(job->mcp);
+	size_t i;
+
+	transcript_sync(job);
+	json_array_foreach (refused, i, r) {
+		const char *name = json_string_value(json_object_get(r, "name"));
+		char id[48];
+
+		util_new_id(id, sizeof id, "fc");
+		json_array_append_new(
+		        job->transcript,
+		        json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "type", "function_call", "status",
+		                  "completed", "id", id, "call_id", json_object_get(r, "call_id"), "name",
+		                  json_object_get(r, "name"), "arguments", json_object_get(r, "arguments")));
+		json_array_append_new(
+		        job->transcript,
+		        json_pack(
+		                "{s:s, s:O, s:o}", "type", "function_call_output", "call_id",
+		                json_object_get(r, "call_id"), "output",
+		                budget ? json_string("The tool call limit of this response was reached; the "
+		                                     "call was not made.")
+		                       : json_sprintf("Tool '%.64s' is not available in this response; the "
+		                                      "call was not made.",
+		                                      name ? name : "")));
+	}
+}
+
+/* After a model turn and the MCP calls it asked for: another turn, or the end. */
+static void
+after_calls(struct engine_job *job)
+{
+	size_t nrefused = job->turn ? json_array_size(turn_refused(job->turn)) : 0;
+	size_t nmcp = job->turn ? turn_mcp_count(job->turn) : 0;
+
+	transcript_add_turn(job);
+	if (job->failed || job->cancelled) {
+		job_finish(job);
+		return;
+	}
+	/* A function call goes back to the caller; an approval request waits for the caller. */
+	if (turn_has(job, "function_call") || turn_has(job, "mcp_approval_request")) {
+		job_finish(job);
+		return;
+	}
+	if (job->mcp && mcp_run_budget_hit(job->mcp)) {
+		response_set_incomplete(job->response, "max_tool_calls");
+		job_finish(job);
+		return;
+	}
+	if (nmcp == 0 && nrefused == 0) {
+		job_finish(job);
+		return;
+	}
+	if (job->turns >= job->max_turns) {
+		response_set_incomplete(job->response, "max_turns");
+		job_finish(job);
+		return;
+	}
+	start_turn(job);
+}
+
+static void
+on_calls_done(void *ud)
+{
+	after_calls(ud);
+}
+
+/* The upstream turn ended (well or not). */
+static void
+turn_done(struct engine_job *job)
+{
+	enum turn_end end = TURN_END_NO_FINISH;
+
+	if (job->failed || job->cancelled) {
+		job_finish(job);
+		return;
+	}
+	turn_finish(job->turn, &end);
+	if (end == TURN_END_NO_FINISH && job->mode == MODE_SSE && !job->saw_done) {
+		api_error_set(&job->err, 502, "model_error", "upstream_stream_cut", NULL,
+		              "the upstream stream ended before the answer was complete");
+		job->failed = 1;
+		job_finish(job);
+		return;
+	}
+	if (end == TURN_END_LENGTH)
+		response_set_incomplete(job->response, "max_output_tokens");
+	else if (end == TURN_END_CONTENT_FILTER)
+		response_set_incomplete(job->response, "content_filter");
+	if (job->mcp == NULL || end == TURN_END_LENGTH || end == TURN_END_CONTENT_FILTER) {
+		/* Calls cut off with the model's turn are closed without running. */
+		if (job->mcp)
+			(void)mcp_run_calls(job->mcp, job->turn, NULL, NULL);
+		job_finish(job);
+		return;
+	}
+	if (mcp_run_calls(job->mcp, job->turn, on_calls_done, job) == 0)
+		after_calls(job);
+}
+
 static void
 on_upstream_done(void *ud, const struct xfer_result *r)
 {
@@ -400,7 +591,7 @@ on_upstream_done(void *ud, const struct xfer_result *r)
 	} else if (job->mode == MODE_JSON) {
 		parse_json_answer(job);
 	}
-	job_finish(job);
+	turn_done(job);
 }
 
 static const struct xfer_callbacks upstream_callbacks = {
@@ -409,6 +600,118 @@ static const struct xfer_callbacks upstream_callbacks = {
         .on_done = on_upstream_done,
 };
 
+static const char *
+visible_name(void *ud, const char *server_label, const char *name)
+{
+	struct engine_job *job = ud;
+
+	return job->mcp ? mcp_run_visible_name(job->mcp, server_label, name) : NULL;
+}
+
+static char *
+compaction_text(void *ud, const json_t *item)
+{
+	struct engine_job *job = ud;
+	const char *token = json_string_value(json_object_get(item, "encrypted_content"));
+	char *summary = NULL;
+
+	if (!job->have_compact_key || token == NULL || compact_open(job->compact_key, token, &summary) < 0)
+		return NULL;
+	return summary;
+}
+
+/* The items the next turn samples over: the context, what this response made so far, and for a
+ * compaction the request for a summary. */
+static json_t *
+turn_items(struct engine_job *job)
+{
+	json_t *items = json_array();
+
+	json_array_extend(items, job->context);
+	json_array_extend(items, job->transcript);
+	if (job->compact)
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "type", "message",
+		                                       "role", "user", "status", "completed", "content",
+		                                       "type", "input_text", "text", compact_instruction));
+	return items;
+}
+
+static void
+start_turn(struct engine_job *job)
+{
+	const struct config *cfg = job->ctx->cfg;
+	struct upstream_extra extra;
+	json_t *items, *chat;
+	char *body;
+	const char *headers[4];
+	size_t nh = 0;
+	struct xfer_request xr;
+
+	transcript_sync(job);
+	memset(&extra, 0, sizeof extra);
+	extra.mcp_name = visible_name;
+	extra.compaction_text = compaction_text;
+	extra.ud = job;
+	if (job->mcp)
+		mcp_run_upstream_extra(job->mcp, &extra);
+	items = turn_items(job);
+	chat = upstream_chat_body(job->req, job->model, items, &extra, &job->err);
+	json_decref(items);
+	if (chat == NULL) {
+		job->failed = 1;
+		job_finish(job);
+		return;
+	}
+	turn_free(job->turn);
+	job->turn = turn_new(job->response, job->req, job->max_output_bytes,
+	                     job->req->stream ? on_job_event : NULL, job);
+	if (job->mcp)
+		turn_set_classifier(job->turn, mcp_run_classify, job->mcp);
+	job->turn_first = json_array_size(json_object_get(job->response, "output"));
+	job->turns++;
+	sse_parser_free(job->sse);
+	job->sse = NULL;
+	buf_free(&job->body);
+	buf_init(&job->body, ENGINE_ERRBODY_MAX);
+	job->mode = MODE_WAITING;
+	job->saw_done = 0;
+
+	body = json_dumps(chat, JSON_COMPACT);
+	json_decref(chat);
+	headers[nh++] = "Content-Type: application/json";
+	headers[nh++] = "Accept: text/event-stream";
+	if (job->auth_header)
+		headers[nh++] = job->auth_header;
+	headers[nh] = NULL;
+	memset(&xr, 0, sizeof xr);
+	xr.method = "POST";
+	xr.url = job->url;
+	xr.headers = headers;
+	xr.body = body;
+	xr.body_len = body ? strlen(body) : 0;
+	xr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
+	xr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
+	xr.max_header_bytes = (size_t)64 * 1024;
+	job->xfer = xfer_start(job->ctx->xfer, &xr, &upstream_callbacks, job);
+	free(body);
+	if (job->xfer == NULL) {
+		api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
+		              "upstream %s could not be started", job->upstream_name);
+		job->failed = 1;
+		job_finish(job);
+	}
+}
+
+static void
+on_prepared(void *ud)
+{
+	struct engine_job *job = ud;
+
+	if (job->cancelled || job->over)
+		return;
+	start_turn(job);
+}
+
 /* ---- the end of a job ---- */
 
 static void
@@ -416,7 +719,7 @@ store_result(struct engine_job *job)
 {
 	char *resp, *input;
 
-	if (!job->req->store)
+	if (!job->req->store || job->compact)
 		return;
 	resp = json_dumps(job->response, JSON_COMPACT);
 	input = json_dumps(job->context, JSON_COMPACT);
@@ -438,27 +741,86 @@ emit_error_event(struct engine_job *job)
 	events_emit(job->events, event);
 }
 
+/* The assistant text of the response: the summary a compaction asked for. */
+static char *
+response_text(const json_t *response)
+{
+	struct buf text;
+	const json_t *it, *part;
+	size_t i, j;
+	char *out;
+
+	buf_init(&text, 0);
+	json_array_foreach (json_object_get(response, "output"), i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+
+		if (type == NULL || strcmp(type, "message") != 0)
+			continue;
+		json_array_foreach (json_object_get(it, "content"), j, part) {
+			const char *s = json_string_value(json_object_get(part, "text"));
+
+			if (s)
+				buf_appends(&text, s);
+		}
+	}
+	out = xstrndup(text.data ? text.data : "", text.len);
+	buf_free(&text);
+	return out;
+}
+
+/* A compaction's answer: the CompactResource, or a failure when the model said nothing. */
+static json_t *
+compaction_result(struct engine_job *job)
+{
+	char *summary = response_text(job->response), *token;
+	char id[48];
+	json_t *res;
+
+	if (summary[0] == '\0') {
+		free(summary);
+		api_error_set(&job->err, 502, "model_error", "empty_summary", NULL,
+		              "upstream %s returned no summary", job->upstream_name);
+		job->failed = 1;
+		return NULL;
+	}
+	token = compact_seal(job->compact_key, summary, strlen(summary));
+	util_new_id(id, sizeof id, "cmp");
+	res = compact_resource(id, json_integer_value(json_object_get(job->response, "created_at")),
+	                       job->context, token, json_object_get(job->response, "usage"));
+	free(token);
+	free(summary);
+	return res;
+}
+
 static void
 job_finish(struct engine_job *job)
 {
-	enum turn_end end = TURN_END_NO_FINISH;
 	const struct engine_sink *sink = job->sink;
 	const char *terminal = "response.completed";
+	const char *status = json_string_value(json_object_get(job->response, "status"));
+	json_t *compacted = NULL;
 
-	if (!job->failed) {
-		turn_finish(job->turn, &end);
-		if (end == TURN_END_NO_FINISH && job->mode == MODE_SSE && !job->saw_done) {
-			api_error_set(&job->err, 502, "model_error", "upstream_stream_cut", NULL,
-			              "the upstream stream ended before the answer was complete");
-			job->failed = 1;
-		}
+	if (job->over)
+		return;
+	job->over = 1;
+	uv_timer_stop(&job->tick);
+	uv_timer_stop(&job->deadline);
+	if (job->xfer) {
+		xfer_cancel(job->xfer);
+		job->xfer = NULL;
 	}
-	if (job->failed) {
+	if (job->mcp)
+		mcp_run_cancel(job->mcp);
+	if (job->compact && !job->failed)
+		compacted = compaction_result(job);
+	if (job->failed || job->cancelled) {
 		if (job->turn)
 			turn_abort(job->turn);
+	}
+	if (job->failed) {
 		log_warnx("%s: failed (%d %s): %s", job->id, job->err.status, job->err.code,
 		          job->err.message);
-		if (!job->streaming) {
+		if (!job->streaming && !job->detached) {
 			/* Nothing went out yet: a real HTTP status with the envelope. */
 			json_t *env = api_error_envelope(&job->err);
 			job->sink = NULL;
@@ -471,31 +833,32 @@ job_finish(struct engine_job *job)
 		response_set_failed(job->response, job->err.code[0] ? job->err.code : job->err.type,
 		                    job->err.message);
 		terminal = "response.failed";
-	} else if (end == TURN_END_LENGTH) {
-		response_set_incomplete(job->response, "max_output_tokens");
-		terminal = "response.incomplete";
-	} else if (end == TURN_END_CONTENT_FILTER) {
-		response_set_incomplete(job->response, "content_filter");
+	} else if (job->cancelled) {
+		response_set_status(job->response, "cancelled");
+		terminal = "response.failed";
+	} else if (status && strcmp(status, "incomplete") == 0) {
 		terminal = "response.incomplete";
 	} else {
 		response_set_status(job->response, "completed");
 	}
 	store_result(job);
-	log_info("%s: %s via %s in %llu ms (%s)", job->id,
+	log_info("%s: %s via %s in %llu ms, %u turn(s) (%s)", job->id,
 	         json_string_value(json_object_get(job->response, "status")), job->upstream_name,
-	         (unsigned long long)(util_mono_ms() - job->started_ms), job->identity);
+	         (unsigned long long)(util_mono_ms() - job->started_ms), job->turns, job->identity);
+	job->sink = NULL;
 	if (job->streaming) {
 		if (job->failed)
 			emit_error_event(job);
 		events_emit_response(job->events, terminal, job->response);
 		events_done(job->events);
-		job->sink = NULL;
 		if (sink)
 			sink->on_finish(job->ud, 0, NULL);
+	} else if (sink && compacted) {
+		sink->on_finish(job->ud, 200, compacted);
 	} else if (sink) {
-		job->sink = NULL;
 		sink->on_finish(job->ud, 200, job->response);
 	}
+	json_decref(compacted);
 	job_free(job);
 }
 
@@ -504,12 +867,8 @@ on_deadline(uv_timer_t *t)
 {
 	struct engine_job *job = t->data;
 
-	if (job->sink == NULL)
+	if (job->over)
 		return;
-	if (job->xfer) {
-		xfer_cancel(job->xfer);
-		job->xfer = NULL;
-	}
 	api_error_set(&job->err, 504, "server_error", "request_timeout", NULL,
 	              "the response took longer than %u s", job->request_timeout_s);
 	job->failed = 1;
@@ -522,7 +881,7 @@ on_tick(uv_timer_t *t)
 	struct engine_job *job = t->data;
 	uint64_t now = util_mono_ms();
 
-	if (job->sink == NULL)
+	if (job->over || job->sink == NULL)
 		return;
 	if (job->streaming && now - job->last_sent_ms >= (uint64_t)job->keepalive_s * 1000u) {
 		/* An SSE comment keeps proxies and clients from timing out while the model thinks. */
@@ -533,26 +892,31 @@ on_tick(uv_timer_t *t)
 }
 
 static int
-prepare(struct engine_job *job, const struct engine_caller *caller, json_t **chat)
+prepare(struct engine_job *job, const struct engine_caller *caller)
 {
 	const struct config *cfg = job->ctx->cfg;
 	const struct config_upstream *up;
-	char *model = NULL;
+	struct mcp_run_env env;
 	json_t *history = NULL;
 	const char *key;
 	int rc = -1;
 
-	if (job->req->background) {
-		api_error_bad(&job->err, "background", "unsupported_parameter",
-		              "background responses are not supported yet");
+	if (job->req->background && !job->req->store) {
+		api_error_bad(&job->err, "background", "invalid_value",
+		              "background responses must be stored: store cannot be false.");
 		goto out;
 	}
-	up = route_model(cfg, job->req->model, &model);
+	if (job->req->background && job->req->stream) {
+		api_error_bad(&job->err, "stream", "unsupported_value",
+		              "background responses are not streamed here; poll GET /v1/responses/{id}.");
+		goto out;
+	}
+	up = route_model(cfg, job->req->model, &job->model);
 	if (up == NULL) {
 		api_error_set(&job->err, 500, "server_error", NULL, NULL, "no upstream is configured");
 		goto out;
 	}
-	if (model == NULL || model[0] == '\0') {
+	if (job->model == NULL || job->model[0] == '\0') {
 		api_error_bad(&job->err, "model", "missing_required_parameter", "model is required");
 		goto out;
 	}
@@ -561,29 +925,39 @@ prepare(struct engine_job *job, const struct engine_caller *caller, json_t **cha
 	key = up->forward_caller_auth ? caller->bearer : up->api_key;
 	if (key && key[0])
 		job->auth_header = xasprintf("Authorization: Bearer %s", key);
-	if (load_chain(job, &history) < 0 || build_context(job, history) < 0)
+	job->have_compact_key = store_secret(job->ctx->store, ENGINE_COMPACT_KEY, job->compact_key,
+	                                     sizeof job->compact_key) == 0;
+	if (load_chain(job, &history) < 0 || build_context(job, history) < 0 || check_compactions(job) < 0)
 		goto out;
-	*chat = upstream_chat_body(job->req, model, job->context, NULL, &job->err);
-	if (*chat == NULL)
+	if (job->compact && !job->have_compact_key) {
+		api_error_set(&job->err, 500, "server_error", NULL, NULL,
+		              "the compaction key is not available");
+		goto out;
+	}
+	job->response = response_new(job->req, job->id, util_wall_s());
+	memset(&env, 0, sizeof env);
+	env.client = job->ctx->mcp;
+	env.store = job->ctx->store;
+	env.cfg = cfg;
+	env.response_id = job->id;
+	env.identity = job->identity;
+	env.response = job->response;
+	env.emit = job->req->stream ? on_job_event : NULL;
+	env.ud = job;
+	if (!job->compact && mcp_run_new(&env, job->req, job->context, &job->mcp, &job->err) < 0)
 		goto out;
 	rc = 0;
 out:
 	json_decref(history);
-	free(model);
 	return rc;
 }
 
-struct engine_job *
-engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
-                 const struct engine_sink *sink, void *ud)
+static struct engine_job *
+job_new(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+        const struct engine_sink *sink, void *ud)
 {
 	const struct config *cfg = ctx->cfg;
 	struct engine_job *job = xcalloc(1, sizeof *job);
-	json_t *chat = NULL;
-	char *body = NULL;
-	const char *headers[4];
-	size_t nh = 0;
-	struct xfer_request xr;
 
 	job->ctx = ctx;
 	job->req = req;
@@ -592,9 +966,11 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 	job->identity = xstrdup(caller->identity ? caller->identity : "-");
 	job->keepalive_s = cfg->limits.keepalive_s;
 	job->request_timeout_s = cfg->limits.request_timeout_s;
+	job->max_turns = cfg->mcp_policy.max_turns ? cfg->mcp_policy.max_turns : 16;
 	job->max_output_bytes = cfg->limits.max_output_bytes;
 	job->max_event_bytes = cfg->limits.max_upstream_event_bytes;
 	job->started_ms = job->last_sent_ms = util_mono_ms();
+	job->transcript = json_array();
 	util_new_id(job->id, sizeof job->id, "resp");
 	buf_init(&job->body, ENGINE_ERRBODY_MAX);
 	uv_timer_init(ctx->loop, &job->tick);
@@ -606,49 +982,69 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 	if (ctx->jobs)
 		ctx->jobs->prev = job;
 	ctx->jobs = job;
+	return job;
+}
 
-	if (prepare(job, caller, &chat) < 0) {
-		job->failed = 1;
-		goto fail;
-	}
-	job->response = response_new(req, job->id, util_wall_s());
-	job->events = events_new(EVENTS_SSE, req->stream ? on_events_bytes : NULL, job);
-	job->turn =
-	        turn_new(job->response, req, job->max_output_bytes, req->stream ? on_turn_event : NULL, job);
+/* A background response: the caller gets it queued now, and polls (RESPONSES-NOTES 1.8). */
+static void
+detach(struct engine_job *job)
+{
+	const struct engine_sink *sink = job->sink;
 
-	body = json_dumps(chat, JSON_COMPACT);
-	headers[nh++] = "Content-Type: application/json";
-	headers[nh++] = "Accept: text/event-stream";
-	if (job->auth_header)
-		headers[nh++] = job->auth_header;
-	headers[nh] = NULL;
-	memset(&xr, 0, sizeof xr);
-	xr.method = "POST";
-	xr.url = job->url;
-	xr.headers = headers;
-	xr.body = body;
-	xr.body_len = body ? strlen(body) : 0;
-	xr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
-	xr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
-	xr.max_header_bytes = (size_t)64 * 1024;
-	job->xfer = xfer_start(ctx->xfer, &xr, &upstream_callbacks, job);
-	free(body);
-	json_decref(chat);
-	if (job->xfer == NULL) {
-		api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
-		              "upstream %s could not be started", job->upstream_name);
+	response_set_status(job->response, "queued");
+	store_result(job);
+	job->sink = NULL;
+	job->detached = 1;
+	sink->on_finish(job->ud, 200, job->response);
+	response_set_status(job->response, "in_progress");
+}
+
+static struct engine_job *
+job_run(struct engine_job *job, const struct engine_caller *caller)
+{
+	const struct config *cfg = job->ctx->cfg;
+
+	if (prepare(job, caller) < 0) {
 		job->failed = 1;
-		goto fail;
+		job_finish(job);
+		return NULL;
 	}
-	log_debug("%s: model %s via %s for %s", job->id, req->model ? req->model : "(default)",
-	          job->upstream_name, job->identity);
+	job->events = events_new(EVENTS_SSE, job->req->stream ? on_events_bytes : NULL, job);
+	log_debug("%s: model %s via %s for %s", job->id, job->model, job->upstream_name, job->identity);
 	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u,
 	               (uint64_t)job->keepalive_s * 1000u);
-	uv_timer_start(&job->deadline, on_deadline, (uint64_t)job->request_timeout_s * 1000u, 0);
-	return job;
-fail:
-	job_finish(job);
-	return NULL;
+	uv_timer_start(&job->deadline, on_deadline, (uint64_t)cfg->limits.request_timeout_s * 1000u, 0);
+	if (job->req->background)
+		detach(job);
+	if (job->mcp) {
+		/* The MCP items come before the model's first word: the stream must be open for them. */
+		start_stream(job);
+		if (mcp_run_prepare(job->mcp, on_prepared, job))
+			return job;
+	}
+	start_turn(job);
+	return job->over ? NULL : job;
+}
+
+struct engine_job *
+engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+                 const struct engine_sink *sink, void *ud)
+{
+	struct engine_job *job = job_new(ctx, req, caller, sink, ud);
+
+	job = job_run(job, caller);
+	/* A detached job belongs to nobody: the transport must not hold on to it. */
+	return job && !job->detached ? job : NULL;
+}
+
+struct engine_job *
+engine_compact_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+                     const struct engine_sink *sink, void *ud)
+{
+	struct engine_job *job = job_new(ctx, req, caller, sink, ud);
+
+	job->compact = 1;
+	return job_run(job, caller);
 }
 
 void
@@ -665,16 +1061,15 @@ engine_job_cancel(struct engine_job *job)
 		return;
 	log_info("%s: cancelled: the caller went away", job->id);
 	job->sink = NULL;
+	job->over = 1;
+	if (job->mcp)
+		mcp_run_cancel(job->mcp);
 	job_free(job);
 }
 
 void
 engine_job_abort(struct engine_job *job, const char *why)
 {
-	if (job->xfer) {
-		xfer_cancel(job->xfer);
-		job->xfer = NULL;
-	}
 	api_error_set(&job->err, 503, "server_error", "server_shutting_down", NULL, "%s", why);
 	job->failed = 1;
 	job_finish(job);
@@ -686,6 +1081,17 @@ engine_abort_all(struct engine_ctx *ctx, const char *why)
 	/* job_finish unlinks the job, so always take the head. */
 	while (ctx->jobs)
 		engine_job_abort(ctx->jobs, why);
+}
+
+static struct engine_job *
+job_find(struct engine_ctx *ctx, const char *id)
+{
+	struct engine_job *job;
+
+	for (job = ctx->jobs; job; job = job->next)
+		if (!job->over && strcmp(job->id, id) == 0)
+			return job;
+	return NULL;
 }
 
 /* ---- stored responses ---- */
@@ -716,7 +1122,15 @@ engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status)
 {
 	char *text = NULL;
 	json_t *resp;
-	int rc = store_response_get(ctx->store, id, &text, NULL);
+	struct engine_job *job = job_find(ctx, id);
+	int rc;
+
+	/* A response still running is seen as it is now (a background one is polled this way). */
+	if (job && job->response && job->req->store) {
+		*http_status = 200;
+		return json_deep_copy(job->response);
+	}
+	rc = store_response_get(ctx->store, id, &text, NULL);
 
 	if (rc == 1)
 		return not_found(id, http_status);
@@ -814,4 +1228,32 @@ engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit_s, 
 	json_decref(items);
 	*http_status = 200;
 	return out;
+}
+
+json_t *
+engine_cancel_response(struct engine_ctx *ctx, const char *id, int *http_status)
+{
+	struct engine_job *job = job_find(ctx, id);
+	struct api_error e;
+	json_t *resp;
+	int rc;
+
+	if (job && job->response) {
+		log_info("%s: cancelled by POST /v1/responses/%s/cancel", job->id, job->id);
+		job->cancelled = 1;
+		response_set_status(job->response, "cancelled");
+		resp = json_deep_copy(job->response);
+		job_finish(job);
+		*http_status = 200;
+		return resp;
+	}
+	rc = store_response_get(ctx->store, id, NULL, NULL);
+	if (rc == 1)
+		return not_found(id, http_status);
+	if (rc < 0)
+		return store_failed(http_status);
+	*http_status = 400;
+	api_error_set(&e, 400, "invalid_request", "response_not_cancellable", NULL,
+	              "Response '%.64s' is not running: only a response in progress can be cancelled.", id);
+	return api_error_envelope(&e);
 }

@@ -5,11 +5,17 @@
  * output items and events (api/turn + api/events), stores the result, and reports it to the
  * transport through a sink.
  *
+ * With MCP tools (api/mcprun) the job is the agentic loop: list the servers' tools, run approved
+ * calls, then model turns and the MCP calls each turn asks for, until the model answers, a function
+ * call or an approval request goes back to the caller, or a ceiling (max_tool_calls, max_turns)
+ * ends it "incomplete". background:true answers "queued" at once and runs detached (polled with
+ * GET, stopped with cancel).
+ *
  * Failures before the upstream has answered with a 2xx (routing, unknown previous response,
  * translation, upstream refused / timed out / 4xx / 5xx) end the job with a real HTTP status and the
  * error envelope, even for stream:true requests (SSE headers and response.created are sent only once
- * the upstream has accepted). Failures after that are an `error` event followed by
- * response.failed. Everything runs on the loop thread.
+ * the upstream has accepted; with MCP tools, before the listing). Failures after that are an `error`
+ * event followed by response.failed. Everything runs on the loop thread.
  */
 #ifndef API_ENGINE_H
 #define API_ENGINE_H
@@ -64,6 +70,11 @@ struct engine_caller {
 struct engine_job *engine_job_start(struct engine_ctx *ctx, struct request *req,
                                     const struct engine_caller *caller, const struct engine_sink *sink,
                                     void *ud);
+/* POST /v1/responses/compact: req from request_parse_compact (consumed). The sink gets the
+ * CompactResource (200) or an error envelope; never streamed. Returns as engine_job_start. */
+struct engine_job *engine_compact_start(struct engine_ctx *ctx, struct request *req,
+                                        const struct engine_caller *caller, const struct engine_sink *sink,
+                                        void *ud);
 /* The transport drained its backlog below the low-water mark. */
 void engine_job_resume(struct engine_job *job);
 /* The caller went away: stop the upstream transfer and free the job; no sink call after this. */
@@ -76,6 +87,11 @@ void engine_abort_all(struct engine_ctx *ctx, const char *why);
 
 /* GET /v1/responses/{id}: 200 with the stored response, or 404. New reference (body). */
 json_t *engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status);
+/* POST /v1/responses/{id}/cancel: a running response (background or not) stops: its upstream turn
+ * and MCP calls are cancelled (the servers get notifications/cancelled), its status becomes
+ * "cancelled", it is stored, and its own caller gets it; 200 with it. 404 unknown, 400 when it has
+ * already ended. */
+json_t *engine_cancel_response(struct engine_ctx *ctx, const char *id, int *http_status);
 /* DELETE /v1/responses/{id}: {"id","object":"response.deleted","deleted":true} or 404. */
 json_t *engine_delete_response(struct engine_ctx *ctx, const char *id, int *http_status);
 /* GET /v1/responses/{id}/input_items with query args (limit 1..100 default 20, order asc|desc

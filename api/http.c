@@ -36,6 +36,7 @@ enum route {
 	ROUTE_MCP_SERVERS, /* GET /v1/mcp/servers */
 	ROUTE_MCP_TOOLS,   /* GET /v1/mcp/servers/{label}/tools */
 	ROUTE_METRICS,     /* GET /metrics */
+	ROUTE_MCP_AUDIT,   /* GET /v1/mcp/audit */
 };
 
 /* One HTTP request/response exchange. */
@@ -366,6 +367,10 @@ route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 		*method_ok = method == LWSHUMETH_GET;
 		return ROUTE_MCP_SERVERS;
 	}
+	if (strcmp(path, "/v1/mcp/audit") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_MCP_AUDIT;
+	}
 	if (strncmp(path, mcp_prefix, sizeof mcp_prefix - 1) == 0) {
 		rest = path + sizeof mcp_prefix - 1;
 		slash = strchr(rest, '/');
@@ -462,6 +467,9 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 	case ROUTE_MCP_TOOLS:
 		txn->mcpadmin = mcpadmin_tools(eng, txn->id, on_mcpadmin, txn);
 		return;
+	case ROUTE_MCP_AUDIT:
+		body = mcpadmin_audit(eng, urlarg(wsi, "limit=", a, sizeof a), &status);
+		break;
 	case ROUTE_METRICS: {
 		char *text = mcpadmin_metrics(eng);
 
@@ -500,18 +508,17 @@ serve_body(struct http_txn *txn)
 	struct api_error err;
 	struct request *req;
 	struct engine_caller caller;
+	json_t *body;
+	int status;
 
 	switch (txn->route) {
 	case ROUTE_CREATE:
+	case ROUTE_COMPACT:
 		break;
 	case ROUTE_CANCEL:
-		/* Only background responses can be cancelled, and background mode is not served yet. */
-		txn_error(txn, 400, "invalid_request", "not_cancellable", NULL,
-		          "only background responses can be cancelled");
-		return;
-	case ROUTE_COMPACT:
-		txn_error(txn, 501, "server_error", "not_implemented", NULL,
-		          "POST /v1/responses/compact is not implemented yet");
+		body = engine_cancel_response(txn->ctx->engine, txn->id, &status);
+		txn_answer(txn, status, body);
+		json_decref(body);
 		return;
 	default:
 		txn_error(txn, 500, "server_error", NULL, NULL, "unrouted request");
@@ -522,7 +529,10 @@ serve_body(struct http_txn *txn)
 		          "the server is shutting down");
 		return;
 	}
-	req = request_parse(txn->body.data ? txn->body.data : "", txn->body.len, &err);
+	if (txn->route == ROUTE_COMPACT)
+		req = request_parse_compact(txn->body.data ? txn->body.data : "", txn->body.len, &err);
+	else
+		req = request_parse(txn->body.data ? txn->body.data : "", txn->body.len, &err);
 	if (req == NULL) {
 		json_t *env = api_error_envelope(&err);
 		txn_answer(txn, err.status, env);
@@ -532,7 +542,10 @@ serve_body(struct http_txn *txn)
 	buf_free(&txn->body);
 	caller.identity = txn->identity;
 	caller.bearer = txn->bearer;
-	txn->job = engine_job_start(txn->ctx->engine, req, &caller, &http_sink, txn);
+	if (txn->route == ROUTE_COMPACT)
+		txn->job = engine_compact_start(txn->ctx->engine, req, &caller, &http_sink, txn);
+	else
+		txn->job = engine_job_start(txn->ctx->engine, req, &caller, &http_sink, txn);
 }
 
 static int
@@ -641,7 +654,8 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		txn_error(txn, 413, "invalid_request", "request_too_large", NULL, msg);
 		return 0;
 	}
-	if (txn->route == ROUTE_CREATE && !header_contains(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "json")) {
+	if ((txn->route == ROUTE_CREATE || txn->route == ROUTE_COMPACT) &&
+	    !header_contains(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "json")) {
 		txn->close_after = 1;
 		txn_error(txn, 415, "invalid_request", "unsupported_media_type", NULL,
 		          "the request body must be application/json");

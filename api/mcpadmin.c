@@ -9,6 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/util.h"
 #include "mcpclient/mcpclient.h"
+#include "store/store.h"
 
 struct mcpadmin_req {
 	struct mcp_op *op;
@@ -184,4 +185,36 @@ mcpadmin_metrics(struct engine_ctx *ctx)
 	           "# TYPE toolhost_responses_active gauge\ntoolhost_responses_active %zu\n",
 	           (double)st.call_us_total / 1e6, (double)st.call_us_max / 1e6, ctx->active);
 	return buf_take(&out);
+}
+
+json_t *
+mcpadmin_audit(struct engine_ctx *ctx, const char *limit_s, int *http_status)
+{
+	struct api_error e;
+	char *text = NULL, *end = NULL;
+	long limit = 100;
+	json_t *rows;
+
+	if (limit_s && limit_s[0]) {
+		limit = strtol(limit_s, &end, 10);
+		if (*end != '\0' || limit < 1 || limit > 1000) {
+			*http_status = 400;
+			api_error_bad(&e, "limit", "invalid_value",
+			              "limit must be an integer from 1 to 1000");
+			return api_error_envelope(&e);
+		}
+	}
+	if (store_audit_list(ctx->store, (int)limit, &text) < 0) {
+		*http_status = 500;
+		api_error_set(&e, 500, "server_error", NULL, NULL, "the audit log could not be read");
+		return api_error_envelope(&e);
+	}
+	rows = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_array(rows)) {
+		json_decref(rows);
+		rows = json_array();
+	}
+	*http_status = 200;
+	return json_pack("{s:s, s:o}", "object", "list", "data", rows);
 }

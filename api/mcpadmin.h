@@ -26,6 +26,10 @@ struct mcpadmin_req *mcpadmin_tools(struct engine_ctx *ctx, const char *label, m
                                     void *ud);
 void mcpadmin_cancel(struct mcpadmin_req *r);
 
+/* GET /v1/mcp/audit?limit=N (1..1000, default 100): {"object":"list","data":[rows, newest first]}
+ * or an error envelope; *http_status set. New reference. */
+json_t *mcpadmin_audit(struct engine_ctx *ctx, const char *limit, int *http_status);
+
 /* The Prometheus text exposition of the counters (caller frees). */
 char *mcpadmin_metrics(struct engine_ctx *ctx);
 

@@ -20,15 +20,16 @@
 /* When the caller passes max_output_bytes 0: every upstream text still needs a cap. */
 #define TURN_DEFAULT_MAX_BYTES (8u << 20)
 
-enum call_state { CALL_PENDING, CALL_OPEN, CALL_SUPPRESSED, CALL_CLOSED };
+enum call_state { CALL_PENDING, CALL_OPEN, CALL_SUPPRESSED, CALL_REFUSED, CALL_CLOSED };
 
 /* One upstream tool call, keyed by its `index` in the chunks. */
 struct call {
 	long long index;
 	int retired; /* a later call reused the index with another id: never matches again */
 	enum call_state state;
-	char *name;      /* NULL until the upstream sent it */
-	char *call_id;   /* the upstream's id, NULL until sent */
+	char *name;    /* NULL until the upstream sent it */
+	char *call_id; /* the upstream's id, NULL until sent */
+	enum turn_call_kind kind;
 	struct buf args; /* everything received so far */
 	json_t *item;    /* own reference while open (also held by response.output) */
 	size_t output_index;
@@ -61,7 +62,13 @@ struct turn {
 
 	struct call *calls;
 	size_t ncalls;
-	size_t nproduced; /* function_call items opened this turn */
+	size_t nproduced; /* call items (function or MCP) opened this turn */
+
+	turn_classify_fn classify;
+	void *classify_ud;
+	struct turn_mcp_item *mcp;
+	size_t nmcp;
+	json_t *refused; /* [{call_id, name, arguments}] */
 
 	char finish[32];
 	int finished;
@@ -289,12 +296,27 @@ call_close(struct turn *t, struct call *c, const char *status)
 {
 	json_object_set_new(c->item, "arguments",
 	                    json_stringn(c->args.data ? c->args.data : "", c->args.len));
+	if (c->kind == TURN_CALL_MCP_APPROVAL) {
+		emit_item_event(t, "response.output_item.done", c->output_index, c->item);
+		goto closed;
+	}
+	if (c->kind == TURN_CALL_MCP) {
+		/* The engine runs the call; its item stays open until the result is in. */
+		if (strcmp(status, "completed") != 0)
+			json_object_set_new(c->item, "status", json_string(status));
+		if (t->emit)
+			emit(t, json_pack("{s:s, s:s, s:I, s:O}", "type", "response.mcp_call_arguments.done",
+			                  "item_id", c->id, "output_index", (json_int_t)c->output_index,
+			                  "arguments", json_object_get(c->item, "arguments")));
+		goto closed;
+	}
 	json_object_set_new(c->item, "status", json_string(status));
 	if (t->emit)
 		emit(t, json_pack("{s:s, s:s, s:I, s:O}", "type", "response.function_call_arguments.done",
 		                  "item_id", c->id, "output_index", (json_int_t)c->output_index, "arguments",
 		                  json_object_get(c->item, "arguments")));
 	emit_item_event(t, "response.output_item.done", c->output_index, c->item);
+closed:
 	json_decref(c->item);
 	c->item = NULL;
 	c->state = CALL_CLOSED;
@@ -330,10 +352,14 @@ close_all(struct turn *t, const char *status)
 static void
 emit_args_delta(struct turn *t, struct call *c, const char *s, size_t n)
 {
-	if (t->emit == NULL)
+	const char *type = c->kind == TURN_CALL_MCP ? "response.mcp_call_arguments.delta"
+	                                            : "response.function_call_arguments.delta";
+
+	/* An approval request carries its arguments whole, in output_item.done. */
+	if (t->emit == NULL || c->kind == TURN_CALL_MCP_APPROVAL)
 		return;
-	emit(t, json_pack("{s:s, s:s, s:I, s:s%}", "type", "response.function_call_arguments.delta",
-	                  "item_id", c->id, "output_index", (json_int_t)c->output_index, "delta", s, n));
+	emit(t, json_pack("{s:s, s:s, s:I, s:s%}", "type", type, "item_id", c->id, "output_index",
+	                  (json_int_t)c->output_index, "delta", s, n));
 }
 
 static int
@@ -381,11 +407,7 @@ call_allowed(struct turn *t, const char *name)
 		if (forced && strcmp(forced, name) != 0)
 			return 0;
 	}
-	if (!name_in(req->tools, name))
-		return 0;
-	if (!req->parallel_tool_calls && t->nproduced > 0)
-		return 0;
-	return 1;
+	return name_in(req->tools, name);
 }
 
 static int
@@ -413,33 +435,92 @@ printable(const char *s, char *out, size_t outlen)
 	return out;
 }
 
+/* What the call becomes: the classifier's word (when there is one), within tool_choice and
+ * parallel_tool_calls for function calls. */
+static enum turn_call_kind
+call_kind(struct turn *t, struct call *c, struct turn_mcp_target *target)
+{
+	enum turn_call_kind kind = TURN_CALL_FUNCTION;
+
+	memset(target, 0, sizeof *target);
+	if (t->req && !t->req->parallel_tool_calls && t->nproduced > 0)
+		return t->classify ? TURN_CALL_REFUSED : (enum turn_call_kind) - 1;
+	if (t->classify)
+		kind = t->classify(t->classify_ud, c->name, target);
+	if (kind == TURN_CALL_FUNCTION && !call_allowed(t, c->name))
+		return t->classify ? TURN_CALL_REFUSED : (enum turn_call_kind) - 1;
+	if ((kind == TURN_CALL_MCP || kind == TURN_CALL_MCP_APPROVAL) &&
+	    (target->server_label == NULL || target->name == NULL))
+		return TURN_CALL_REFUSED;
+	return kind;
+}
+
+static void
+mcp_item_open(struct turn *t, struct call *c, const struct turn_mcp_target *target)
+{
+	struct turn_mcp_item *m;
+
+	if (c->kind == TURN_CALL_MCP) {
+		util_new_id(c->id, sizeof c->id, "mcp");
+		c->item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n, s:n, s:s}", "id", c->id, "type",
+		                    "mcp_call", "server_label", target->server_label, "name", target->name,
+		                    "arguments", "", "output", "error", "approval_request_id", "status",
+		                    "in_progress");
+	} else {
+		util_new_id(c->id, sizeof c->id, "mcpr");
+		c->item = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", c->id, "type", "mcp_approval_request",
+		                    "server_label", target->server_label, "name", target->name, "arguments",
+		                    "");
+	}
+	c->output_index = output_append(t, c->item);
+	t->mcp = xrealloc(t->mcp, (t->nmcp + 1) * sizeof *t->mcp);
+	m = &t->mcp[t->nmcp++];
+	m->item = json_incref(c->item);
+	m->output_index = c->output_index;
+	m->approval = c->kind == TURN_CALL_MCP_APPROVAL;
+	emit_item_event(t, "response.output_item.added", c->output_index, c->item);
+	if (c->kind == TURN_CALL_MCP && t->emit)
+		emit(t, json_pack("{s:s, s:s, s:I}", "type", "response.mcp_call.in_progress", "item_id",
+		                  c->id, "output_index", (json_int_t)c->output_index));
+}
+
 static void
 call_open(struct turn *t, struct call *c)
 {
 	char gen[48];
 	const char *call_id = c->call_id;
+	struct turn_mcp_target target;
+	enum turn_call_kind kind = call_kind(t, c, &target);
 
-	if (!call_allowed(t, c->name)) {
-		log_info("turn: suppressed a call to tool '%s' that the request does not allow",
+	if (kind == (enum turn_call_kind) - 1 || kind == TURN_CALL_REFUSED) {
+		log_info("turn: refused a call to tool '%s' that the request does not allow",
 		         printable(c->name, gen, sizeof gen));
-		c->state = CALL_SUPPRESSED;
-		buf_free(&c->args);
+		/* Without a classifier nobody tells the model: the arguments are not needed. */
+		c->state = kind == TURN_CALL_REFUSED ? CALL_REFUSED : CALL_SUPPRESSED;
+		if (c->state == CALL_SUPPRESSED)
+			buf_free(&c->args);
 		return;
 	}
 	item_close(t, "completed");
-	/* The call id goes back to the upstream in the next turn's history; one we cannot carry
-	 * (missing, empty, over the spec's 64 characters) is replaced by our own. */
-	if (call_id == NULL || !valid_call_id(call_id)) {
-		util_new_id(gen, sizeof gen, "call");
-		call_id = gen;
-	}
-	util_new_id(c->id, sizeof c->id, "fc");
-	c->item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", c->id, "type", "function_call", "status",
-	                    "in_progress", "call_id", call_id, "name", c->name, "arguments", "");
-	c->output_index = output_append(t, c->item);
+	c->kind = kind;
 	c->state = CALL_OPEN;
 	t->nproduced++;
-	emit_item_event(t, "response.output_item.added", c->output_index, c->item);
+	if (kind != TURN_CALL_FUNCTION) {
+		mcp_item_open(t, c, &target);
+	} else {
+		/* The call id goes back to the upstream in the next turn's history; one we cannot
+		 * carry (missing, empty, over the spec's 64 characters) is replaced by our own. */
+		if (call_id == NULL || !valid_call_id(call_id)) {
+			util_new_id(gen, sizeof gen, "call");
+			call_id = gen;
+		}
+		util_new_id(c->id, sizeof c->id, "fc");
+		c->item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", c->id, "type", "function_call",
+		                    "status", "in_progress", "call_id", call_id, "name", c->name, "arguments",
+		                    "");
+		c->output_index = output_append(t, c->item);
+		emit_item_event(t, "response.output_item.added", c->output_index, c->item);
+	}
 	if (c->args.len > 0)
 		emit_args_delta(t, c, c->args.data, c->args.len);
 }
@@ -560,6 +641,9 @@ feed_tool_call(struct turn *t, const json_t *tc, size_t pos, struct api_error *e
 			malformed(err, "tool call arguments after the call ended");
 			goto done;
 		case CALL_SUPPRESSED:
+			break;
+		case CALL_REFUSED:
+			buf_append(&c->args, args, argslen);
 			break;
 		case CALL_OPEN:
 			buf_append(&c->args, args, argslen);
@@ -856,6 +940,7 @@ turn_new(json_t *response, const struct request *req, size_t max_output_bytes, t
 	t->want_logprobs = req && ((req->include & REQUEST_INCLUDE_LOGPROBS) || req->top_logprobs > 0);
 	t->want_encrypted_reasoning = req && (req->include & REQUEST_INCLUDE_REASONING_ENCRYPTED);
 	buf_init(&t->text, 0);
+	t->refused = json_array();
 	t->usage_base[0] = usage_int(u, "input_tokens");
 	t->usage_base[1] = usage_int(u, "output_tokens");
 	t->usage_base[2] = usage_int(u, "total_tokens");
@@ -881,7 +966,36 @@ turn_free(struct turn *t)
 		buf_free(&t->calls[i].args);
 	}
 	free(t->calls);
+	for (i = 0; i < t->nmcp; i++)
+		json_decref(t->mcp[i].item);
+	free(t->mcp);
+	json_decref(t->refused);
 	free(t);
+}
+
+void
+turn_set_classifier(struct turn *t, turn_classify_fn fn, void *ud)
+{
+	t->classify = fn;
+	t->classify_ud = ud;
+}
+
+size_t
+turn_mcp_count(const struct turn *t)
+{
+	return t->nmcp;
+}
+
+const struct turn_mcp_item *
+turn_mcp_at(const struct turn *t, size_t i)
+{
+	return i < t->nmcp ? &t->mcp[i] : NULL;
+}
+
+const json_t *
+turn_refused(const struct turn *t)
+{
+	return t->refused;
 }
 
 /* {"error": ...} or vLLM's {"object":"error", "message": ...}. */
@@ -968,9 +1082,22 @@ turn_finish(struct turn *t, enum turn_end *end)
 		status = "incomplete";
 	close_all(t, status);
 	for (i = 0; i < t->ncalls; i++) {
-		if (t->calls[i].state == CALL_PENDING) {
+		struct call *c = &t->calls[i];
+		char gen[48];
+
+		if (c->state == CALL_PENDING) {
 			log_warnx("turn: dropped a tool call that never got a name");
-			t->calls[i].state = CALL_SUPPRESSED;
+			c->state = CALL_SUPPRESSED;
+		} else if (c->state == CALL_REFUSED) {
+			if (c->call_id == NULL || !valid_call_id(c->call_id))
+				util_new_id(gen, sizeof gen, "call");
+			json_array_append_new(
+			        t->refused,
+			        json_pack("{s:s, s:s, s:s%}", "call_id",
+			                  c->call_id && valid_call_id(c->call_id) ? c->call_id : gen, "name",
+			                  c->name, "arguments", c->args.data ? c->args.data : "",
+			                  c->args.len));
+			c->state = CALL_SUPPRESSED;
 		}
 	}
 }
@@ -998,7 +1125,8 @@ turn_abort(struct turn *t)
 			continue;
 		json_object_set_new(c->item, "arguments",
 		                    json_stringn(c->args.data ? c->args.data : "", c->args.len));
-		json_object_set_new(c->item, "status", json_string("incomplete"));
+		if (c->kind != TURN_CALL_MCP_APPROVAL)
+			json_object_set_new(c->item, "status", json_string("incomplete"));
 		json_decref(c->item);
 		c->item = NULL;
 		c->state = CALL_CLOSED;

@@ -44,7 +44,7 @@ struct daemon {
 	struct listen_set *listeners;
 
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_timer_t drain_timer, watchdog_timer;
+	uv_timer_t drain_timer, watchdog_timer, house_timer;
 	uint64_t drain_deadline_ms;
 	int draining, aborted, exit_code;
 	int mcp_closing, mcp_closed; /* the MCP sessions are being / have been DELETEd */
@@ -119,6 +119,7 @@ shutdown_now(struct daemon *d)
 	uv_timer_stop(&d->drain_timer);
 	uv_close((uv_handle_t *)&d->drain_timer, close_cb);
 	uv_close((uv_handle_t *)&d->watchdog_timer, close_cb);
+	uv_close((uv_handle_t *)&d->house_timer, close_cb);
 	uv_close((uv_handle_t *)&d->sig_term, close_cb);
 	uv_close((uv_handle_t *)&d->sig_int, close_cb);
 	uv_close((uv_handle_t *)&d->sig_hup, close_cb);
@@ -232,6 +233,21 @@ on_watchdog(uv_timer_t *t)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/* The audit log keeps mcp_policy.audit_retention_days; older rows go at start and every hour. */
+static void
+on_house(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	int64_t keep_ms = (int64_t)d->cfg->mcp_policy.audit_retention_days * 86400 * 1000;
+	int64_t n = store_audit_purge(d->store, util_wall_s() * 1000 - keep_ms);
+
+	if (n < 0)
+		log_warnx("could not purge the MCP audit log: %s", store_errmsg(d->store));
+	else if (n > 0)
+		log_info("purged %lld MCP audit row(s) older than %u day(s)", (long long)n,
+		         d->cfg->mcp_policy.audit_retention_days);
+}
+
 static struct lws_vhost *
 make_vhost(struct daemon *d)
 {
@@ -322,6 +338,10 @@ start(struct daemon *d)
 	uv_timer_init(&d->loop, &d->drain_timer);
 	d->drain_timer.data = d;
 	uv_timer_init(&d->loop, &d->watchdog_timer);
+	uv_timer_init(&d->loop, &d->house_timer);
+	d->house_timer.data = d;
+	uv_timer_start(&d->house_timer, on_house, 0, 3600 * 1000);
+	uv_unref((uv_handle_t *)&d->house_timer);
 	{
 		uint64_t usec = 0;
 		if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)

@@ -1077,6 +1077,140 @@ test_encrypted_reasoning(void)
 	req_del(req);
 }
 
+/* The classifier of requests with MCP tools: 'ask' needs approval, 'calc' runs, 'get' is a
+ * function, anything else is refused. */
+static enum turn_call_kind
+classify(void *ud, const char *name, struct turn_mcp_target *target)
+{
+	(void)ud;
+	target->server_label = "srv";
+	target->name = name;
+	if (strcmp(name, "calc") == 0)
+		return TURN_CALL_MCP;
+	if (strcmp(name, "ask") == 0)
+		return TURN_CALL_MCP_APPROVAL;
+	if (strcmp(name, "get") == 0)
+		return TURN_CALL_FUNCTION;
+	return TURN_CALL_REFUSED;
+}
+
+static void
+test_mcp_classifier(void)
+{
+	struct request *req = req_new(TOOLS_GP, NULL, 1, 0, 0);
+	json_t *resp = resp_new(NULL), *events = json_array(), *ev, *out;
+	struct turn *t = turn_new(resp, req, 0, on_event, events);
+	const char *const *c;
+	const struct turn_mcp_item *m;
+	const json_t *refused;
+	struct api_error err;
+	enum turn_end end;
+	size_t i, n_added = 0, n_done = 0, n_mcp_delta = 0, n_fc_delta = 0, n_in_progress = 0,
+	          n_args_done = 0;
+
+	turn_set_classifier(t, classify, NULL);
+	for (c = CHUNKS(TC("{'index':0,'id':'a','function':{'name':'calc','arguments':'{\\'x\\''}}"),
+	                TC("{'index':1,'id':'b','function':{'name':'ask','arguments':'{}'}}"),
+	                TC("{'index':2,'id':'c','function':{'name':'nope','arguments':'{\\'q\\':'}}"),
+	                TC("{'index':2,'function':{'arguments':'1}'}}"),
+	                TC("{'index':3,'id':'d','function':{'name':'get','arguments':'{}'}}"),
+	                TC("{'index':0,'function':{'arguments':':1}'}}"), F("tool_calls"));
+	     *c; c++) {
+		json_t *chunk = q(*c);
+
+		T(turn_feed(t, chunk, &err) == 0);
+		json_decref(chunk);
+	}
+	turn_finish(t, &end);
+	T(end == TURN_END_TOOL_CALLS);
+	out = json_object_get(resp, "output");
+	T(json_array_size(out) == 3);
+	{
+		json_t *copy = json_deep_copy(json_array_get(out, 0));
+
+		json_object_del(copy, "id");
+		T(json_eq(copy,
+		          "{'type':'mcp_call','server_label':'srv','name':'calc','arguments':'{\\'x\\':1}',"
+		          "'output':null,'error':null,'approval_request_id':null,'status':'in_progress'}"));
+		json_decref(copy);
+	}
+	T_STREQ(json_string_value(json_object_get(json_array_get(out, 0), "type")), "mcp_call");
+	T_STREQ(json_string_value(json_object_get(json_array_get(out, 0), "arguments")), "{\"x\":1}");
+	T_STREQ(json_string_value(json_object_get(json_array_get(out, 0), "status")), "in_progress");
+	T(json_is_null(json_object_get(json_array_get(out, 0), "output")));
+	T(has_prefix(json_string_value(json_object_get(json_array_get(out, 0), "id")), "mcp_"));
+	T_STREQ(json_string_value(json_object_get(json_array_get(out, 1), "type")), "mcp_approval_request");
+	T(has_prefix(json_string_value(json_object_get(json_array_get(out, 1), "id")), "mcpr_"));
+	T_STREQ(json_string_value(json_object_get(json_array_get(out, 1), "arguments")), "{}");
+	T(json_object_get(json_array_get(out, 1), "status") == NULL);
+	T_STREQ(json_string_value(json_object_get(json_array_get(out, 2), "type")), "function_call");
+
+	T(turn_mcp_count(t) == 2);
+	m = turn_mcp_at(t, 0);
+	T(m && !m->approval && m->output_index == 0 && m->item == json_array_get(out, 0));
+	m = turn_mcp_at(t, 1);
+	T(m && m->approval && m->output_index == 1);
+	T(turn_mcp_at(t, 2) == NULL);
+	refused = turn_refused(t);
+	T(json_array_size(refused) == 1);
+	T(json_eq(json_array_get(refused, 0), "{'call_id':'c','name':'nope','arguments':'{\\'q\\':1}'}"));
+
+	json_array_foreach (events, i, ev) {
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		const char *item_type =
+		        json_string_value(json_object_get(json_object_get(ev, "item"), "type"));
+
+		if (strcmp(type, "response.output_item.added") == 0)
+			n_added++;
+		else if (strcmp(type, "response.output_item.done") == 0) {
+			n_done++;
+			/* The mcp_call is still to run: only the approval request and the function end. */
+			T(item_type && strcmp(item_type, "mcp_call") != 0);
+		} else if (strcmp(type, "response.mcp_call_arguments.delta") == 0) {
+			n_mcp_delta++;
+			T(json_integer_value(json_object_get(ev, "output_index")) == 0);
+			T(json_object_get(ev, "item_id") != NULL);
+		} else if (strcmp(type, "response.function_call_arguments.delta") == 0) {
+			n_fc_delta++;
+			T(json_integer_value(json_object_get(ev, "output_index")) == 2);
+		} else if (strcmp(type, "response.mcp_call.in_progress") == 0) {
+			n_in_progress++;
+		} else if (strcmp(type, "response.mcp_call_arguments.done") == 0) {
+			n_args_done++;
+			T_STREQ(json_string_value(json_object_get(ev, "arguments")), "{\"x\":1}");
+		}
+		/* Nothing is said about the refused call. */
+		T(item_type == NULL || strcmp(item_type, "function_call") != 0 ||
+		  strcmp(json_string_value(json_object_get(json_object_get(ev, "item"), "name")), "nope") !=
+		          0);
+	}
+	T(n_added == 3);
+	T(n_done == 2);
+	T(n_mcp_delta == 2);
+	T(n_fc_delta == 1);
+	T(n_in_progress == 1);
+	T(n_args_done == 1);
+	turn_free(t);
+	json_decref(resp);
+	json_decref(events);
+	req_del(req);
+}
+
+/* Without a classifier a call outside the request is dropped silently, as before MCP. */
+static void
+test_no_classifier_no_refusals(void)
+{
+	struct request *req = req_new(TOOLS_GP, NULL, 1, 0, 0);
+	struct run r;
+
+	run(&r, req,
+	    CHUNKS(TC("{'index':0,'id':'c','function':{'name':'nope','arguments':'{}'}}"), F("tool_calls")),
+	    0, NULL);
+	T(json_array_size(json_object_get(r.resp, "output")) == 0);
+	run_free(&r);
+	req_del(req);
+}
+
 int
 main(void)
 {
@@ -1097,5 +1231,7 @@ main(void)
 	test_completion();
 	test_call_cap();
 	test_real_objects();
+	test_mcp_classifier();
+	test_no_classifier_no_refusals();
 	return T_DONE();
 }

@@ -1,0 +1,1073 @@
+#include "api/mcprun.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/apierr.h"
+#include "api/policy.h"
+#include "api/request.h"
+#include "api/toolmap.h"
+#include "api/upstream.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
+#include "mcpclient/mcpclient.h"
+#include "store/store.h"
+
+/* Tools imported from one server; a listing longer than this is cut (a model cannot use more). */
+#define MCPRUN_MAX_TOOLS 256
+/* Text of one tool result handed to the model and kept in the item. */
+#define MCPRUN_MAX_OUTPUT ((size_t)1 << 20)
+/* An error's content kept in mcp_call.error (the whole result can be large). */
+#define MCPRUN_MAX_ERROR_CONTENT ((size_t)64 * 1024)
+
+struct run_server {
+	struct mcp_run *run;
+	size_t index;
+	struct policy_server ps;
+	json_t *tools;     /* imported MCP Tool objects (owned) */
+	struct mcp_op *op; /* the listing in flight */
+	json_t *list_item; /* the mcp_list_tools item this response emits, or NULL when reused */
+	size_t list_index;
+};
+
+/* An mcp_call in flight. */
+struct run_call {
+	struct run_call *next;
+	struct mcp_run *run;
+	struct mcp_op *op;
+	json_t *item; /* own reference; also in response.output */
+	size_t output_index;
+	size_t server;
+	char *approval_id; /* or NULL */
+	char *decided_by;  /* or NULL */
+	uint64_t started_ms;
+};
+
+/* An approved call waiting for the listing. */
+struct run_approved {
+	char *approval_id;
+	char *decided_by;
+	size_t server;
+	char *tool;
+	char *arguments;
+};
+
+struct mcp_run {
+	struct mcp_run_env env;
+	char *response_id;
+	char *identity;
+	const struct request *req;
+	const json_t *context; /* borrowed: the whole context */
+	struct run_server *servers;
+	size_t nservers;
+	struct toolmap *map;
+	json_t *chat_tools;
+	json_t *tool_choice; /* Chat Completions tool_choice for {type:"mcp"}, or NULL */
+	int64_t budget;      /* -1: none */
+	int64_t used;
+	int budget_hit;
+	struct run_approved *approved;
+	size_t napproved;
+	struct run_call *calls; /* in flight */
+	size_t pending;         /* listings or calls in flight */
+	mcp_run_done_fn done;
+	void *done_ud;
+	int prepared; /* listing finished: the map is built */
+	int cancelled;
+};
+
+static void
+emit(struct mcp_run *run, json_t *event)
+{
+	if (run->env.emit)
+		run->env.emit(run->env.ud, event);
+	else
+		json_decref(event);
+}
+
+static void
+emit_item(struct mcp_run *run, const char *type, size_t index, const json_t *item)
+{
+	if (run->env.emit == NULL)
+		return;
+	emit(run, json_pack("{s:s, s:I, s:o}", "type", type, "output_index", (json_int_t)index, "item",
+	                    json_deep_copy(item)));
+}
+
+static void
+emit_mcp(struct mcp_run *run, const char *type, const json_t *item, size_t index)
+{
+	if (run->env.emit == NULL)
+		return;
+	emit(run, json_pack("{s:s, s:O, s:I}", "type", type, "item_id", json_object_get(item, "id"),
+	                    "output_index", (json_int_t)index));
+}
+
+static size_t
+output_append(struct mcp_run *run, json_t *item)
+{
+	json_t *out = json_object_get(run->env.response, "output");
+	size_t idx = json_array_size(out);
+
+	json_array_append(out, item);
+	return idx;
+}
+
+static struct run_server *
+server_by_label(struct mcp_run *run, const char *label)
+{
+	size_t i;
+
+	for (i = 0; label && i < run->nservers; i++)
+		if (strcmp(run->servers[i].ps.label, label) == 0)
+			return &run->servers[i];
+	return NULL;
+}
+
+static void
+to_mcp_server(const struct run_server *s, struct mcp_server *out)
+{
+	memset(out, 0, sizeof *out);
+	out->url = s->ps.url;
+	out->headers = (const char *const *)s->ps.headers;
+	out->timeout_ms = s->ps.timeout_ms;
+	out->cache_ttl_s = s->ps.cache_ttl_s;
+}
+
+/* ---- the audit log ---- */
+
+static void
+audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const char *arguments,
+      const char *outcome, const char *error, uint64_t duration_ms, const char *approval_id,
+      const char *decided_by)
+{
+	struct store_audit row;
+	char hash[65];
+	char *url = util_url_redact(srv->ps.url);
+
+	util_sha256_hex(arguments ? arguments : "", arguments ? strlen(arguments) : 0, hash);
+	memset(&row, 0, sizeof row);
+	row.at_ms = util_wall_s() * 1000;
+	row.response_id = run->response_id;
+	row.caller = run->identity;
+	row.server_label = srv->ps.label;
+	row.server_url = url;
+	row.tool = tool;
+	row.args_bytes = arguments ? (int64_t)strlen(arguments) : 0;
+	row.args_sha256 = hash;
+	row.outcome = outcome;
+	row.error = error;
+	row.duration_ms = (int64_t)duration_ms;
+	row.approval_id = approval_id;
+	row.decided_by = decided_by;
+	if (run->env.store && store_audit_add(run->env.store, &row) < 0)
+		log_err("%s: could not write the MCP audit row: %s", run->response_id,
+		        store_errmsg(run->env.store));
+	log_info("%s: mcp %s %s/%s (%s)%s%s", run->response_id, outcome, srv->ps.label, tool, url,
+	         error ? ": " : "", error ? error : "");
+	free(url);
+}
+
+/* ---- approvals ---- */
+
+static const json_t *
+find_typed(const json_t *items, const char *type, const char *key, const char *value)
+{
+	const json_t *it;
+	size_t i;
+
+	json_array_foreach (items, i, it) {
+		const char *t = json_string_value(json_object_get(it, "type"));
+		const char *v = json_string_value(json_object_get(it, key));
+
+		if (t && v && strcmp(t, type) == 0 && strcmp(v, value) == 0)
+			return it;
+	}
+	return NULL;
+}
+
+/* Index of item in the request's own input, for the error's param. */
+static long
+input_index(const struct request *req, const json_t *item)
+{
+	const json_t *it;
+	size_t i;
+
+	json_array_foreach (req->input, i, it)
+		if (it == item)
+			return (long)i;
+	return -1;
+}
+
+/* what: the message, with %s standing for the approval id. */
+static int
+approval_error(struct api_error *err, long idx, const char *code, const char *what, const char *id)
+{
+	char param[64], msg[320];
+	const char *at = strstr(what, "%s");
+
+	if (idx >= 0)
+		snprintf(param, sizeof param, "input[%ld].approval_request_id", idx);
+	else
+		snprintf(param, sizeof param, "input");
+	if (at)
+		snprintf(msg, sizeof msg, "%.*s%.64s%s", (int)(at - what), what, id, at + 2);
+	else
+		snprintf(msg, sizeof msg, "%s", what);
+	api_error_set(err, 400, "invalid_request", code, param, "%s", msg);
+	return -1;
+}
+
+/* The checks of one mcp_approval_response of the request's input; *run_it 1 when it approves a
+ * call that has not run yet. */
+static int
+check_approval(struct mcp_run *run, const json_t *context, const json_t *resp, int *run_it,
+               struct api_error *err)
+{
+	const char *id = json_string_value(json_object_get(resp, "approval_request_id"));
+	int approve = json_is_true(json_object_get(resp, "approve"));
+	long idx = input_index(run->req, resp);
+	const json_t *request_item;
+	const char *label, *name, *args;
+	struct store_approval row;
+	char hash[65];
+	int rc, result = -1;
+
+	*run_it = 0;
+	if (id == NULL)
+		return approval_error(err, idx, "approval_not_found", "approval_request_id is missing", "");
+	/* Already carried out in this context (a stateless caller resending its history). */
+	if (approve && find_typed(context, "mcp_call", "approval_request_id", id))
+		return 0;
+	rc = store_approval_get(run->env.store, id, &row);
+	if (rc < 0)
+		return api_error_set(err, 500, "server_error", NULL, NULL, "the approval store failed");
+	if (rc == 1)
+		return approval_error(err, idx, "approval_not_found",
+		                      "No MCP approval request with id '%s' was issued.", id);
+	request_item = find_typed(context, "mcp_approval_request", "id", id);
+	label = json_string_value(json_object_get(request_item, "server_label"));
+	name = json_string_value(json_object_get(request_item, "name"));
+	args = json_string_value(json_object_get(request_item, "arguments"));
+	if (request_item == NULL || label == NULL || name == NULL || args == NULL) {
+		approval_error(err, idx, "approval_mismatch",
+		               "The approval request '%s' is not in this response's context.", id);
+		goto out;
+	}
+	util_sha256_hex(args, strlen(args), hash);
+	if (strcmp(label, row.server_label) != 0 || strcmp(name, row.tool) != 0 ||
+	    strcmp(hash, row.arguments_sha256) != 0) {
+		approval_error(err, idx, "approval_mismatch",
+		               "The approval request '%s' in the context differs from the one issued "
+		               "(server, tool or arguments).",
+		               id);
+		goto out;
+	}
+	if (strcmp(row.status, "pending") != 0) {
+		/* Resending a denial changes nothing; anything else would run a call twice. */
+		if (!approve && strcmp(row.status, "denied") == 0) {
+			result = 0;
+			goto out;
+		}
+		approval_error(err, idx, "approval_already_decided",
+		               "The approval request '%s' was already decided.", id);
+		goto out;
+	}
+	if (approve && server_by_label(run, label) == NULL) {
+		approval_error(err, idx, "approval_mismatch",
+		               "The request has no mcp tool labelled '%s' to run the approved call on.",
+		               label);
+		goto out;
+	}
+	*run_it = approve;
+	result = 0;
+out:
+	store_approval_clear(&row);
+	return result;
+}
+
+static int
+decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *err)
+{
+	const json_t *it;
+	size_t i, n = 0;
+	int *run_it = xcalloc(json_array_size(run->req->input) + 1, sizeof *run_it);
+	int result = -1;
+
+	/* Check all before deciding any, so that a refused request changes no row. */
+	json_array_foreach (run->req->input, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+
+		if (type == NULL || strcmp(type, "mcp_approval_response") != 0)
+			continue;
+		if (check_approval(run, context, it, &run_it[i], err) < 0)
+			goto out;
+	}
+	json_array_foreach (run->req->input, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
+		const char *reason = json_string_value(json_object_get(it, "reason"));
+		int approve = json_is_true(json_object_get(it, "approve"));
+		const json_t *ri;
+		struct run_server *srv;
+		int rc;
+
+		if (type == NULL || strcmp(type, "mcp_approval_response") != 0 || id == NULL)
+			continue;
+		if (approve && !run_it[i])
+			continue;
+		rc = store_approval_decide(run->env.store, id, approve, run->identity, reason, util_wall_s());
+		if (rc == 2 && !approve)
+			continue;
+		if (rc == 2) {
+			approval_error(err, input_index(run->req, it), "approval_already_decided",
+			               "The approval request '%s' was already decided.", id);
+			goto out;
+		}
+		if (rc != 0) {
+			api_error_set(err, 500, "server_error", NULL, NULL, "the approval store failed");
+			goto out;
+		}
+		ri = find_typed(context, "mcp_approval_request", "id", id);
+		srv = server_by_label(run, json_string_value(json_object_get(ri, "server_label")));
+		if (!approve) {
+			if (srv)
+				audit(run, srv, json_string_value(json_object_get(ri, "name")),
+				      json_string_value(json_object_get(ri, "arguments")), "denied", reason,
+				      0, id, run->identity);
+			continue;
+		}
+		run->approved = xrealloc(run->approved, (n + 1) * sizeof *run->approved);
+		run->approved[n].approval_id = xstrdup(id);
+		run->approved[n].decided_by = xstrdup(run->identity);
+		run->approved[n].server = srv->index;
+		run->approved[n].tool = xstrdup(json_string_value(json_object_get(ri, "name")));
+		run->approved[n].arguments = xstrdup(json_string_value(json_object_get(ri, "arguments")));
+		run->napproved = ++n;
+	}
+	result = 0;
+out:
+	free(run_it);
+	return result;
+}
+
+static int
+has_approval_responses(const struct request *req)
+{
+	return find_typed(req->input, "mcp_approval_response", "type", "mcp_approval_response") != NULL;
+}
+
+/* ---- setup ---- */
+
+int
+mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json_t *context,
+            struct mcp_run **out, struct api_error *err)
+{
+	struct mcp_run *run;
+	const json_t *tool;
+	size_t i;
+
+	*out = NULL;
+	if (json_array_size(req->mcp_tools) == 0 && !has_approval_responses(req))
+		return 0;
+	run = xcalloc(1, sizeof *run);
+	run->env = *env;
+	run->response_id = xstrdup(env->response_id ? env->response_id : "-");
+	run->identity = xstrdup(env->identity ? env->identity : "-");
+	run->req = req;
+	run->context = context;
+	run->budget = policy_max_tool_calls(env->cfg, req->max_tool_calls);
+	run->nservers = json_array_size(req->mcp_tools);
+	run->servers = xcalloc(run->nservers + 1, sizeof *run->servers);
+	json_array_foreach (req->mcp_tools, i, tool) {
+		run->servers[i].run = run;
+		run->servers[i].index = i;
+		if (policy_resolve(env->cfg, tool, i, &run->servers[i].ps, err) < 0)
+			goto fail;
+	}
+	if (decide_approvals(run, context, err) < 0)
+		goto fail;
+	*out = run;
+	return 0;
+fail:
+	mcp_run_free(run);
+	return -1;
+}
+
+static void
+approved_clear(struct mcp_run *run)
+{
+	size_t i;
+
+	for (i = 0; i < run->napproved; i++) {
+		free(run->approved[i].approval_id);
+		free(run->approved[i].decided_by);
+		free(run->approved[i].tool);
+		free(run->approved[i].arguments);
+	}
+	free(run->approved);
+	run->approved = NULL;
+	run->napproved = 0;
+}
+
+static void
+call_free(struct run_call *c)
+{
+	json_decref(c->item);
+	free(c->approval_id);
+	free(c->decided_by);
+	free(c);
+}
+
+void
+mcp_run_free(struct mcp_run *run)
+{
+	size_t i;
+
+	if (run == NULL)
+		return;
+	run->cancelled = 1;
+	while (run->calls) {
+		struct run_call *c = run->calls;
+
+		run->calls = c->next;
+		if (c->op)
+			mcp_op_cancel(c->op);
+		call_free(c);
+	}
+	for (i = 0; i < run->nservers; i++) {
+		if (run->servers[i].op)
+			mcp_op_cancel(run->servers[i].op);
+		policy_server_clear(&run->servers[i].ps);
+		json_decref(run->servers[i].tools);
+		json_decref(run->servers[i].list_item);
+	}
+	approved_clear(run);
+	free(run->servers);
+	toolmap_free(run->map);
+	json_decref(run->chat_tools);
+	json_decref(run->tool_choice);
+	free(run->response_id);
+	free(run->identity);
+	free(run);
+}
+
+/* ---- listing ---- */
+
+/* An MCP Tool object -> the shape of mcp_list_tools.tools. */
+static json_t *
+listed_tool(const json_t *tool)
+{
+	json_t *o = json_object();
+	const json_t *schema = json_object_get(tool, "inputSchema");
+	const json_t *desc = json_object_get(tool, "description");
+	const json_t *ann = json_object_get(tool, "annotations");
+
+	json_object_set(o, "name", json_object_get(tool, "name"));
+	json_object_set_new(o, "input_schema",
+	                    json_is_object(schema) ? json_deep_copy(schema) : json_object());
+	if (json_is_string(desc))
+		json_object_set(o, "description", (json_t *)desc);
+	if (json_is_object(ann))
+		json_object_set_new(o, "annotations", json_deep_copy(ann));
+	return o;
+}
+
+/* The shape of mcp_list_tools.tools -> an MCP Tool object. */
+static json_t *
+mcp_tool_of(const json_t *listed)
+{
+	json_t *o = json_object();
+	const json_t *v;
+
+	json_object_set(o, "name", json_object_get(listed, "name"));
+	v = json_object_get(listed, "input_schema");
+	json_object_set_new(o, "inputSchema", json_is_object(v) ? json_deep_copy(v) : json_object());
+	v = json_object_get(listed, "description");
+	if (json_is_string(v))
+		json_object_set(o, "description", (json_t *)v);
+	v = json_object_get(listed, "annotations");
+	if (json_is_object(v))
+		json_object_set_new(o, "annotations", json_deep_copy(v));
+	return o;
+}
+
+/* Keeps the tools the policy lets this request import: named, unique, at most MCPRUN_MAX_TOOLS. */
+static void
+import_tools(struct run_server *s, const json_t *mcp_tools)
+{
+	const json_t *tool;
+	size_t i, j;
+
+	json_decref(s->tools);
+	s->tools = json_array();
+	json_array_foreach (mcp_tools, i, tool) {
+		const char *name = json_string_value(json_object_get(tool, "name"));
+		int dup = 0;
+
+		if (name == NULL || name[0] == '\0' || !policy_tool_allowed(&s->ps, tool))
+			continue;
+		for (j = 0; j < json_array_size(s->tools) && !dup; j++)
+			dup = strcmp(json_string_value(json_object_get(json_array_get(s->tools, j), "name")),
+			             name) == 0;
+		if (dup)
+			continue;
+		if (json_array_size(s->tools) >= MCPRUN_MAX_TOOLS) {
+			log_warnx("%s: server %s lists more than %d tools; the rest are left out",
+			          s->run->response_id, s->ps.label, MCPRUN_MAX_TOOLS);
+			break;
+		}
+		json_array_append(s->tools, (json_t *)tool);
+	}
+}
+
+/* The newest mcp_list_tools item of the context for label that carries no error. */
+static const json_t *
+listing_in_context(const json_t *context, const char *label)
+{
+	const json_t *it, *found = NULL;
+	size_t i;
+
+	json_array_foreach (context, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+		const char *l = json_string_value(json_object_get(it, "server_label"));
+		const json_t *e = json_object_get(it, "error");
+
+		if (type && l && strcmp(type, "mcp_list_tools") == 0 && strcmp(l, label) == 0 &&
+		    (e == NULL || json_is_null(e)) && json_is_array(json_object_get(it, "tools")))
+			found = it;
+	}
+	return found;
+}
+
+static void prepare_step(struct mcp_run *run);
+
+static void
+on_list(void *ud, const struct mcp_list_result *r)
+{
+	struct run_server *s = ud;
+	struct mcp_run *run = s->run;
+	json_t *listed = json_array();
+	const json_t *tool;
+	size_t i;
+
+	s->op = NULL;
+	if (r->error) {
+		char msg[400];
+
+		snprintf(msg, sizeof msg, "Error retrieving tool list from MCP server '%s': %s", s->ps.label,
+		         r->error->message);
+		json_object_set_new(s->list_item, "error", json_string(msg));
+		json_decref(s->tools);
+		s->tools = json_array();
+		log_warnx("%s: %s", run->response_id, msg);
+	} else {
+		import_tools(s, r->tools);
+		json_array_foreach (s->tools, i, tool)
+			json_array_append_new(listed, listed_tool(tool));
+	}
+	json_object_set_new(s->list_item, "tools", listed);
+	emit_mcp(run, r->error ? "response.mcp_list_tools.failed" : "response.mcp_list_tools.completed",
+	         s->list_item, s->list_index);
+	emit_item(run, "response.output_item.done", s->list_index, s->list_item);
+	run->pending--;
+	prepare_step(run);
+}
+
+static void
+list_start(struct mcp_run *run, struct run_server *s)
+{
+	struct mcp_server ms;
+	char id[48];
+
+	util_new_id(id, sizeof id, "mcpl");
+	s->list_item = json_pack("{s:s, s:s, s:s, s:[]}", "id", id, "type", "mcp_list_tools", "server_label",
+	                         s->ps.label, "tools");
+	s->list_index = output_append(run, s->list_item);
+	emit_item(run, "response.output_item.added", s->list_index, s->list_item);
+	emit_mcp(run, "response.mcp_list_tools.in_progress", s->list_item, s->list_index);
+	to_mcp_server(s, &ms);
+	s->op = run->env.client ? mcp_list_tools(run->env.client, &ms, on_list, s) : NULL;
+	if (s->op) {
+		run->pending++;
+		return;
+	}
+	json_object_set_new(s->list_item, "error",
+	                    json_sprintf("Error retrieving tool list from MCP server '%s': the MCP client "
+	                                 "is not available",
+	                                 s->ps.label));
+	emit_mcp(run, "response.mcp_list_tools.failed", s->list_item, s->list_index);
+	emit_item(run, "response.output_item.done", s->list_index, s->list_item);
+}
+
+static void
+build_map(struct mcp_run *run)
+{
+	const json_t *choice = run->req->tool_choice;
+	const char *type = json_string_value(json_object_get(choice, "type"));
+	long only = -1;
+	size_t i;
+
+	run->map = toolmap_new(run->req->tools);
+	for (i = 0; i < run->nservers; i++)
+		toolmap_add_server(run->map, i, run->servers[i].ps.label, run->servers[i].tools);
+	toolmap_build(run->map);
+	if (type && strcmp(type, "mcp") == 0) {
+		struct run_server *s =
+		        server_by_label(run, json_string_value(json_object_get(choice, "server_label")));
+		const char *name = json_string_value(json_object_get(choice, "name"));
+		const char *visible = s && name ? toolmap_visible(run->map, s->ps.label, name) : NULL;
+
+		if (s)
+			only = (long)s->index;
+		if (visible)
+			run->tool_choice =
+			        json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name", visible);
+		else
+			run->tool_choice = json_string("required");
+	}
+	run->chat_tools = toolmap_chat_tools(run->map, only);
+}
+
+/* ---- calls ---- */
+
+static void
+finish_item(struct mcp_run *run, struct run_call *c, const char *event)
+{
+	emit_mcp(run, event, c->item, c->output_index);
+	emit_item(run, "response.output_item.done", c->output_index, c->item);
+}
+
+static void
+unlink_call(struct mcp_run *run, struct run_call *c)
+{
+	struct run_call **pp;
+
+	for (pp = &run->calls; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			return;
+		}
+}
+
+/* The text of a CallToolResult's content blocks, for mcp_tool_execution_error (capped). */
+static json_t *
+error_content(json_t *result)
+{
+	json_t *content = json_object_get(result, "content");
+	char *dumped = json_dumps(content, JSON_COMPACT);
+	json_t *out;
+
+	if (dumped && strlen(dumped) <= MCPRUN_MAX_ERROR_CONTENT) {
+		out = json_deep_copy(content);
+	} else {
+		char *text = mcp_result_text(result, MCPRUN_MAX_ERROR_CONTENT);
+
+		out = json_pack("[{s:s, s:s}]", "type", "text", "text", text);
+		free(text);
+	}
+	free(dumped);
+	return out ? out : json_array();
+}
+
+static json_t *
+error_object(const struct mcp_error *e)
+{
+	switch (e->kind) {
+	case MCP_ERR_RPC:
+		return json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", e->rpc_code,
+		                 "message", e->message);
+	case MCP_ERR_PROTOCOL:
+	case MCP_ERR_UNSUPPORTED:
+	case MCP_ERR_EXPIRED:
+		/* JSON-RPC "internal error": the server broke the protocol, it sent no code of its own. */
+		return json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32603, "message",
+		                 e->message);
+	case MCP_ERR_TIMEOUT:
+		return json_pack("{s:s, s:i, s:s}", "type", "http_error", "code", 504, "message", e->message);
+	case MCP_ERR_HTTP:
+	case MCP_ERR_AUTH:
+		return json_pack("{s:s, s:i, s:s}", "type", "http_error", "code", (int)e->http_status,
+		                 "message", e->message);
+	default:
+		/* No HTTP answer at all (unreachable, backed off, shutting down): a gateway's 502. */
+		return json_pack("{s:s, s:i, s:s}", "type", "http_error", "code",
+		                 e->kind == MCP_ERR_CLOSED ? 503 : 502, "message", e->message);
+	}
+}
+
+static void call_done(struct mcp_run *run, struct run_call *c);
+
+static void
+on_call(void *ud, const struct mcp_call_result *r)
+{
+	struct run_call *c = ud;
+	struct mcp_run *run = c->run;
+	struct run_server *s = &run->servers[c->server];
+	const char *tool = json_string_value(json_object_get(c->item, "name"));
+	const char *args = json_string_value(json_object_get(c->item, "arguments"));
+	uint64_t ms = util_mono_ms() - c->started_ms;
+	const char *outcome;
+	char *text;
+
+	c->op = NULL;
+	if (r->error) {
+		json_object_set_new(c->item, "error", error_object(r->error));
+		json_object_set_new(c->item, "status", json_string("failed"));
+		outcome = "error";
+	} else if (r->is_error) {
+		json_object_set_new(c->item, "error",
+		                    json_pack("{s:s, s:o}", "type", "mcp_tool_execution_error", "content",
+		                              error_content(r->result)));
+		json_object_set_new(c->item, "status", json_string("failed"));
+		outcome = "tool_error";
+	} else {
+		text = mcp_result_text(r->result, MCPRUN_MAX_OUTPUT);
+		json_object_set_new(c->item, "output", json_string(text));
+		json_object_set_new(c->item, "status", json_string("completed"));
+		free(text);
+		outcome = "ok";
+	}
+	audit(run, s, tool, args, outcome, r->error ? r->error->message : NULL, ms, c->approval_id,
+	      c->decided_by);
+	finish_item(run, c,
+	            strcmp(outcome, "ok") == 0 ? "response.mcp_call.completed" : "response.mcp_call.failed");
+	call_done(run, c);
+}
+
+/* A call that ends before reaching the server (bad arguments, not allowed, no client). */
+static void
+call_refuse(struct mcp_run *run, struct run_call *c, json_t *error, const char *outcome)
+{
+	struct run_server *s = &run->servers[c->server];
+
+	json_object_set_new(c->item, "error", error);
+	json_object_set_new(c->item, "status", json_string("failed"));
+	audit(run, s, json_string_value(json_object_get(c->item, "name")),
+	      json_string_value(json_object_get(c->item, "arguments")), outcome,
+	      json_string_value(json_object_get(error, "message")), 0, c->approval_id, c->decided_by);
+	finish_item(run, c, "response.mcp_call.failed");
+}
+
+/* Starts c; 1 when it is in flight, 0 when it already ended. */
+static int
+call_start(struct mcp_run *run, struct run_call *c)
+{
+	struct run_server *s = &run->servers[c->server];
+	const char *name = json_string_value(json_object_get(c->item, "name"));
+	const char *args = json_string_value(json_object_get(c->item, "arguments"));
+	const json_t *tool = NULL, *t;
+	json_t *jargs;
+	struct mcp_server ms;
+	json_error_t jerr;
+	size_t i;
+
+	json_array_foreach (s->tools, i, t)
+		if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+			tool = t;
+	/* allowed_tools is enforced at call time, every time (PEER-LESSONS "Policy"). */
+	if (tool == NULL || !policy_tool_allowed(&s->ps, tool)) {
+		call_refuse(run, c,
+		            json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32602,
+		                      "message", "this tool is not allowed for this request"),
+		            "refused");
+		return 0;
+	}
+	jargs = json_loads(args && args[0] ? args : "{}", JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(jargs)) {
+		json_decref(jargs);
+		call_refuse(run, c,
+		            json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32602,
+		                      "message", "the arguments are not a JSON object"),
+		            "refused");
+		return 0;
+	}
+	to_mcp_server(s, &ms);
+	c->started_ms = util_mono_ms();
+	c->op = run->env.client ? mcp_call_tool(run->env.client, &ms, name, jargs, NULL, on_call, c) : NULL;
+	json_decref(jargs);
+	if (c->op == NULL) {
+		call_refuse(run, c,
+		            json_pack("{s:s, s:i, s:s}", "type", "http_error", "code", 503, "message",
+		                      "the MCP client is not available"),
+		            "error");
+		return 0;
+	}
+	json_object_set_new(c->item, "status", json_string("calling"));
+	return 1;
+}
+
+static struct run_call *
+call_new(struct mcp_run *run, json_t *item, size_t output_index, size_t server)
+{
+	struct run_call *c = xcalloc(1, sizeof *c);
+
+	c->run = run;
+	c->item = json_incref(item);
+	c->output_index = output_index;
+	c->server = server;
+	c->next = run->calls;
+	run->calls = c;
+	return c;
+}
+
+/* Starts c or ends it at once; counts it in run->pending while in flight. */
+static void
+call_launch(struct mcp_run *run, struct run_call *c)
+{
+	if (call_start(run, c)) {
+		run->pending++;
+		return;
+	}
+	unlink_call(run, c);
+	call_free(c);
+}
+
+static void
+call_done(struct mcp_run *run, struct run_call *c)
+{
+	mcp_run_done_fn done = run->done;
+
+	unlink_call(run, c);
+	call_free(c);
+	if (--run->pending > 0 || run->cancelled)
+		return;
+	if (!run->prepared) {
+		prepare_step(run);
+		return;
+	}
+	run->done = NULL;
+	if (done)
+		done(run->done_ud);
+}
+
+static void
+run_approved(struct mcp_run *run)
+{
+	size_t i;
+
+	for (i = 0; i < run->napproved; i++) {
+		struct run_approved *a = &run->approved[i];
+		const char *suffix =
+		        strncmp(a->approval_id, "mcpr_", 5) == 0 ? a->approval_id + 5 : a->approval_id;
+		json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n, s:s, s:s}", "id", "", "type",
+		                         "mcp_call", "server_label", run->servers[a->server].ps.label, "name",
+		                         a->tool, "arguments", a->arguments, "output", "error",
+		                         "approval_request_id", a->approval_id, "status", "in_progress");
+		struct run_call *c;
+		size_t idx;
+
+		/* The call's id follows the approval's (mcpr_X -> mcp_X), as OpenAI and responses.js do. */
+		json_object_set_new(item, "id", json_sprintf("mcp_%s", suffix));
+		idx = output_append(run, item);
+		c = call_new(run, item, idx, a->server);
+		c->approval_id = xstrdup(a->approval_id);
+		c->decided_by = xstrdup(a->decided_by);
+		emit_item(run, "response.output_item.added", idx, item);
+		emit_mcp(run, "response.mcp_call.in_progress", item, idx);
+		if (run->env.emit)
+			emit(run,
+			     json_pack("{s:s, s:O, s:I, s:s}", "type", "response.mcp_call_arguments.done",
+			               "item_id", json_object_get(item, "id"), "output_index",
+			               (json_int_t)idx, "arguments", a->arguments));
+		json_decref(item);
+		run->used++;
+		call_launch(run, c);
+	}
+	approved_clear(run);
+}
+
+/* Runs after each listing or approved call that ends during the prepare phase. */
+static void
+prepare_step(struct mcp_run *run)
+{
+	mcp_run_done_fn done;
+
+	if (run->pending > 0 || run->cancelled)
+		return;
+	if (run->map == NULL) {
+		build_map(run);
+		run_approved(run);
+		if (run->pending > 0)
+			return;
+	}
+	run->prepared = 1;
+	done = run->done;
+	run->done = NULL;
+	if (done)
+		done(run->done_ud);
+}
+
+/* An mcp_list_tools item in the context saves the network (RESPONSES-NOTES 3.3); the policy is
+ * applied to it again, since this request may allow less than the one that listed. */
+static int
+reuse_listing(struct mcp_run *run, struct run_server *s)
+{
+	const json_t *listing = listing_in_context(run->context, s->ps.label), *t;
+	json_t *tools;
+	size_t i;
+
+	if (listing == NULL)
+		return 0;
+	tools = json_array();
+	json_array_foreach (json_object_get(listing, "tools"), i, t)
+		json_array_append_new(tools, mcp_tool_of(t));
+	import_tools(s, tools);
+	json_decref(tools);
+	return 1;
+}
+
+int
+mcp_run_prepare(struct mcp_run *run, mcp_run_done_fn done, void *ud)
+{
+	size_t i;
+
+	run->done = done;
+	run->done_ud = ud;
+	for (i = 0; i < run->nservers; i++)
+		if (!reuse_listing(run, &run->servers[i]))
+			list_start(run, &run->servers[i]);
+	if (run->pending > 0)
+		return 1;
+	build_map(run);
+	run_approved(run);
+	if (run->pending > 0)
+		return 1;
+	run->prepared = 1;
+	run->done = NULL;
+	return 0;
+}
+
+void
+mcp_run_upstream_extra(struct mcp_run *run, struct upstream_extra *extra)
+{
+	extra->tools = run->chat_tools;
+	extra->tool_choice = run->tool_choice;
+}
+
+const char *
+mcp_run_visible_name(const struct mcp_run *run, const char *server_label, const char *name)
+{
+	return run->map ? toolmap_visible(run->map, server_label, name) : NULL;
+}
+
+enum turn_call_kind
+mcp_run_classify(void *ud, const char *name, struct turn_mcp_target *target)
+{
+	struct mcp_run *run = ud;
+	const json_t *choice = run->req->tool_choice;
+	const char *ctype = json_string_value(json_object_get(choice, "type"));
+	const struct toolmap_entry *e = run->map ? toolmap_find(run->map, name) : NULL;
+	const struct run_server *s;
+
+	if (json_is_string(choice) && strcmp(json_string_value(choice), "none") == 0)
+		return TURN_CALL_REFUSED;
+	if (e == NULL) {
+		if (ctype && strcmp(ctype, "mcp") == 0)
+			return TURN_CALL_REFUSED;
+		return TURN_CALL_FUNCTION; /* the turn checks function names and tool_choice */
+	}
+	s = &run->servers[e->server];
+	if (ctype && (strcmp(ctype, "function") == 0 || strcmp(ctype, "allowed_tools") == 0))
+		return TURN_CALL_REFUSED;
+	if (ctype && strcmp(ctype, "mcp") == 0) {
+		const char *label = json_string_value(json_object_get(choice, "server_label"));
+		const char *forced = json_string_value(json_object_get(choice, "name"));
+
+		if (label == NULL || strcmp(label, e->label) != 0 || (forced && strcmp(forced, e->name) != 0))
+			return TURN_CALL_REFUSED;
+	}
+	target->server_label = e->label;
+	target->name = e->name;
+	if (policy_needs_approval(&s->ps, e->tool))
+		return TURN_CALL_MCP_APPROVAL;
+	if (run->budget >= 0 && run->used >= run->budget) {
+		run->budget_hit = 1;
+		return TURN_CALL_REFUSED;
+	}
+	run->used++;
+	return TURN_CALL_MCP;
+}
+
+int
+mcp_run_calls(struct mcp_run *run, struct turn *turn, mcp_run_done_fn done, void *ud)
+{
+	size_t i, n = turn_mcp_count(turn);
+
+	run->done = done;
+	run->done_ud = ud;
+	for (i = 0; i < n; i++) {
+		const struct turn_mcp_item *m = turn_mcp_at(turn, i);
+		const char *label = json_string_value(json_object_get(m->item, "server_label"));
+		const char *args = json_string_value(json_object_get(m->item, "arguments"));
+		const char *status = json_string_value(json_object_get(m->item, "status"));
+		struct run_server *s = server_by_label(run, label);
+		char hash[65];
+
+		if (s == NULL)
+			continue;
+		if (m->approval) {
+			util_sha256_hex(args ? args : "", args ? strlen(args) : 0, hash);
+			if (store_approval_put(run->env.store,
+			                       json_string_value(json_object_get(m->item, "id")),
+			                       run->response_id, label,
+			                       json_string_value(json_object_get(m->item, "name")), hash,
+			                       util_wall_s()) < 0)
+				log_err("%s: could not store an approval request: %s", run->response_id,
+				        store_errmsg(run->env.store));
+			continue;
+		}
+		if (status && strcmp(status, "in_progress") != 0) {
+			/* Cut off with the model's turn: never run. */
+			emit_item(run, "response.output_item.done", m->output_index, m->item);
+			continue;
+		}
+		call_launch(run, call_new(run, m->item, m->output_index, s->index));
+	}
+	if (run->pending > 0)
+		return 1;
+	run->done = NULL;
+	return 0;
+}
+
+int
+mcp_run_budget_hit(const struct mcp_run *run)
+{
+	return run->budget_hit;
+}
+
+void
+mcp_run_cancel(struct mcp_run *run)
+{
+	size_t i;
+
+	if (run == NULL || run->cancelled)
+		return;
+	run->cancelled = 1;
+	run->done = NULL;
+	while (run->calls) {
+		struct run_call *c = run->calls;
+
+		run->calls = c->next;
+		if (c->op) {
+			mcp_op_cancel(c->op);
+			json_object_set_new(c->item, "status", json_string("incomplete"));
+			audit(run, &run->servers[c->server],
+			      json_string_value(json_object_get(c->item, "name")),
+			      json_string_value(json_object_get(c->item, "arguments")), "cancelled", NULL,
+			      util_mono_ms() - c->started_ms, c->approval_id, c->decided_by);
+		}
+		call_free(c);
+	}
+	for (i = 0; i < run->nservers; i++) {
+		struct run_server *s = &run->servers[i];
+
+		if (s->op) {
+			mcp_op_cancel(s->op);
+			s->op = NULL;
+			json_object_set_new(s->list_item, "error", json_string("cancelled"));
+		}
+	}
+	run->pending = 0;
+}
