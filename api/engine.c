@@ -845,18 +845,17 @@ job_finish(struct engine_job *job)
 	log_info("%s: %s via %s in %llu ms, %u turn(s) (%s)", job->id,
 	         json_string_value(json_object_get(job->response, "status")), job->upstream_name,
 	         (unsigned long long)(util_mono_ms() - job->started_ms), job->turns, job->identity);
-	job->sink = NULL;
 	if (job->streaming) {
 		if (job->failed)
 			emit_error_event(job);
 		events_emit_response(job->events, terminal, job->response);
 		events_done(job->events);
+		job->sink = NULL;
 		if (sink)
 			sink->on_finish(job->ud, 0, NULL);
-	} else if (sink && compacted) {
-		sink->on_finish(job->ud, 200, compacted);
 	} else if (sink) {
-		sink->on_finish(job->ud, 200, job->response);
+		job->sink = NULL;
+		sink->on_finish(job->ud, 200, compacted ? compacted : job->response);
 	}
 	json_decref(compacted);
 	job_free(job);

@@ -360,6 +360,22 @@ has_approval_responses(const struct request *req)
 
 /* ---- setup ---- */
 
+/* Where the k-th mcp tool sits in the request's own "tools" array, for the param of an error. */
+static size_t
+body_index(const struct request *req, size_t k)
+{
+	const json_t *tool;
+	size_t i;
+
+	json_array_foreach (json_object_get(req->body, "tools"), i, tool) {
+		const char *type = json_string_value(json_object_get(tool, "type"));
+
+		if (type && strcmp(type, "mcp") == 0 && k-- == 0)
+			return i;
+	}
+	return k;
+}
+
 int
 mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json_t *context,
             struct mcp_run **out, struct api_error *err)
@@ -383,7 +399,7 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 	json_array_foreach (req->mcp_tools, i, tool) {
 		run->servers[i].run = run;
 		run->servers[i].index = i;
-		if (policy_resolve(env->cfg, tool, i, &run->servers[i].ps, err) < 0)
+		if (policy_resolve(env->cfg, tool, body_index(req, i), &run->servers[i].ps, err) < 0)
 			goto fail;
 	}
 	if (decide_approvals(run, context, err) < 0)
