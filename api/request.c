@@ -1126,7 +1126,7 @@ norm_mcp_list_tools(json_t *item, const char *path, json_t **out, struct api_err
 	static const char *const keys[] = {"type", "id", "server_label", "tools", "error", NULL};
 	char p2[PATH_LEN], idbuf[48];
 	const char *id, *label, *error;
-	json_t *arr, *t, *tools, *n, *o;
+	json_t *arr, *t, *tools, *n = NULL, *o;
 	size_t i;
 
 	if (check_keys(item, path, keys, e) < 0 ||

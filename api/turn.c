@@ -1089,14 +1089,17 @@ turn_finish(struct turn *t, enum turn_end *end)
 			log_warnx("turn: dropped a tool call that never got a name");
 			c->state = CALL_SUPPRESSED;
 		} else if (c->state == CALL_REFUSED) {
-			if (c->call_id == NULL || !valid_call_id(c->call_id))
+			const char *id = c->call_id;
+
+			/* The id goes back to the upstream with the refusal: one it can take. */
+			if (id == NULL || !valid_call_id(id)) {
 				util_new_id(gen, sizeof gen, "call");
-			json_array_append_new(
-			        t->refused,
-			        json_pack("{s:s, s:s, s:s%}", "call_id",
-			                  c->call_id && valid_call_id(c->call_id) ? c->call_id : gen, "name",
-			                  c->name, "arguments", c->args.data ? c->args.data : "",
-			                  c->args.len));
+				id = gen;
+			}
+			json_array_append_new(t->refused,
+			                      json_pack("{s:s, s:s, s:s%}", "call_id", id, "name", c->name,
+			                                "arguments", c->args.data ? c->args.data : "",
+			                                c->args.len));
 			c->state = CALL_SUPPRESSED;
 		}
 	}
