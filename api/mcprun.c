@@ -194,9 +194,10 @@ input_index(const struct request *req, const json_t *item)
 	const json_t *it;
 	size_t i;
 
-	json_array_foreach (req->input, i, it)
+	json_array_foreach (req->input, i, it) {
 		if (it == item)
 			return (long)i;
+	}
 	return -1;
 }
 
@@ -580,8 +581,9 @@ on_list(void *ud, const struct mcp_list_result *r)
 		log_warnx("%s: %s", run->response_id, msg);
 	} else {
 		import_tools(s, r->tools);
-		json_array_foreach (s->tools, i, tool)
+		json_array_foreach (s->tools, i, tool) {
 			json_array_append_new(listed, listed_tool(tool));
+		}
 	}
 	json_object_set_new(s->list_item, "tools", listed);
 	emit_mcp(run, r->error ? "response.mcp_list_tools.failed" : "response.mcp_list_tools.completed",
@@ -779,9 +781,10 @@ call_start(struct mcp_run *run, struct run_call *c)
 	json_error_t jerr;
 	size_t i;
 
-	json_array_foreach (s->tools, i, t)
+	json_array_foreach (s->tools, i, t) {
 		if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
 			tool = t;
+	}
 	/* allowed_tools is enforced at call time, every time (PEER-LESSONS "Policy"). */
 	if (tool == NULL || !policy_tool_allowed(&s->ps, tool)) {
 		call_refuse(run, c,
@@ -927,8 +930,9 @@ reuse_listing(struct mcp_run *run, struct run_server *s)
 	if (listing == NULL)
 		return 0;
 	tools = json_array();
-	json_array_foreach (json_object_get(listing, "tools"), i, t)
+	json_array_foreach (json_object_get(listing, "tools"), i, t) {
 		json_array_append_new(tools, mcp_tool_of(t));
+	}
 	import_tools(s, tools);
 	json_decref(tools);
 	return 1;

@@ -340,7 +340,7 @@ start(struct daemon *d)
 	uv_timer_init(&d->loop, &d->watchdog_timer);
 	uv_timer_init(&d->loop, &d->house_timer);
 	d->house_timer.data = d;
-	uv_timer_start(&d->house_timer, on_house, 0, 3600 * 1000);
+	uv_timer_start(&d->house_timer, on_house, 0, (uint64_t)3600 * 1000);
 	uv_unref((uv_handle_t *)&d->house_timer);
 	{
 		uint64_t usec = 0;

@@ -160,6 +160,11 @@ function newStats(opts) {
 		// notifications/cancelled the client sent: [{request_id, tool (null if unknown), reason}]
 		cancelled: [],
 		tool_calls: {}, // by tool name
+		// tools/call requests as received, in order: [{tool, arguments}] (arguments: the JSON value)
+		tool_call_args: [],
+		// Request headers seen on /mcp: {lowercase name: [distinct values, at most 20 a name]}. Tests
+		// use it to check that a credential reached this server (it holds them, so never log it).
+		request_headers: {},
 		hang: { started: 0, aborted: 0 },
 		progress_sent: 0,
 		// drop_after_priming: [{request_id, how, resumable, at_ms}] (at_ms: ms since stats start)
@@ -183,6 +188,17 @@ function newStats(opts) {
 
 function bump(obj, key, n = 1) {
 	obj[key] = (obj[key] ?? 0) + n;
+}
+
+const HEADER_VALUES_MAX = 20;
+
+function recordHeaders(seen, req) {
+	for (const [name, value] of Object.entries(req.headers)) {
+		const values = (seen[name] ??= []);
+		for (const v of Array.isArray(value) ? value : [value]) {
+			if (!values.includes(v) && values.length < HEADER_VALUES_MAX) values.push(v);
+		}
+	}
 }
 
 function pushBounded(list, item) {
@@ -386,6 +402,7 @@ export async function startFaultServer(options = {}) {
 		const name = request.params.name;
 		const args = request.params.arguments ?? {};
 		bump(stats.tool_calls, name);
+		pushBounded(stats.tool_call_args, { tool: name, arguments: request.params.arguments ?? null });
 		const signal = AbortSignal.any([extra.signal, entry.abort.signal, globalAbort.signal]);
 		switch (name) {
 			case 'echo':
@@ -605,6 +622,7 @@ export async function startFaultServer(options = {}) {
 		stats.http.total++;
 		bump(stats.http.by_method, ['POST', 'GET', 'DELETE'].includes(req.method) ? req.method : 'OTHER');
 		bump(stats.protocol_versions, req.headers['mcp-protocol-version'] ?? '(none)');
+		recordHeaders(stats.request_headers, req);
 		const origWriteHead = res.writeHead;
 		res.writeHead = function (status, ...rest) {
 			bump(stats.http.by_status, String(status));

@@ -41,6 +41,13 @@ export const SCENARIOS = Object.freeze({
 	'fake-401': 'HTTP 401 with an OpenAI error body',
 	'fake-nonstream': 'ignores stream:true and answers one chat.completion JSON',
 	'fake-hang': 'never answers (held until close())',
+	'fake-mcp':
+		'directive lines in the last user message: "call NAME JSON" (parallel tool_calls of the first turn), ' +
+		'"then NAME JSON" (of the second turn), "loop NAME JSON" (every turn); NAME is the request tool named NAME, ' +
+		'else the first named "*__NAME", else NAME as is; arguments in 2-3 pieces, finish tool_calls. With no call due: ' +
+		'after tool messages "Tool said: " + those after the last assistant message joined with " | "; ' +
+		'"no directive" when the last user message has none, else "no more calls"',
+	'fake-summarize': '"SUMMARY of <n> messages", n = the number of messages in the request',
 });
 
 export const TEXT = Object.freeze({
@@ -129,6 +136,45 @@ function trailingToolMessages(messages) {
 	return out;
 }
 
+// fake-mcp: the directives of the last user message ({verb, name, args} per "call|then|loop NAME JSON" line).
+export function mcpDirectives(messages) {
+	const out = [];
+	for (const line of messageText(lastUserMessage(messages)?.content).split('\n')) {
+		const m = /^\s*(call|then|loop)\s+(\S+)(?:\s+(.*))?$/.exec(line);
+		if (m) out.push({ verb: m[1], name: m[2], args: (m[3] ?? '').trim() || '{}' });
+	}
+	return out;
+}
+
+// The function name the model calls for a directive's NAME: a request tool named NAME, else the first
+// one whose name ends with "__NAME", else NAME itself (a tool the model was not given).
+function mcpToolName(body, name) {
+	const names = (Array.isArray(body?.tools) ? body.tools : [])
+		.map((t) => t?.function?.name)
+		.filter((n) => typeof n === 'string');
+	if (names.includes(name)) return name;
+	return names.find((n) => n.endsWith(`__${name}`)) ?? name;
+}
+
+// fake-mcp tool call ids are call_mcp<turn>_<index>, unique within this process.
+let mcpTurns = 0;
+
+// Model turns already taken since the last user message: assistant messages carrying tool_calls.
+function mcpRound(messages) {
+	let n = 0;
+	for (let i = messages.length - 1; i >= 0 && messages[i]?.role !== 'user'; i--)
+		if (messages[i]?.role === 'assistant' && Array.isArray(messages[i].tool_calls) && messages[i].tool_calls.length > 0) n++;
+	return n;
+}
+
+// The tool messages after the last assistant message.
+function toolMessagesAfterAssistant(messages) {
+	const out = [];
+	for (let i = messages.length - 1; i >= 0 && messages[i]?.role !== 'assistant' && messages[i]?.role !== 'user'; i--)
+		if (messages[i]?.role === 'tool') out.unshift(messages[i]);
+	return out;
+}
+
 // A script is a list of steps:
 //   {delta}            one chunk with that delta (finish_reason null)
 //   {finish}           one chunk with an empty delta and that finish_reason
@@ -212,6 +258,50 @@ function script(model, body) {
 			steps.push({ finish: 'tool_calls' });
 			break;
 		}
+		case 'fake-mcp': {
+			const directives = mcpDirectives(messages);
+			const round = mcpRound(messages);
+			const due = directives.filter(
+				(d) => d.verb === 'loop' || (d.verb === 'call' && round === 0) || (d.verb === 'then' && round === 1),
+			);
+			if (due.length === 0) {
+				const last = messages[messages.length - 1];
+				if (directives.length === 0) text(['no directive']);
+				else if (last?.role === 'tool')
+					text(pieces('Tool said: ' + toolMessagesAfterAssistant(messages).map((m) => messageText(m.content)).join(' | ')));
+				else text(['no more calls']);
+				steps.push({ finish: 'stop' });
+				break;
+			}
+			const turn = ++mcpTurns;
+			const calls = due.map((d, index) => ({
+				id: `call_mcp${turn}_${index}`,
+				name: mcpToolName(body, d.name),
+				pieces: pieces(d.args, d.args.length >= 3 ? 3 : 2),
+			}));
+			calls.forEach((c, index) =>
+				steps.push({
+					delta: {
+						tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
+					},
+				}),
+			);
+			const rounds = Math.max(...calls.map((c) => c.pieces.length));
+			for (let r = 0; r < rounds; r++) {
+				calls.forEach((c, index) => {
+					if (r < c.pieces.length) {
+						steps.push({ delta: { tool_calls: [{ index, function: { arguments: c.pieces[r] } }] } });
+						completion++;
+					}
+				});
+			}
+			steps.push({ finish: 'tool_calls' });
+			break;
+		}
+		case 'fake-summarize':
+			text(pieces(`SUMMARY of ${messages.length} messages`));
+			steps.push({ finish: 'stop' });
+			break;
 		case 'fake-json':
 			text(TEXT.json);
 			steps.push({ finish: 'stop' });
