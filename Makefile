@@ -88,6 +88,7 @@ bench: deps
 	$(MAKE) BUILD=build/release build/release/toolhostd build/release/toolhost-mcp
 	tests/bench/run.sh
 	tests/bench/mcp.sh
+	tests/bench/mcp-responses.sh
 
 run: deps $(BUILD)/toolhostd
 	./scripts/run-local.sh $(BUILD)/toolhostd
