@@ -562,7 +562,7 @@ turn_done(struct engine_job *job)
 	if (job->mcp == NULL || end == TURN_END_LENGTH || end == TURN_END_CONTENT_FILTER) {
 		/* Calls cut off with the model's turn are closed without running. */
 		if (job->mcp)
-			(void)mcp_run_calls(job->mcp, job->turn, NULL, NULL);
+			mcp_run_close(job->mcp, job->turn);
 		job_finish(job);
 		return;
 	}
@@ -640,6 +640,9 @@ static void
 start_turn(struct engine_job *job)
 {
 	const struct config *cfg = job->ctx->cfg;
+	const json_t *choice = job->req->tool_choice;
+	const char *cs = json_string_value(choice);
+	json_t *later_choice = NULL;
 	struct upstream_extra extra;
 	json_t *items, *chat;
 	char *body;
@@ -654,9 +657,16 @@ start_turn(struct engine_job *job)
 	extra.ud = job;
 	if (job->mcp)
 		mcp_run_upstream_extra(job->mcp, &extra);
+	/* A forced or required tool_choice holds for the first turn only: forced again after the tool
+	 * ran, a model could never answer (OpenAI's remote MCP tool behaves the same). */
+	if (job->mcp && job->turns > 0 && !(cs && (strcmp(cs, "auto") == 0 || strcmp(cs, "none") == 0))) {
+		later_choice = json_string("auto");
+		extra.tool_choice = later_choice;
+	}
 	items = turn_items(job);
 	chat = upstream_chat_body(job->req, job->model, items, &extra, &job->err);
 	json_decref(items);
+	json_decref(later_choice);
 	if (chat == NULL) {
 		job->failed = 1;
 		job_finish(job);
@@ -709,6 +719,11 @@ on_prepared(void *ud)
 
 	if (job->cancelled || job->over)
 		return;
+	if (mcp_run_budget_hit(job->mcp)) {
+		response_set_incomplete(job->response, "max_tool_calls");
+		job_finish(job);
+		return;
+	}
 	start_turn(job);
 }
 
@@ -1018,10 +1033,11 @@ job_run(struct engine_job *job, const struct engine_caller *caller)
 	if (job->mcp) {
 		/* The MCP items come before the model's first word: the stream must be open for them. */
 		start_stream(job);
-		if (mcp_run_prepare(job->mcp, on_prepared, job))
-			return job;
+		if (mcp_run_prepare(job->mcp, on_prepared, job) == 0)
+			on_prepared(job);
+	} else {
+		start_turn(job);
 	}
-	start_turn(job);
 	return job->over ? NULL : job;
 }
 
@@ -1240,8 +1256,8 @@ engine_cancel_response(struct engine_ctx *ctx, const char *id, int *http_status)
 	if (job && job->response) {
 		log_info("%s: cancelled by POST /v1/responses/%s/cancel", job->id, job->id);
 		job->cancelled = 1;
-		response_set_status(job->response, "cancelled");
-		resp = json_deep_copy(job->response);
+		/* The final object, as stored and as the job's own caller gets it. */
+		resp = json_incref(job->response);
 		job_finish(job);
 		*http_status = 200;
 		return resp;

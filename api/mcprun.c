@@ -1,5 +1,6 @@
 #include "api/mcprun.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,10 @@
 #define MCPRUN_MAX_TOOLS 256
 /* Text of one tool result handed to the model and kept in the item. */
 #define MCPRUN_MAX_OUTPUT ((size_t)1 << 20)
+/* One imported tool (name, description, schema, annotations) as JSON, and all of a server's: each
+ * is copied into the listing item, its events, the stored response and every model turn. */
+#define MCPRUN_MAX_TOOL_BYTES    ((size_t)64 * 1024)
+#define MCPRUN_MAX_LISTING_BYTES ((size_t)1 << 20)
 /* An error's content kept in mcp_call.error (the whole result can be large). */
 #define MCPRUN_MAX_ERROR_CONTENT ((size_t)64 * 1024)
 
@@ -137,22 +142,23 @@ to_mcp_server(const struct run_server *s, struct mcp_server *out)
 
 /* ---- the audit log ---- */
 
+/* One audit row (and one log line) per MCP call made or refused; url may be NULL. */
 static void
-audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const char *arguments,
-      const char *outcome, const char *error, uint64_t duration_ms, const char *approval_id,
-      const char *decided_by)
+audit_row(struct mcp_run *run, const char *label, const char *url, const char *tool, const char *arguments,
+          const char *outcome, const char *error, uint64_t duration_ms, const char *approval_id,
+          const char *decided_by)
 {
 	struct store_audit row;
 	char hash[65];
-	char *url = util_url_redact(srv->ps.url);
+	char *shown = url ? util_url_redact(url) : NULL;
 
 	util_sha256_hex(arguments ? arguments : "", arguments ? strlen(arguments) : 0, hash);
 	memset(&row, 0, sizeof row);
 	row.at_ms = util_wall_s() * 1000;
 	row.response_id = run->response_id;
 	row.caller = run->identity;
-	row.server_label = srv->ps.label;
-	row.server_url = url;
+	row.server_label = label;
+	row.server_url = shown;
 	row.tool = tool;
 	row.args_bytes = arguments ? (int64_t)strlen(arguments) : 0;
 	row.args_sha256 = hash;
@@ -164,9 +170,36 @@ audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const
 	if (run->env.store && store_audit_add(run->env.store, &row) < 0)
 		log_err("%s: could not write the MCP audit row: %s", run->response_id,
 		        store_errmsg(run->env.store));
-	log_info("%s: mcp %s %s/%s (%s)%s%s", run->response_id, outcome, srv->ps.label, tool, url,
-	         error ? ": " : "", error ? error : "");
-	free(url);
+	/* The audit row is the record; a log line per call would cost more than the call at load. */
+	log_debug("%s: mcp %s %s/%s%s%s", run->response_id, outcome, label ? label : "-", tool ? tool : "-",
+	          error ? ": " : "", error ? error : "");
+	free(shown);
+}
+
+static void
+audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const char *arguments,
+      const char *outcome, const char *error, uint64_t duration_ms, const char *approval_id,
+      const char *decided_by)
+{
+	audit_row(run, srv->ps.label, srv->ps.url, tool, arguments, outcome, error, duration_ms, approval_id,
+	          decided_by);
+}
+
+/* A JSON string of s even when s is not valid UTF-8 (a peer's message cut by a byte cap): the
+ * valid prefix, or a fixed text. */
+static json_t *
+safe_string(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	json_t *v;
+
+	while (n > 0) {
+		v = json_stringn(s, n);
+		if (v)
+			return v;
+		n--;
+	}
+	return json_string("(no readable message)");
 }
 
 /* ---- approvals ---- */
@@ -265,21 +298,39 @@ check_approval(struct mcp_run *run, const json_t *context, const json_t *resp, i
 		               id);
 		goto out;
 	}
-	if (strcmp(row.status, "pending") != 0) {
-		/* Resending a denial changes nothing; anything else would run a call twice. */
-		if (!approve && strcmp(row.status, "denied") == 0) {
-			result = 0;
-			goto out;
-		}
+	/* In caller mode the caller that was asked decides, nobody else. */
+	if (strcmp(row.requested_by, run->identity) != 0) {
+		approval_error(err, idx, "approval_mismatch",
+		               "The approval request '%s' was issued to another caller.", id);
+		goto out;
+	}
+	/* Resending a denial changes nothing. An approval whose call never ran (the response that was
+	 * to run it failed or was cancelled first) may be given again: the call is claimed when it
+	 * runs, so it still runs once. Anything else would run a call twice or run a denied one. */
+	if (!(strcmp(row.status, "pending") == 0 || (!approve && strcmp(row.status, "denied") == 0) ||
+	      (approve && strcmp(row.status, "approved") == 0))) {
 		approval_error(err, idx, "approval_already_decided",
 		               "The approval request '%s' was already decided.", id);
 		goto out;
 	}
-	if (approve && server_by_label(run, label) == NULL) {
-		approval_error(err, idx, "approval_mismatch",
-		               "The request has no mcp tool labelled '%s' to run the approved call on.",
-		               label);
-		goto out;
+	if (approve) {
+		struct run_server *srv = server_by_label(run, label);
+
+		if (srv == NULL) {
+			approval_error(
+			        err, idx, "approval_mismatch",
+			        "The request has no mcp tool labelled '%s' to run the approved call on.",
+			        label);
+			goto out;
+		}
+		util_sha256_hex(srv->ps.url, strlen(srv->ps.url), hash);
+		if (strcmp(hash, row.target_sha256) != 0) {
+			approval_error(err, idx, "approval_mismatch",
+			               "The approval request '%s' was issued for another server than the "
+			               "one this request names.",
+			               id);
+			goto out;
+		}
 	}
 	*run_it = approve;
 	result = 0;
@@ -299,9 +350,24 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 	/* Check all before deciding any, so that a refused request changes no row. */
 	json_array_foreach (run->req->input, i, it) {
 		const char *type = json_string_value(json_object_get(it, "type"));
+		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
+		const json_t *other;
+		size_t j;
 
 		if (type == NULL || strcmp(type, "mcp_approval_response") != 0)
 			continue;
+		json_array_foreach (run->req->input, j, other) {
+			const char *oid = json_string_value(json_object_get(other, "approval_request_id"));
+			const char *otype = json_string_value(json_object_get(other, "type"));
+
+			if (j < i && id && oid && otype && strcmp(otype, "mcp_approval_response") == 0 &&
+			    strcmp(id, oid) == 0) {
+				approval_error(err, (long)i, "approval_already_decided",
+				               "The approval request '%s' is answered twice in this input.",
+				               id);
+				goto out;
+			}
+		}
 		if (check_approval(run, context, it, &run_it[i], err) < 0)
 			goto out;
 	}
@@ -319,8 +385,12 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 		if (approve && !run_it[i])
 			continue;
 		rc = store_approval_decide(run->env.store, id, approve, run->identity, reason, util_wall_s());
+		/* 2: denied again (no effect), or approved before and not run yet (checked above; the
+		 * claim at run time settles a race). */
 		if (rc == 2 && !approve)
 			continue;
+		if (rc == 2 && approve)
+			rc = 0;
 		if (rc == 2) {
 			approval_error(err, input_index(run->req, it), "approval_already_decided",
 			               "The approval request '%s' was already decided.", id);
@@ -510,17 +580,20 @@ mcp_tool_of(const json_t *listed)
 	return o;
 }
 
-/* Keeps the tools the policy lets this request import: named, unique, at most MCPRUN_MAX_TOOLS. */
+/* Keeps the tools the policy lets this request import: named, unique, within the count and byte
+ * caps (a hostile server's listing must not grow every later model turn without bound). */
 static void
 import_tools(struct run_server *s, const json_t *mcp_tools)
 {
 	const json_t *tool;
-	size_t i, j;
+	size_t i, j, total = 0;
 
 	json_decref(s->tools);
 	s->tools = json_array();
 	json_array_foreach (mcp_tools, i, tool) {
 		const char *name = json_string_value(json_object_get(tool, "name"));
+		char *dumped;
+		size_t size;
 		int dup = 0;
 
 		if (name == NULL || name[0] == '\0' || !policy_tool_allowed(&s->ps, tool))
@@ -535,6 +608,18 @@ import_tools(struct run_server *s, const json_t *mcp_tools)
 			          s->run->response_id, s->ps.label, MCPRUN_MAX_TOOLS);
 			break;
 		}
+		dumped = json_dumps(tool, JSON_COMPACT);
+		size = dumped ? strlen(dumped) : SIZE_MAX;
+		free(dumped);
+		if (size > MCPRUN_MAX_TOOL_BYTES || size > MCPRUN_MAX_LISTING_BYTES - total) {
+			log_warnx(
+			        "%s: server %s: a tool of %zu bytes is left out (caps: %zu per tool, %zu per "
+			        "listing)",
+			        s->run->response_id, s->ps.label, size, MCPRUN_MAX_TOOL_BYTES,
+			        MCPRUN_MAX_LISTING_BYTES);
+			continue;
+		}
+		total += size;
 		json_array_append(s->tools, (json_t *)tool);
 	}
 }
@@ -571,14 +656,14 @@ on_list(void *ud, const struct mcp_list_result *r)
 
 	s->op = NULL;
 	if (r->error) {
-		char msg[400];
+		char *msg = xasprintf("Error retrieving tool list from MCP server '%s': %s", s->ps.label,
+		                      r->error->message);
 
-		snprintf(msg, sizeof msg, "Error retrieving tool list from MCP server '%s': %s", s->ps.label,
-		         r->error->message);
-		json_object_set_new(s->list_item, "error", json_string(msg));
+		json_object_set_new(s->list_item, "error", safe_string(msg));
 		json_decref(s->tools);
 		s->tools = json_array();
 		log_warnx("%s: %s", run->response_id, msg);
+		free(msg);
 	} else {
 		import_tools(s, r->tools);
 		json_array_foreach (s->tools, i, tool) {
@@ -650,6 +735,8 @@ build_map(struct mcp_run *run)
 
 /* ---- calls ---- */
 
+static json_t *error_object_of(const struct mcp_error *e);
+
 static void
 finish_item(struct mcp_run *run, struct run_call *c, const char *event)
 {
@@ -691,6 +778,18 @@ error_content(json_t *result)
 
 static json_t *
 error_object(const struct mcp_error *e)
+{
+	json_t *o = error_object_of(e);
+
+	/* A message cut inside a UTF-8 sequence would make json_pack fail: say something instead. */
+	if (o == NULL)
+		o = json_pack("{s:s, s:i, s:o}", "type", "http_error", "code", 502, "message",
+		              safe_string(e->message));
+	return o;
+}
+
+static json_t *
+error_object_of(const struct mcp_error *e)
 {
 	switch (e->kind) {
 	case MCP_ERR_RPC:
@@ -891,6 +990,28 @@ run_approved(struct mcp_run *run)
 			               "item_id", json_object_get(item, "id"), "output_index",
 			               (json_int_t)idx, "arguments", a->arguments));
 		json_decref(item);
+		if (run->budget >= 0 && run->used >= run->budget) {
+			/* The approval stays "approved": a later response with room may run it. */
+			run->budget_hit = 1;
+			call_refuse(run, c,
+			            json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32600,
+			                      "message",
+			                      "max_tool_calls reached; the approved call was not made"),
+			            "refused");
+			unlink_call(run, c);
+			call_free(c);
+			continue;
+		}
+		if (store_approval_claim(run->env.store, a->approval_id) != 0) {
+			/* Another response ran it first (a race between two approvals of one request). */
+			call_refuse(run, c,
+			            json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32600,
+			                      "message", "this approved call was already executed"),
+			            "refused");
+			unlink_call(run, c);
+			call_free(c);
+			continue;
+		}
 		run->used++;
 		call_launch(run, c);
 	}
@@ -927,7 +1048,9 @@ reuse_listing(struct mcp_run *run, struct run_server *s)
 	json_t *tools;
 	size_t i;
 
-	if (listing == NULL)
+	/* An item in the context is the caller's word: its annotations must not relax an operator's
+	 * approve_destructive floor, so such a server is listed by the client (its cache, usually). */
+	if (listing == NULL || s->ps.approve_destructive)
 		return 0;
 	tools = json_array();
 	json_array_foreach (json_object_get(listing, "tools"), i, t) {
@@ -989,14 +1112,21 @@ mcp_run_classify(void *ud, const char *name, struct turn_mcp_target *target)
 		return TURN_CALL_FUNCTION; /* the turn checks function names and tool_choice */
 	}
 	s = &run->servers[e->server];
-	if (ctype && (strcmp(ctype, "function") == 0 || strcmp(ctype, "allowed_tools") == 0))
+	if (ctype && (strcmp(ctype, "function") == 0 || strcmp(ctype, "allowed_tools") == 0)) {
+		audit(run, s, e->name, NULL, "refused", "tool_choice does not allow this tool", 0, NULL,
+		      NULL);
 		return TURN_CALL_REFUSED;
+	}
 	if (ctype && strcmp(ctype, "mcp") == 0) {
 		const char *label = json_string_value(json_object_get(choice, "server_label"));
 		const char *forced = json_string_value(json_object_get(choice, "name"));
 
-		if (label == NULL || strcmp(label, e->label) != 0 || (forced && strcmp(forced, e->name) != 0))
+		if (label == NULL || strcmp(label, e->label) != 0 ||
+		    (forced && strcmp(forced, e->name) != 0)) {
+			audit(run, s, e->name, NULL, "refused", "tool_choice does not allow this tool", 0,
+			      NULL, NULL);
 			return TURN_CALL_REFUSED;
+		}
 	}
 	target->server_label = e->label;
 	target->name = e->name;
@@ -1004,6 +1134,7 @@ mcp_run_classify(void *ud, const char *name, struct turn_mcp_target *target)
 		return TURN_CALL_MCP_APPROVAL;
 	if (run->budget >= 0 && run->used >= run->budget) {
 		run->budget_hit = 1;
+		audit(run, s, e->name, NULL, "refused", "max_tool_calls reached", 0, NULL, NULL);
 		return TURN_CALL_REFUSED;
 	}
 	run->used++;
@@ -1028,12 +1159,15 @@ mcp_run_calls(struct mcp_run *run, struct turn *turn, mcp_run_done_fn done, void
 		if (s == NULL)
 			continue;
 		if (m->approval) {
+			char target[65];
+
 			util_sha256_hex(args ? args : "", args ? strlen(args) : 0, hash);
+			util_sha256_hex(s->ps.url, strlen(s->ps.url), target);
 			if (store_approval_put(run->env.store,
 			                       json_string_value(json_object_get(m->item, "id")),
-			                       run->response_id, label,
+			                       run->response_id, label, target,
 			                       json_string_value(json_object_get(m->item, "name")), hash,
-			                       util_wall_s()) < 0)
+			                       run->identity, util_wall_s()) < 0)
 				log_err("%s: could not store an approval request: %s", run->response_id,
 				        store_errmsg(run->env.store));
 			continue;
@@ -1049,6 +1183,21 @@ mcp_run_calls(struct mcp_run *run, struct turn *turn, mcp_run_done_fn done, void
 		return 1;
 	run->done = NULL;
 	return 0;
+}
+
+void
+mcp_run_close(struct mcp_run *run, struct turn *turn)
+{
+	size_t i, n = turn_mcp_count(turn);
+
+	for (i = 0; i < n; i++) {
+		const struct turn_mcp_item *m = turn_mcp_at(turn, i);
+
+		if (m->approval)
+			continue;
+		json_object_set_new(m->item, "status", json_string("incomplete"));
+		emit_item(run, "response.output_item.done", m->output_index, m->item);
+	}
 }
 
 int

@@ -65,7 +65,11 @@ enum turn_call_kind mcp_run_classify(void *ud, const char *name, struct turn_mcp
 /* After turn_finish: runs the turn's mcp_call items and stores its approval requests. Return as
  * mcp_run_prepare. Items left "incomplete" by the turn are closed without running. */
 int mcp_run_calls(struct mcp_run *run, struct turn *turn, mcp_run_done_fn done, void *ud);
-/* 1 when the model asked for a call past max_tool_calls (the call was refused). */
+/* After a turn cut off by length or content_filter: its mcp_call items end "incomplete" (with
+ * output_item.done) without running, and its approval requests are not stored. */
+void mcp_run_close(struct mcp_run *run, struct turn *turn);
+/* 1 when the model asked for a call past max_tool_calls (the call was refused), or an approved
+ * call found no room. */
 int mcp_run_budget_hit(const struct mcp_run *run);
 /* Stops everything in flight: open items end "incomplete", audit rows say "cancelled". No done
  * callback runs afterwards. */

@@ -2260,6 +2260,14 @@ request_tools_echo(const struct request *r)
 				json_object_set_new(copy, key, h);
 				continue;
 			}
+			/* User info or a query in the URL may be a credential. */
+			if (strcmp(key, "server_url") == 0 && json_is_string(v)) {
+				char *shown = util_url_redact(json_string_value(v));
+
+				json_object_set_new(copy, key, json_string(shown));
+				free(shown);
+				continue;
+			}
 			json_object_set_new(copy, key, json_deep_copy(v));
 		}
 		json_array_append_new(out, copy);

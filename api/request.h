@@ -85,8 +85,9 @@ struct request *request_parse(const char *body, size_t len, struct api_error *er
 /* POST /v1/responses/compact: {model (required), input, previous_response_id, instructions,
  * prompt_cache_key}, parsed and normalised as above; every other field keeps its default. */
 struct request *request_parse_compact(const char *body, size_t len, struct api_error *err);
-/* request tools for echoing in a response: function tools, then mcp tools without authorization
- * and with every header value replaced by "[redacted]". New reference. */
+/* request tools for echoing in a response: function tools, then mcp tools without authorization,
+ * with every header value replaced by "[redacted]" and server_url without user info or query.
+ * New reference. */
 json_t *request_tools_echo(const struct request *r);
 void request_free(struct request *r);
 

@@ -276,6 +276,10 @@ start(struct daemon *d)
 		log_err("store %s: %s", d->cfg->store_path, err);
 		return -1;
 	}
+	/* A background response the last run was stopped in the middle of will never finish. */
+	if (store_response_fail_unfinished(d->store, "server_restarted",
+	                                   "toolhostd stopped before this response finished") > 0)
+		log_warnx("marked the responses left unfinished by the last run failed");
 	d->xfer = xfer_ctx_new(&d->loop);
 	d->engine.loop = &d->loop;
 	d->engine.cfg = d->cfg;

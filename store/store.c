@@ -69,9 +69,11 @@ static const struct migration migrations[] = {
             " id TEXT PRIMARY KEY NOT NULL,"
             " response_id TEXT NOT NULL,"
             " server_label TEXT NOT NULL,"
+            " target_sha256 TEXT NOT NULL,"
             " tool TEXT NOT NULL,"
             " arguments_sha256 TEXT NOT NULL,"
-            " status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),"
+            " requested_by TEXT NOT NULL,"
+            " status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'executed')),"
             " decided_by TEXT,"
             " reason TEXT,"
             " created_at INTEGER NOT NULL,"
@@ -123,6 +125,8 @@ enum store_stmt {
 	STMT_APPROVAL_GET,
 	STMT_APPROVAL_DECIDE,
 	STMT_APPROVAL_EXISTS,
+	STMT_APPROVAL_CLAIM,
+	STMT_RESPONSE_FAIL_UNFINISHED,
 	STMT_AUDIT_ADD,
 	STMT_AUDIT_PURGE,
 	STMT_AUDIT_LIST,
@@ -164,11 +168,21 @@ static const char *const stmt_sql[STMT_MAX] = {
                 " updated_at = excluded.updated_at",
         [STMT_TRANSPORT_GET] = "SELECT transport, protocol_version FROM mcp_transport WHERE url = ?1",
         /* A plain INSERT: ids are random, so a duplicate is a bug to report, not a row to replace. */
-        [STMT_APPROVAL_PUT] = "INSERT INTO mcp_approvals (id, response_id, server_label, tool,"
-                              " arguments_sha256, status, created_at, decided_at)"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0)",
+        [STMT_APPROVAL_PUT] =
+                "INSERT INTO mcp_approvals (id, response_id, server_label, tool,"
+                " arguments_sha256, status, created_at, decided_at, target_sha256, requested_by)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?8)",
         [STMT_APPROVAL_GET] = "SELECT id, response_id, server_label, tool, arguments_sha256, status,"
-                              " decided_by, reason, created_at, decided_at FROM mcp_approvals WHERE id = ?1",
+                              " decided_by, reason, created_at, decided_at, target_sha256, requested_by"
+                              " FROM mcp_approvals WHERE id = ?1",
+        /* Like decide: one statement, so that two racing claims cannot both run the call. */
+        [STMT_APPROVAL_CLAIM] =
+                "UPDATE mcp_approvals SET status = 'executed' WHERE id = ?1 AND status = 'approved'",
+        [STMT_RESPONSE_FAIL_UNFINISHED] =
+                "UPDATE responses SET response_json = json_set(response_json, '$.status', 'failed',"
+                " '$.error', json_object('code', ?1, 'message', ?2))"
+                " WHERE json_valid(response_json)"
+                " AND json_extract(response_json, '$.status') IN ('queued', 'in_progress')",
         /* The status test in the WHERE makes the decision one statement: two racing decisions cannot
          * both see "pending". */
         [STMT_APPROVAL_DECIDE] = "UPDATE mcp_approvals SET status = ?2, decided_by = ?3, reason = ?4,"
@@ -908,7 +922,8 @@ copy_column_or_null(struct store *s, sqlite3_stmt *st, int i, char **out, const 
 
 int
 store_approval_put(struct store *s, const char *id, const char *response_id, const char *server_label,
-                   const char *tool, const char *arguments_sha256, int64_t created_at)
+                   const char *target_sha256, const char *tool, const char *arguments_sha256,
+                   const char *requested_by, int64_t created_at)
 {
 	const char *what = "approval put";
 	sqlite3_stmt *st;
@@ -917,14 +932,17 @@ store_approval_put(struct store *s, const char *id, const char *response_id, con
 	if (s == NULL)
 		return -1;
 	if (id == NULL || *id == '\0' || response_id == NULL || server_label == NULL || tool == NULL ||
-	    arguments_sha256 == NULL) {
-		set_err(s, "%s: missing id, response id, server label, tool or arguments hash", what);
+	    arguments_sha256 == NULL || target_sha256 == NULL || requested_by == NULL) {
+		set_err(s,
+		        "%s: missing id, response id, server label, target, tool, arguments hash or caller",
+		        what);
 		return -1;
 	}
 	st = s->stmt[STMT_APPROVAL_PUT];
 	if (bind_text(s, st, 1, id, what) == -1 || bind_text(s, st, 2, response_id, what) == -1 ||
 	    bind_text(s, st, 3, server_label, what) == -1 || bind_text(s, st, 4, tool, what) == -1 ||
-	    bind_text(s, st, 5, arguments_sha256, what) == -1 || bind_int(s, st, 6, created_at, what) == -1)
+	    bind_text(s, st, 5, arguments_sha256, what) == -1 || bind_int(s, st, 6, created_at, what) == -1 ||
+	    bind_text(s, st, 7, target_sha256, what) == -1 || bind_text(s, st, 8, requested_by, what) == -1)
 		goto done;
 	if (step(s, st, what) != SQLITE_DONE)
 		goto done;
@@ -944,6 +962,8 @@ store_approval_clear(struct store_approval *a)
 	free(a->server_label);
 	free(a->tool);
 	free(a->arguments_sha256);
+	free(a->target_sha256);
+	free(a->requested_by);
 	free(a->status);
 	free(a->decided_by);
 	free(a->reason);
@@ -980,7 +1000,9 @@ store_approval_get(struct store *s, const char *id, struct store_approval *out)
 	    copy_column(s, st, 4, &a.arguments_sha256, what) == -1 ||
 	    copy_column(s, st, 5, &a.status, what) == -1 ||
 	    copy_column_or_null(s, st, 6, &a.decided_by, what) == -1 ||
-	    copy_column_or_null(s, st, 7, &a.reason, what) == -1)
+	    copy_column_or_null(s, st, 7, &a.reason, what) == -1 ||
+	    copy_column(s, st, 10, &a.target_sha256, what) == -1 ||
+	    copy_column(s, st, 11, &a.requested_by, what) == -1)
 		goto done;
 	a.created_at = sqlite3_column_int64(st, 8);
 	a.decided_at = sqlite3_column_int64(st, 9);
@@ -1031,6 +1053,47 @@ store_approval_decide(struct store *s, const char *id, int approve, const char *
 		result = 1;
 	else if (rc == SQLITE_ROW)
 		result = 2;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_approval_claim(struct store *s, const char *id)
+{
+	const char *what = "approval claim";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (id == NULL) {
+		set_err(s, "%s: missing id", what);
+		return -1;
+	}
+	st = s->stmt[STMT_APPROVAL_CLAIM];
+	if (bind_text(s, st, 1, id, what) == -1 || step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db) > 0 ? 0 : 2;
+done:
+	finish(st);
+	return result;
+}
+
+int64_t
+store_response_fail_unfinished(struct store *s, const char *code, const char *message)
+{
+	const char *what = "fail unfinished responses";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_RESPONSE_FAIL_UNFINISHED];
+	if (bind_text(s, st, 1, code ? code : "", what) == -1 ||
+	    bind_text(s, st, 2, message ? message : "", what) == -1 || step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db);
 done:
 	finish(st);
 	return result;

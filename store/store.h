@@ -39,6 +39,9 @@ int store_response_put(struct store *s, const char *id, const char *response_jso
 int store_response_get(struct store *s, const char *id, char **response_json, char **input_json);
 /* 0 deleted, 1 not found, -1 error. */
 int store_response_delete(struct store *s, const char *id);
+/* Marks every stored response still "queued" or "in_progress" (a background response the daemon
+ * was stopped in the middle of) "failed" with error {code, message}: the number changed, or -1. */
+int64_t store_response_fail_unfinished(struct store *s, const char *code, const char *message);
 /* Number of stored responses, or -1 on error. */
 int64_t store_response_count(struct store *s);
 
@@ -80,17 +83,21 @@ int store_mcp_transport_get(struct store *s, const char *url, char **transport, 
  *   id               "mcpr_..." (the mcp_approval_request item's id; primary key)
  *   response_id      the response that asked
  *   server_label, tool  what would be called
+ *   target_sha256    lowercase hex SHA-256 of the server's URL: an approval runs only against it
  *   arguments_sha256 lowercase hex SHA-256 of the arguments string exactly as the item carries it
- *   status           "pending" | "approved" | "denied"
+ *   requested_by     the caller identity of the response that asked: only it may decide
+ *   status           "pending" -> "approved" -> "executed" (claimed by the one run), or "denied"
  *   decided_by, reason  who decided (a caller identity such as "uid=1000") and their reason, or NULL
  *   created_at, decided_at  seconds since the epoch (decided_at 0 while pending)
  */
 struct store_approval {
-	char *id, *response_id, *server_label, *tool, *arguments_sha256, *status, *decided_by, *reason;
+	char *id, *response_id, *server_label, *target_sha256, *tool, *arguments_sha256, *requested_by;
+	char *status, *decided_by, *reason;
 	int64_t created_at, decided_at;
 };
 int store_approval_put(struct store *s, const char *id, const char *response_id, const char *server_label,
-                       const char *tool, const char *arguments_sha256, int64_t created_at);
+                       const char *target_sha256, const char *tool, const char *arguments_sha256,
+                       const char *requested_by, int64_t created_at);
 /* 0 found (*out filled; release with store_approval_clear), 1 not found, -1 error. */
 int store_approval_get(struct store *s, const char *id, struct store_approval *out);
 void store_approval_clear(struct store_approval *a);
@@ -98,6 +105,9 @@ void store_approval_clear(struct store_approval *a);
  * before: a replay), -1 error. reason may be NULL. */
 int store_approval_decide(struct store *s, const char *id, int approve, const char *decided_by,
                           const char *reason, int64_t now);
+/* approved -> executed, atomically, just before the approved call runs: 0 claimed (run it), 2 not
+ * approved (already executed, or never approved), -1 error. */
+int store_approval_claim(struct store *s, const char *id);
 
 /*
  * The MCP audit log: one row per MCP tool call the daemon made or refused. Strings may be NULL

@@ -1221,14 +1221,17 @@ test_approvals(void)
 		printf("open: %s\n", err);
 		goto done;
 	}
-	T(store_approval_put(s, "mcpr_1", "resp_1", "docs", "search", "ab12", 1700000000) == 0);
-	T(store_approval_put(s, "mcpr_2", "resp_1", "docs", "search", "ab12", 1700000000) == 0);
-	T(store_approval_put(s, "mcpr_3", "resp_2", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_approval_put(s, "mcpr_1", "resp_1", "docs", "tgt", "search", "ab12", "uid=1", 1700000000) ==
+	  0);
+	T(store_approval_put(s, "mcpr_2", "resp_1", "docs", "tgt", "search", "ab12", "uid=1", 1700000000) ==
+	  0);
+	T(store_approval_put(s, "mcpr_3", "resp_2", "docs", "tgt", "search", "ab12", "uid=1", 1700000000) ==
+	  0);
 	check_pending(s, "mcpr_1", "resp_1");
 	check_pending(s, "mcpr_3", "resp_2");
 
 	/* A duplicate id is an error, and the row keeps what it had. */
-	T(store_approval_put(s, "mcpr_1", "resp_9", "other", "other", "ff", 5) == -1);
+	T(store_approval_put(s, "mcpr_1", "resp_9", "other", "tgt", "other", "ff", "uid=1", 5) == -1);
 	T(strstr(store_errmsg(s), "approval put") != NULL);
 	check_pending(s, "mcpr_1", "resp_1");
 
@@ -1263,26 +1266,63 @@ test_approvals(void)
 	store_approval_clear(&a);
 	T(store_approval_decide(s, "mcpr_2", 1, "uid=0", NULL, 1700000500) == 2);
 	/* Any non-zero approve approves. */
-	T(store_approval_put(s, "mcpr_4", "resp_2", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_approval_put(s, "mcpr_4", "resp_2", "docs", "tgt", "search", "ab12", "uid=1", 1700000000) ==
+	  0);
 	T(store_approval_decide(s, "mcpr_4", 7, "uid=1", NULL, 1700000600) == 0);
 	T(store_approval_get(s, "mcpr_4", &a) == 0);
 	T_STREQ(a.status, "approved");
 	store_approval_clear(&a);
+	/* The approved row is claimed once: the one run of the call. Denied or pending rows are not. */
+	T(store_approval_claim(s, "mcpr_4") == 0);
+	T(store_approval_claim(s, "mcpr_4") == 2);
+	T(store_approval_get(s, "mcpr_4", &a) == 0);
+	T_STREQ(a.status, "executed");
+	T_STREQ(a.target_sha256, "tgt");
+	T_STREQ(a.requested_by, "uid=1");
+	store_approval_clear(&a);
+	T(store_approval_decide(s, "mcpr_4", 1, "uid=1", NULL, 1700000700) == 2);
+	T(store_approval_claim(s, "mcpr_2") == 2);
+	T(store_approval_claim(s, "mcpr_nope") == 2);
+	T(store_approval_claim(s, NULL) == -1);
 	/* The other rows were not touched by those decisions. */
 	check_pending(s, "mcpr_3", "resp_2");
+	T(store_approval_claim(s, "mcpr_3") == 2);
+	check_pending(s, "mcpr_3", "resp_2");
+
+	/* Responses left queued or in progress by a stop become failed; the others keep their text. */
+	T(store_response_put(s, "resp_q", "{\"id\":\"resp_q\",\"status\":\"queued\"}", "[]", 1) == 0);
+	T(store_response_put(s, "resp_p", "{\"id\":\"resp_p\",\"status\":\"in_progress\"}", "[]", 1) == 0);
+	T(store_response_put(s, "resp_c", "{\"id\":\"resp_c\",\"status\":\"completed\"}", "[]", 1) == 0);
+	T(store_response_fail_unfinished(s, "server_restarted", "stopped") == 2);
+	T(store_response_fail_unfinished(s, "server_restarted", "stopped") == 0);
+	{
+		char *text = NULL;
+
+		T(store_response_get(s, "resp_q", &text, NULL) == 0);
+		T_STREQ(text,
+		        "{\"id\":\"resp_q\",\"status\":\"failed\",\"error\":{\"code\":\"server_restarted\","
+		        "\"message\":\"stopped\"}}");
+		free(text);
+		text = NULL;
+		T(store_response_get(s, "resp_c", &text, NULL) == 0);
+		T_STREQ(text, "{\"id\":\"resp_c\",\"status\":\"completed\"}");
+		free(text);
+	}
 
 	/* Refusals. */
-	T(store_approval_put(s, NULL, "r", "l", "t", "h", 0) == -1);
-	T(store_approval_put(s, "", "r", "l", "t", "h", 0) == -1);
-	T(store_approval_put(s, "mcpr_x", NULL, "l", "t", "h", 0) == -1);
-	T(store_approval_put(s, "mcpr_x", "r", NULL, "t", "h", 0) == -1);
-	T(store_approval_put(s, "mcpr_x", "r", "l", NULL, "h", 0) == -1);
-	T(store_approval_put(s, "mcpr_x", "r", "l", "t", NULL, 0) == -1);
+	T(store_approval_put(s, NULL, "r", "l", "tgt", "t", "h", "uid=1", 0) == -1);
+	T(store_approval_put(s, "", "r", "l", "tgt", "t", "h", "uid=1", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", NULL, "l", "tgt", "t", "h", "uid=1", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", NULL, "tgt", "t", "h", "uid=1", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", "l", "tgt", NULL, "h", "uid=1", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", "l", "tgt", "t", NULL, "uid=1", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", "l", NULL, "t", "h", "uid=1", 0) == -1);
+	T(store_approval_put(s, "mcpr_x", "r", "l", "tgt", "t", "h", NULL, 0) == -1);
 	T(store_approval_get(s, "mcpr_x", &a) == 1);
 	T(store_approval_get(s, NULL, &a) == -1);
 	T(store_approval_get(s, "mcpr_1", NULL) == -1);
 	T(store_approval_decide(s, NULL, 1, "u", NULL, 0) == -1);
-	T(store_approval_put(NULL, "mcpr_x", "r", "l", "t", "h", 0) == -1);
+	T(store_approval_put(NULL, "mcpr_x", "r", "l", "tgt", "t", "h", "uid=1", 0) == -1);
 	T(store_approval_get(NULL, "mcpr_1", &a) == -1);
 	T(store_approval_decide(NULL, "mcpr_3", 1, "u", NULL, 0) == -1);
 	T(a.id == NULL);
@@ -1652,7 +1692,8 @@ test_migrate_v2(void)
 	free(resp);
 	free(ver);
 	resp = ver = NULL;
-	T(store_approval_put(s, "mcpr_v", "resp_v2", "docs", "search", "ab12", 1700000000) == 0);
+	T(store_approval_put(s, "mcpr_v", "resp_v2", "docs", "tgt", "search", "ab12", "uid=1", 1700000000) ==
+	  0);
 	T(store_audit_add(s, &row) == 0);
 	T(store_secret(s, "compact", k, sizeof k) == 0);
 	store_close(s);
