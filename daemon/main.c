@@ -44,7 +44,7 @@ struct daemon {
 	struct listen_set *listeners;
 
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_timer_t drain_timer, watchdog_timer, house_timer;
+	uv_timer_t drain_timer, watchdog_timer, house_timer, audit_timer;
 	uint64_t drain_deadline_ms;
 	int draining, aborted, exit_code;
 	int mcp_closing, mcp_closed; /* the MCP sessions are being / have been DELETEd */
@@ -120,6 +120,7 @@ shutdown_now(struct daemon *d)
 	uv_close((uv_handle_t *)&d->drain_timer, close_cb);
 	uv_close((uv_handle_t *)&d->watchdog_timer, close_cb);
 	uv_close((uv_handle_t *)&d->house_timer, close_cb);
+	uv_close((uv_handle_t *)&d->audit_timer, close_cb);
 	uv_close((uv_handle_t *)&d->sig_term, close_cb);
 	uv_close((uv_handle_t *)&d->sig_int, close_cb);
 	uv_close((uv_handle_t *)&d->sig_hup, close_cb);
@@ -248,6 +249,16 @@ on_house(uv_timer_t *t)
 		         d->cfg->mcp_policy.audit_retention_days);
 }
 
+/* The audit log is written in batches (store.h): commit what has gathered a few times a second. */
+static void
+on_audit_flush(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (store_audit_flush(d->store) < 0)
+		log_warnx("could not commit MCP audit rows: %s", store_errmsg(d->store));
+}
+
 static struct lws_vhost *
 make_vhost(struct daemon *d)
 {
@@ -346,6 +357,10 @@ start(struct daemon *d)
 	d->house_timer.data = d;
 	uv_timer_start(&d->house_timer, on_house, 0, (uint64_t)3600 * 1000);
 	uv_unref((uv_handle_t *)&d->house_timer);
+	uv_timer_init(&d->loop, &d->audit_timer);
+	d->audit_timer.data = d;
+	uv_timer_start(&d->audit_timer, on_audit_flush, 250, 250);
+	uv_unref((uv_handle_t *)&d->audit_timer);
 	{
 		uint64_t usec = 0;
 		if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)

@@ -205,10 +205,17 @@ static const char *const stmt_sql[STMT_MAX] = {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_MAX];
-	int memory; /* ":memory:": no file, no WAL */
-	int wal;    /* journal_mode is WAL, so close checkpoints */
+	int memory;        /* ":memory:": no file, no WAL */
+	int wal;           /* journal_mode is WAL, so close checkpoints */
+	int audit_pending; /* audit rows inserted in the open transaction, not yet committed */
 	char errmsg[STORE_ERR_MAX];
 };
+
+/* Audit rows committed together: one commit per call costs more than the call (WAL append and
+ * file locks every time); past this many rows the batch is committed at once. */
+#define STORE_AUDIT_BATCH 256
+
+static int audit_commit(struct store *s);
 
 static void set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -515,6 +522,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	audit_commit(s);
 	for (i = 0; i < STMT_MAX; i++)
 		sqlite3_finalize(s->stmt[i]);
 	if (s->db) {
@@ -538,7 +546,13 @@ store_close(struct store *s)
 static int
 step(struct store *s, sqlite3_stmt *st, const char *what)
 {
-	int rc = sqlite3_step(st);
+	int rc;
+
+	/* Every other write commits the batched audit rows first: a response or a decision must never
+	 * wait on the audit batch to become durable. */
+	if (s->audit_pending > 0 && st != s->stmt[STMT_AUDIT_ADD] && !sqlite3_stmt_readonly(st))
+		audit_commit(s);
+	rc = sqlite3_step(st);
 
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		set_db_err(s, what);
@@ -1112,6 +1126,12 @@ store_audit_add(struct store *s, const struct store_audit *row)
 		set_err(s, "%s: missing row", what);
 		return -1;
 	}
+	/* The first row of a batch opens the transaction the next ones join. */
+	if (s->audit_pending == 0 && sqlite3_get_autocommit(s->db) &&
+	    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		set_db_err(s, what);
+		return -1;
+	}
 	st = s->stmt[STMT_AUDIT_ADD];
 	if (bind_int(s, st, 1, row->at_ms, what) == -1 ||
 	    bind_text_or_null(s, st, 2, row->response_id, what) == -1 ||
@@ -1129,10 +1149,45 @@ store_audit_add(struct store *s, const struct store_audit *row)
 		goto done;
 	if (step(s, st, what) != SQLITE_DONE)
 		goto done;
+	s->audit_pending++;
 	result = 0;
 done:
 	finish(st);
+	/* A batch that failed at its first row must not stay open for every later statement to join. */
+	if (result < 0 && s->audit_pending == 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s->audit_pending >= STORE_AUDIT_BATCH)
+		audit_commit(s);
 	return result;
+}
+
+/* Commits the open audit batch, if any. */
+static int
+audit_commit(struct store *s)
+{
+	char *msg = NULL;
+
+	if (s->audit_pending == 0)
+		return 0;
+	s->audit_pending = 0;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+		set_err(s, "audit commit: %s", msg ? msg : "failed");
+		log_warnx("store: %s", s->errmsg);
+		sqlite3_free(msg);
+		/* Never leave the transaction open for the next writes to join. */
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_audit_flush(struct store *s)
+{
+	if (s == NULL)
+		return -1;
+	return audit_commit(s);
 }
 
 int64_t

@@ -130,6 +130,11 @@ struct store_audit {
 	const char *decided_by;  /* or NULL */
 };
 int store_audit_add(struct store *s, const struct store_audit *row);
+/* Audit rows are committed in batches: by store_audit_flush (the daemon calls it a few times a
+ * second), by any other write of this store, when 256 are waiting, and at store_close. A process
+ * killed outright loses the rows of the open batch, never a response or an approval. Reads through
+ * this struct store see the rows at once. 0 or -1. */
+int store_audit_flush(struct store *s);
 /* Deletes rows with at_ms < before_ms: the number deleted, or -1 on error. */
 int64_t store_audit_purge(struct store *s, int64_t before_ms);
 /* The newest rows first, at most limit (1..1000), as a malloc'd JSON array of objects with the keys of

@@ -1526,6 +1526,66 @@ all_zero(const unsigned char *p, size_t n)
 
 /* Named secrets: random, stable for the life of the file, one per name, one per file; concurrent first
  * uses from several processes agree on one value. */
+/* Audit rows are committed in batches: another connection sees them after a flush, after any other
+ * write of the first connection, or after 256 rows; the writer sees them at once. */
+static void
+test_audit_batches(void)
+{
+	char err[256];
+	char *path = tpath("audit-batch.sqlite"), *text;
+	struct store *a = store_open(path, err, sizeof err), *b = store_open(path, err, sizeof err);
+	struct store_audit row;
+	int i;
+
+	T(a != NULL && b != NULL);
+	if (a == NULL || b == NULL)
+		goto done;
+	row = audit_row(1, "one");
+	T(store_audit_add(a, &row) == 0);
+	text = list_tools(a, 10);
+	T_STREQ(text, "one");
+	free(text);
+	text = list_tools(b, 10);
+	T_STREQ(text, "");
+	free(text);
+	T(store_audit_flush(a) == 0);
+	T(store_audit_flush(a) == 0);
+	text = list_tools(b, 10);
+	T_STREQ(text, "one");
+	free(text);
+
+	/* Another write commits the batch before itself. */
+	row = audit_row(2, "two");
+	T(store_audit_add(a, &row) == 0);
+	T(store_response_put(a, "resp_batch", "{}", "[]", 1) == 0);
+	text = list_tools(b, 10);
+	T_STREQ(text, "two,one");
+	free(text);
+
+	/* A full batch commits by itself. */
+	for (i = 0; i < 256; i++) {
+		row = audit_row(10 + i, "many");
+		T(store_audit_add(a, &row) == 0);
+	}
+	text = list_tools(b, 1);
+	T_STREQ(text, "many");
+	free(text);
+
+	/* Close commits what is left. */
+	row = audit_row(1000, "last");
+	T(store_audit_add(a, &row) == 0);
+	store_close(a);
+	a = NULL;
+	text = list_tools(b, 1);
+	T_STREQ(text, "last");
+	free(text);
+	T(store_audit_flush(NULL) == -1);
+done:
+	store_close(a);
+	store_close(b);
+	free(path);
+}
+
 static void
 test_secrets(void)
 {
@@ -1780,6 +1840,7 @@ main(void)
 	test_migrate_v1();
 	test_approvals();
 	test_audit();
+	test_audit_batches();
 	test_secrets();
 	test_migrate_v2();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
