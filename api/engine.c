@@ -939,8 +939,12 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	key = up->forward_caller_auth ? caller->bearer : up->api_key;
 	if (key && key[0])
 		job->auth_header = xasprintf("Authorization: Bearer %s", key);
-	job->have_compact_key = store_secret(job->ctx->store, ENGINE_COMPACT_KEY, job->compact_key,
-	                                     sizeof job->compact_key) == 0;
+	if (!job->ctx->have_compact_key)
+		job->ctx->have_compact_key =
+		        store_secret(job->ctx->store, ENGINE_COMPACT_KEY, job->ctx->compact_key,
+		                     sizeof job->ctx->compact_key) == 0;
+	job->have_compact_key = job->ctx->have_compact_key;
+	memcpy(job->compact_key, job->ctx->compact_key, sizeof job->compact_key);
 	if (load_chain(job, &history) < 0 || build_context(job, history) < 0 || check_compactions(job) < 0)
 		goto out;
 	if (job->compact && !job->have_compact_key) {

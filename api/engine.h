@@ -41,6 +41,9 @@ struct engine_ctx {
 	struct mcp_client *mcp;  /* NULL before start and after shutdown */
 	size_t active;           /* jobs in flight (read by the drain logic and /healthz) */
 	struct engine_job *jobs; /* the jobs in flight, for engine_abort_all (engine's own list) */
+	/* The key that seals compaction items, read from the store once (engine's own). */
+	unsigned char compact_key[32];
+	int have_compact_key;
 };
 
 /* How a job talks back to its transport (borrowed; ud is the transport's per-request state). */

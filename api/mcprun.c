@@ -185,21 +185,20 @@ audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const
 	          decided_by);
 }
 
-/* A JSON string of s even when s is not valid UTF-8 (a peer's message cut by a byte cap): the
- * valid prefix, or a fixed text. */
+/* A JSON string of s even when a byte cap cut it inside a UTF-8 sequence (at most 3 bytes of a
+ * character left over): s without them, or a fixed text when s is not UTF-8 at all. */
 static json_t *
 safe_string(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
+	size_t n = s ? strlen(s) : 0, drop;
 	json_t *v;
 
-	while (n > 0) {
-		v = json_stringn(s, n);
+	for (drop = 0; drop < 4 && drop <= n; drop++) {
+		v = json_stringn(s ? s : "", n - drop);
 		if (v)
 			return v;
-		n--;
 	}
-	return json_string("(no readable message)");
+	return json_string("(no readable text)");
 }
 
 /* ---- approvals ---- */
@@ -840,8 +839,11 @@ on_call(void *ud, const struct mcp_call_result *r)
 		json_object_set_new(c->item, "status", json_string("failed"));
 		outcome = "tool_error";
 	} else {
-		text = mcp_result_text(r->result, MCPRUN_MAX_OUTPUT);
-		json_object_set_new(c->item, "output", json_string(text));
+		/* The client converted it already; only a text over the cap is converted again, cut. */
+		text = r->text && strlen(r->text) <= MCPRUN_MAX_OUTPUT
+		               ? NULL
+		               : mcp_result_text(r->result, MCPRUN_MAX_OUTPUT);
+		json_object_set_new(c->item, "output", safe_string(text ? text : r->text));
 		json_object_set_new(c->item, "status", json_string("completed"));
 		free(text);
 		outcome = "ok";

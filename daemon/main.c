@@ -394,6 +394,7 @@ stop(struct daemon *d)
 		xfer_ctx_free(d->xfer);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	models_cleanup();
+	explicit_bzero(d->engine.compact_key, sizeof d->engine.compact_key);
 	store_close(d->store);
 	if (uv_loop_close(&d->loop) != 0)
 		log_warnx("the event loop still had open handles at exit");
