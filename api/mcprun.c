@@ -270,15 +270,20 @@ check_approval(struct mcp_run *run, const json_t *context, const json_t *resp, i
 	*run_it = 0;
 	if (id == NULL)
 		return approval_error(err, idx, "approval_not_found", "approval_request_id is missing", "");
-	/* Already carried out in this context (a stateless caller resending its history). */
-	if (approve && find_typed(context, "mcp_call", "approval_request_id", id))
-		return 0;
 	rc = store_approval_get(run->env.store, id, &row);
 	if (rc < 0)
 		return api_error_set(err, 500, "server_error", NULL, NULL, "the approval store failed");
 	if (rc == 1)
 		return approval_error(err, idx, "approval_not_found",
 		                      "No MCP approval request with id '%s' was issued.", id);
+	/* Already carried out, and its mcp_call is in this context (a stateless caller resending its
+	 * history): nothing to do. An mcp_call of a call that was refused (no room left) does not
+	 * count: the row is still "approved" then. */
+	if (approve && strcmp(row.status, "executed") == 0 &&
+	    find_typed(context, "mcp_call", "approval_request_id", id)) {
+		store_approval_clear(&row);
+		return 0;
+	}
 	request_item = find_typed(context, "mcp_approval_request", "id", id);
 	label = json_string_value(json_object_get(request_item, "server_label"));
 	name = json_string_value(json_object_get(request_item, "name"));
@@ -978,8 +983,18 @@ run_approved(struct mcp_run *run)
 		struct run_call *c;
 		size_t idx;
 
-		/* The call's id follows the approval's (mcpr_X -> mcp_X), as OpenAI and responses.js do. */
-		json_object_set_new(item, "id", json_sprintf("mcp_%s", suffix));
+		int room = run->budget < 0 || run->used < run->budget;
+		int claimed = room && store_approval_claim(run->env.store, a->approval_id) == 0;
+		char fresh[48];
+
+		/* The call that runs takes the approval's id (mcpr_X -> mcp_X), as OpenAI and responses.js
+		 * do; one that does not run gets its own, so that a later run of it is not a second X. */
+		if (claimed) {
+			json_object_set_new(item, "id", json_sprintf("mcp_%s", suffix));
+		} else {
+			util_new_id(fresh, sizeof fresh, "mcp");
+			json_object_set_new(item, "id", json_string(fresh));
+		}
 		idx = output_append(run, item);
 		c = call_new(run, item, idx, a->server);
 		c->approval_id = xstrdup(a->approval_id);
@@ -992,7 +1007,7 @@ run_approved(struct mcp_run *run)
 			               "item_id", json_object_get(item, "id"), "output_index",
 			               (json_int_t)idx, "arguments", a->arguments));
 		json_decref(item);
-		if (run->budget >= 0 && run->used >= run->budget) {
+		if (!room) {
 			/* The approval stays "approved": a later response with room may run it. */
 			run->budget_hit = 1;
 			call_refuse(run, c,
@@ -1004,7 +1019,7 @@ run_approved(struct mcp_run *run)
 			call_free(c);
 			continue;
 		}
-		if (store_approval_claim(run->env.store, a->approval_id) != 0) {
+		if (!claimed) {
 			/* Another response ran it first (a race between two approvals of one request). */
 			call_refuse(run, c,
 			            json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32600,

@@ -44,7 +44,8 @@ export const SCENARIOS = Object.freeze({
 	'fake-mcp':
 		'directive lines in the last user message: "call NAME JSON" (parallel tool_calls of the first turn), ' +
 		'"then NAME JSON" (of the second turn), "loop NAME JSON" (every turn); NAME is the request tool named NAME, ' +
-		'else the first named "*__NAME", else NAME as is; arguments in 2-3 pieces, finish tool_calls. With no call due: ' +
+		'else the first named "*__NAME", else NAME as is; arguments in 2-3 pieces, finish tool_calls ("finish length": ' +
+		'a turn that emits calls ends with finish_reason length instead, the calls cut off with it). With no call due: ' +
 		'after tool messages "Tool said: " + those after the last assistant message joined with " | "; ' +
 		'"no directive" when the last user message has none, else "no more calls"',
 	'fake-summarize': '"SUMMARY of <n> messages", n = the number of messages in the request',
@@ -144,6 +145,13 @@ export function mcpDirectives(messages) {
 		if (m) out.push({ verb: m[1], name: m[2], args: (m[3] ?? '').trim() || '{}' });
 	}
 	return out;
+}
+
+// fake-mcp: the finish_reason of a turn that emits calls: "length" with a "finish length" line in the
+// last user message (the model was cut off after writing its calls), else "tool_calls".
+export function mcpFinishReason(messages) {
+	const lines = messageText(lastUserMessage(messages)?.content).split('\n');
+	return lines.some((line) => /^\s*finish\s+length\s*$/.test(line)) ? 'length' : 'tool_calls';
 }
 
 // The function name the model calls for a directive's NAME: a request tool named NAME, else the first
@@ -295,7 +303,7 @@ function script(model, body) {
 					}
 				});
 			}
-			steps.push({ finish: 'tool_calls' });
+			steps.push({ finish: mcpFinishReason(messages) });
 			break;
 		}
 		case 'fake-summarize':
