@@ -491,7 +491,7 @@ transcript_add_turn(struct engine_job *job)
 		                json_object_get(r, "call_id"), "output",
 		                budget ? json_string("The tool call limit of this response was reached; the "
 		                                     "call was not made.")
-		                       : json_sprintf("Tool '%.64s' is not available in this response; the "
+		                       : json_sprintf("Tool '%s' is not available in this response; the "
 		                                      "call was not made.",
 		                                      name ? name : "")));
 	}
@@ -658,7 +658,7 @@ start_turn(struct engine_job *job)
 	if (job->mcp)
 		mcp_run_upstream_extra(job->mcp, &extra);
 	/* A forced or required tool_choice holds for the first turn only: forced again after the tool
-	 * ran, a model could never answer (OpenAI's remote MCP tool behaves the same). */
+	 * ran, a model could never answer. */
 	if (job->mcp && job->turns > 0 && !(cs && (strcmp(cs, "auto") == 0 || strcmp(cs, "none") == 0))) {
 		later_choice = json_string("auto");
 		extra.tool_choice = later_choice;
