@@ -191,8 +191,8 @@ util_sha256_hex(const void *p, size_t n, char out[65])
 	}
 	EVP_MD_CTX_free(ctx);
 	for (i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+		out[(size_t)2 * i] = hex[md[i] >> 4];
+		out[(size_t)2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
 }
