@@ -17,6 +17,8 @@
 
 /* Tools imported from one server; a listing longer than this is cut (a model cannot use more). */
 #define MCPRUN_MAX_TOOLS 256
+/* mcp_approval_response items one request may carry (each is a store read and context scans). */
+#define MCPRUN_MAX_APPROVALS 256
 /* Text of one tool result handed to the model and kept in the item. */
 #define MCPRUN_MAX_OUTPUT ((size_t)1 << 20)
 /* One imported tool (name, description, schema, annotations) as JSON, and all of a server's: each
@@ -33,6 +35,7 @@ struct run_server {
 	json_t *tools;     /* imported MCP Tool objects (owned) */
 	struct mcp_op *op; /* the listing in flight */
 	json_t *list_item; /* the mcp_list_tools item this response emits, or NULL when reused */
+	char *shown_url;   /* ps.url without user info or query, for the audit log */
 	size_t list_index;
 };
 
@@ -142,15 +145,14 @@ to_mcp_server(const struct run_server *s, struct mcp_server *out)
 
 /* ---- the audit log ---- */
 
-/* One audit row (and one log line) per MCP call made or refused; url may be NULL. */
+/* One audit row (and one log line) per MCP call made or refused; shown_url (redacted) may be NULL. */
 static void
-audit_row(struct mcp_run *run, const char *label, const char *url, const char *tool, const char *arguments,
-          const char *outcome, const char *error, uint64_t duration_ms, const char *approval_id,
-          const char *decided_by)
+audit_row(struct mcp_run *run, const char *label, const char *shown_url, const char *tool,
+          const char *arguments, const char *outcome, const char *error, uint64_t duration_ms,
+          const char *approval_id, const char *decided_by)
 {
 	struct store_audit row;
 	char hash[65];
-	char *shown = url ? util_url_redact(url) : NULL;
 
 	util_sha256_hex(arguments ? arguments : "", arguments ? strlen(arguments) : 0, hash);
 	memset(&row, 0, sizeof row);
@@ -158,7 +160,7 @@ audit_row(struct mcp_run *run, const char *label, const char *url, const char *t
 	row.response_id = run->response_id;
 	row.caller = run->identity;
 	row.server_label = label;
-	row.server_url = shown;
+	row.server_url = shown_url;
 	row.tool = tool;
 	row.args_bytes = arguments ? (int64_t)strlen(arguments) : 0;
 	row.args_sha256 = hash;
@@ -173,7 +175,6 @@ audit_row(struct mcp_run *run, const char *label, const char *url, const char *t
 	/* The audit row is the record; a log line per call would cost more than the call at load. */
 	log_debug("%s: mcp %s %s/%s%s%s", run->response_id, outcome, label ? label : "-", tool ? tool : "-",
 	          error ? ": " : "", error ? error : "");
-	free(shown);
 }
 
 static void
@@ -181,8 +182,8 @@ audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const
       const char *outcome, const char *error, uint64_t duration_ms, const char *approval_id,
       const char *decided_by)
 {
-	audit_row(run, srv->ps.label, srv->ps.url, tool, arguments, outcome, error, duration_ms, approval_id,
-	          decided_by);
+	audit_row(run, srv->ps.label, srv->shown_url, tool, arguments, outcome, error, duration_ms,
+	          approval_id, decided_by);
 }
 
 /* A JSON string of s even when a byte cap cut it inside a UTF-8 sequence (at most 3 bytes of a
@@ -349,32 +350,34 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 	const json_t *it;
 	size_t i, n = 0;
 	int *run_it = xcalloc(json_array_size(run->req->input) + 1, sizeof *run_it);
+	json_t *seen = json_object();
 	int result = -1;
 
-	/* Check all before deciding any, so that a refused request changes no row. */
+	/* Check all before deciding any, so that a refused request changes no row. Each answer costs a
+	 * store read and scans of the context: their number is capped. */
 	json_array_foreach (run->req->input, i, it) {
 		const char *type = json_string_value(json_object_get(it, "type"));
 		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
-		const json_t *other;
-		size_t j;
 
 		if (type == NULL || strcmp(type, "mcp_approval_response") != 0)
 			continue;
-		json_array_foreach (run->req->input, j, other) {
-			const char *oid = json_string_value(json_object_get(other, "approval_request_id"));
-			const char *otype = json_string_value(json_object_get(other, "type"));
-
-			if (j < i && id && oid && otype && strcmp(otype, "mcp_approval_response") == 0 &&
-			    strcmp(id, oid) == 0) {
-				approval_error(err, (long)i, "approval_already_decided",
-				               "The approval request '%s' is answered twice in this input.",
-				               id);
-				goto out;
-			}
+		if (++n > MCPRUN_MAX_APPROVALS) {
+			api_error_bad(err, "input", "too_many_approvals",
+			              "At most %d mcp_approval_response items fit in one request.",
+			              MCPRUN_MAX_APPROVALS);
+			goto out;
 		}
+		if (id && json_object_get(seen, id)) {
+			approval_error(err, (long)i, "approval_already_decided",
+			               "The approval request '%s' is answered twice in this input.", id);
+			goto out;
+		}
+		if (id)
+			json_object_set_new(seen, id, json_true());
 		if (check_approval(run, context, it, &run_it[i], err) < 0)
 			goto out;
 	}
+	run->approved = xcalloc(n + 1, sizeof *run->approved);
 	json_array_foreach (run->req->input, i, it) {
 		const char *type = json_string_value(json_object_get(it, "type"));
 		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
@@ -382,6 +385,7 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 		int approve = json_is_true(json_object_get(it, "approve"));
 		const json_t *ri;
 		struct run_server *srv;
+		struct run_approved *a;
 		int rc;
 
 		if (type == NULL || strcmp(type, "mcp_approval_response") != 0 || id == NULL)
@@ -393,37 +397,31 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 		 * claim at run time settles a race). */
 		if (rc == 2 && !approve)
 			continue;
-		if (rc == 2 && approve)
-			rc = 0;
-		if (rc == 2) {
-			approval_error(err, input_index(run->req, it), "approval_already_decided",
-			               "The approval request '%s' was already decided.", id);
-			goto out;
-		}
-		if (rc != 0) {
+		if (rc < 0 || rc == 1) {
 			api_error_set(err, 500, "server_error", NULL, NULL, "the approval store failed");
 			goto out;
 		}
 		ri = find_typed(context, "mcp_approval_request", "id", id);
 		srv = server_by_label(run, json_string_value(json_object_get(ri, "server_label")));
 		if (!approve) {
-			if (srv)
-				audit(run, srv, json_string_value(json_object_get(ri, "name")),
-				      json_string_value(json_object_get(ri, "arguments")), "denied", reason,
-				      0, id, run->identity);
+			/* The label of the request item: this request need not name that server. */
+			audit_row(run, json_string_value(json_object_get(ri, "server_label")),
+			          srv ? srv->shown_url : NULL, json_string_value(json_object_get(ri, "name")),
+			          json_string_value(json_object_get(ri, "arguments")), "denied", reason, 0,
+			          id, run->identity);
 			continue;
 		}
-		run->approved = xrealloc(run->approved, (n + 1) * sizeof *run->approved);
-		run->approved[n].approval_id = xstrdup(id);
-		run->approved[n].decided_by = xstrdup(run->identity);
-		run->approved[n].server = srv->index;
-		run->approved[n].tool = xstrdup(json_string_value(json_object_get(ri, "name")));
-		run->approved[n].arguments = xstrdup(json_string_value(json_object_get(ri, "arguments")));
-		run->napproved = ++n;
+		a = &run->approved[run->napproved++];
+		a->approval_id = xstrdup(id);
+		a->decided_by = xstrdup(run->identity);
+		a->server = srv->index;
+		a->tool = xstrdup(json_string_value(json_object_get(ri, "name")));
+		a->arguments = xstrdup(json_string_value(json_object_get(ri, "arguments")));
 	}
 	result = 0;
 out:
 	free(run_it);
+	json_decref(seen);
 	return result;
 }
 
@@ -476,6 +474,7 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 		run->servers[i].index = i;
 		if (policy_resolve(env->cfg, tool, body_index(req, i), &run->servers[i].ps, err) < 0)
 			goto fail;
+		run->servers[i].shown_url = util_url_redact(run->servers[i].ps.url);
 	}
 	if (decide_approvals(run, context, err) < 0)
 		goto fail;
@@ -531,6 +530,7 @@ mcp_run_free(struct mcp_run *run)
 		if (run->servers[i].op)
 			mcp_op_cancel(run->servers[i].op);
 		policy_server_clear(&run->servers[i].ps);
+		free(run->servers[i].shown_url);
 		json_decref(run->servers[i].tools);
 		json_decref(run->servers[i].list_item);
 	}

@@ -27,9 +27,6 @@
 #define POLICY_MAX_HEADER_NAME 128
 #define POLICY_MAX_SECRET      8192 /* one header value or authorization token */
 
-static const char HTTP_TOKEN[] =
-        "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
 /* ---- URLs ---- */
 
 struct url_host {
@@ -317,8 +314,7 @@ check_request_headers(const json_t *headers, const json_t *auth, size_t index, s
 			                     "headers must be an object of at most %d string values.",
 			                     POLICY_MAX_HEADERS);
 		json_object_foreach ((json_t *)headers, name, v) {
-			if (strlen(name) == 0 || strlen(name) > POLICY_MAX_HEADER_NAME ||
-			    strspn(name, HTTP_TOKEN) != strlen(name))
+			if (strlen(name) > POLICY_MAX_HEADER_NAME || !util_http_token(name))
 				return api_error_bad(err, param, "invalid_value",
 				                     "a header name is not a valid HTTP header name.");
 			if (header_reserved(name))

@@ -496,6 +496,17 @@ get_array(json_t *obj, const char *key, const char *base, int required, size_t m
 }
 
 /* The name pattern of tools, function calls and json_schema formats: ^[a-zA-Z0-9_-]+$, 1-64. */
+/* [A-Za-z0-9_-]*: function names and server labels. */
+static int
+name_chars_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
 static int
 get_name(json_t *obj, const char *key, const char *base, const char **out, struct api_error *e)
 {
@@ -504,18 +515,14 @@ get_name(json_t *obj, const char *key, const char *base, const char **out, struc
 
 	if (get_str(obj, key, base, 1, 1, REQ_MAX_NAME, &s, e) < 0)
 		return -1;
-	for (*out = s; *s != '\0'; s++) {
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		    *s == '_' || *s == '-')
-			continue;
-		path_key(path, sizeof path, base, key);
-		return api_error_bad(
-		        e, path, "invalid_value",
-		        "Invalid '%s': '%.64s' does not match pattern. Expected a string that matches "
-		        "the pattern '^[a-zA-Z0-9_-]+$'.",
-		        path, *out);
-	}
-	return 0;
+	*out = s;
+	if (name_chars_ok(s))
+		return 0;
+	path_key(path, sizeof path, base, key);
+	return api_error_bad(e, path, "invalid_value",
+	                     "Invalid '%s': '%.64s' does not match pattern. Expected a string that matches "
+	                     "the pattern '^[a-zA-Z0-9_-]+$'.",
+	                     path, s);
 }
 
 /* The item's id if it has one, else a new one with the prefix (written into buf). */
@@ -1403,24 +1410,6 @@ has_tool(const struct request *r, const char *name)
 /* ---- mcp tools ---- */
 
 static int
-name_chars_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-'))
-			return 0;
-	return 1;
-}
-
-/* RFC 9110 token characters, the only ones a header name may hold. */
-static int
-is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int
 has_mcp_label(const struct request *r, const char *label)
 {
 	size_t i;
@@ -1503,7 +1492,6 @@ norm_headers(json_t *tool, const char *path, json_t **out, struct api_error *e)
 	char p2[PATH_LEN], p3[PATH_LEN];
 	json_t *v = member(tool, "headers"), *val, *other;
 	const char *key, *k2;
-	size_t n, i;
 
 	*out = NULL;
 	path_key(p2, sizeof p2, path, "headers");
@@ -1521,10 +1509,7 @@ norm_headers(json_t *tool, const char *path, json_t **out, struct api_error *e)
 		        p2, REQ_MAX_HEADERS, json_object_size(v));
 	json_object_foreach (v, key, val) {
 		/* The name is not quoted either: a misplaced token would be the likeliest bad name. */
-		n = strlen(key);
-		for (i = 0; i < n && is_tchar((unsigned char)key[i]); i++)
-			;
-		if (n == 0 || n > REQ_MAX_HEADER_NAME || i < n)
+		if (strlen(key) > REQ_MAX_HEADER_NAME || !util_http_token(key))
 			return api_error_bad(e, p2, "invalid_value",
 			                     "Invalid '%s': header names must be HTTP tokens of 1 to %d "
 			                     "characters.",

@@ -746,11 +746,7 @@ load_mcp(struct cfgctx *cx, json_t *root, struct config *c)
 static int
 header_name_ok(const char *s)
 {
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= 128 &&
-	       strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") ==
-	               n;
+	return strlen(s) <= 128 && util_http_token(s);
 }
 
 static void

@@ -215,6 +215,15 @@ util_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, unsign
 	}
 }
 
+int
+util_http_token(const char *s)
+{
+	static const char tchars[] =
+	        "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+	return s && s[0] != '\0' && s[strspn(s, tchars)] == '\0';
+}
+
 char *
 util_url_redact(const char *url)
 {

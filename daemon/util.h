@@ -38,6 +38,9 @@ void util_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n, u
  * credentials: the form of a URL fit for logs and answers. Caller frees. */
 char *util_url_redact(const char *url);
 
+/* 1 when s is a non-empty token of RFC 9110 (the characters an HTTP header name may hold). */
+int util_http_token(const char *s);
+
 /* Constant-time comparison of two NUL-terminated secrets: 1 when equal. */
 int util_secret_eq(const char *a, const char *b);
 

@@ -826,17 +826,17 @@ done:
 	return result;
 }
 
-int64_t
-store_toolcache_purge(struct store *s, int64_t now)
+/* Runs a DELETE whose one parameter is a time: the number of rows deleted, or -1. */
+static int64_t
+purge_before(struct store *s, enum store_stmt id, int64_t t, const char *what)
 {
-	const char *what = "tool cache purge";
 	sqlite3_stmt *st;
 	int64_t result = -1;
 
 	if (s == NULL)
 		return -1;
-	st = s->stmt[STMT_TOOLCACHE_PURGE];
-	if (bind_int(s, st, 1, now, what) == -1)
+	st = s->stmt[id];
+	if (bind_int(s, st, 1, t, what) == -1)
 		goto done;
 	if (step(s, st, what) != SQLITE_DONE)
 		goto done;
@@ -844,6 +844,12 @@ store_toolcache_purge(struct store *s, int64_t now)
 done:
 	finish(st);
 	return result;
+}
+
+int64_t
+store_toolcache_purge(struct store *s, int64_t now)
+{
+	return purge_before(s, STMT_TOOLCACHE_PURGE, now, "tool cache purge");
 }
 
 int
@@ -1193,21 +1199,7 @@ store_audit_flush(struct store *s)
 int64_t
 store_audit_purge(struct store *s, int64_t before_ms)
 {
-	const char *what = "audit purge";
-	sqlite3_stmt *st;
-	int64_t result = -1;
-
-	if (s == NULL)
-		return -1;
-	st = s->stmt[STMT_AUDIT_PURGE];
-	if (bind_int(s, st, 1, before_ms, what) == -1)
-		goto done;
-	if (step(s, st, what) != SQLITE_DONE)
-		goto done;
-	result = sqlite3_changes(s->db);
-done:
-	finish(st);
-	return result;
+	return purge_before(s, STMT_AUDIT_PURGE, before_ms, "audit purge");
 }
 
 /*

@@ -51,18 +51,8 @@ mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/toolhost-bench-mcpr.XXXXXX)
 PEER_PID="" DAEMON_PID="" LOADGEN_PID=""
 
-# shellcheck disable=SC2317 # called by cleanup
-stop_pid() { # pid: TERM, wait up to 10 s, then KILL
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {

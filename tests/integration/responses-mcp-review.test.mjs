@@ -19,11 +19,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { freePort, httpRequest, startDaemon } from './lib/harness.mjs';
 import { startMcpFault } from './lib/mcp.mjs';
+import { assertApprovalRequest, mcp, streamEvents, waitFor } from './lib/responses-mcp.mjs';
 import { validateErrorEnvelope } from './lib/schema.mjs';
 
 const T = { timeout: 15000 };
 const SETUP = { timeout: 40000 };
-const WAIT_MS = 8000; // bound of every poll below
 
 const KEY_A = `key-a-${randomUUID()}`;
 const KEY_B = `key-b-${randomUUID()}`;
@@ -35,9 +35,6 @@ const types = (r) => r.output.map((i) => i.type);
 const approvalResponse = (apr, approve = true) => ({ type: 'mcp_approval_response', approval_request_id: apr.id, approve });
 
 /** An mcp tool of a request; require_approval "never" unless extra says otherwise. */
-function mcp(label, extra = {}) {
-	return { type: 'mcp', server_label: label, require_approval: 'never', ...extra };
-}
 
 /** The text of the response's last assistant message ('' when there is none). */
 function answer(r) {
@@ -46,15 +43,6 @@ function answer(r) {
 }
 
 /** Resolves once pred() (may be async) is truthy; fails after timeoutMs. */
-async function waitFor(pred, what, timeoutMs = WAIT_MS) {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const v = await pred();
-		if (v) return v;
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-		await sleep(25);
-	}
-}
 
 /** Checks an mcp_call item: every key of want plus type and id. */
 function assertCall(item, want) {
@@ -62,34 +50,6 @@ function assertCall(item, want) {
 	assert.match(item.id, /^mcp_/);
 	for (const [k, v] of Object.entries(want)) assert.deepEqual(item[k], v, `mcp_call.${k} of ${JSON.stringify(item).slice(0, 600)}`);
 	return item;
-}
-
-function assertApprovalRequest(item, want) {
-	assert.equal(item?.type, 'mcp_approval_request', JSON.stringify(item));
-	assert.match(item.id, /^mcpr_/);
-	for (const [k, v] of Object.entries(want)) assert.deepEqual(item[k], v, `mcp_approval_request.${k}`);
-	return item;
-}
-
-// The events of a whole SSE body (rawSSE result), framing and sequence numbers checked.
-function streamEvents(res) {
-	assert.equal(res.status, 200, res.text.slice(0, 500));
-	const events = [];
-	let done = false;
-	for (const f of res.frames) {
-		if (f.kind !== 'event') continue;
-		assert.ok(!done, 'nothing may follow data: [DONE]');
-		if (f.data === '[DONE]') {
-			done = true;
-			continue;
-		}
-		const e = JSON.parse(f.data);
-		assert.equal(f.event, e.type, 'the event: line equals data.type');
-		events.push(e);
-	}
-	assert.ok(done, 'the stream ends with data: [DONE]');
-	events.forEach((e, i) => assert.equal(e.sequence_number, i, `sequence_number of event ${i} (${e.type})`));
-	return events;
 }
 
 /** How many tools/call requests for tool the server saw between stats s0 and s1. */

@@ -21,11 +21,11 @@ import { fetch as undiciFetch } from 'undici';
 import { messageText } from '../fakes/upstream.mjs';
 import { freePort, startDaemon } from './lib/harness.mjs';
 import { sdkClient, startEverything, startMcpFault } from './lib/mcp.mjs';
+import { assertApprovalRequest, mcp, streamEvents, waitFor } from './lib/responses-mcp.mjs';
 import { validateErrorEnvelope, validateItem, validateResponse } from './lib/schema.mjs';
 
 const T = { timeout: 15000 };
 const SETUP = { timeout: 40000 };
-const WAIT_MS = 8000; // bound of every poll below
 const MAX_TURNS = 3; // mcp_policy.max_turns of the daemon's config
 
 // The fault server's tool definitions the listing must carry through (tests/fakes/mcp-fault.mjs).
@@ -42,20 +42,8 @@ const ofType = (r, type) => r.output.filter((i) => i.type === type);
 const types = (r) => r.output.map((i) => i.type);
 
 /** An mcp tool of a request; require_approval "never" unless extra says otherwise. */
-function mcp(label, extra = {}) {
-	return { type: 'mcp', server_label: label, require_approval: 'never', ...extra };
-}
 
 /** Resolves once pred() (may be async) is truthy; fails after timeoutMs. */
-async function waitFor(pred, what, timeoutMs = WAIT_MS) {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const v = await pred();
-		if (v) return v;
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-		await sleep(25);
-	}
-}
 
 // The schema check of everything in a response that is not MCP: MCP items and tools are left out,
 // the rest (status, usage, messages, function calls) must still fit the Open Responses schema.
@@ -91,41 +79,6 @@ function assertCall(item, want) {
 		assert.deepEqual(item[k], v, `mcp_call.${k} of ${JSON.stringify(item).slice(0, 600)}`);
 	}
 	return item;
-}
-
-function assertApprovalRequest(item, want) {
-	assert.equal(item.type, 'mcp_approval_request', JSON.stringify(item));
-	assert.match(item.id, /^mcpr_/);
-	for (const [k, v] of Object.entries(want)) assert.deepEqual(item[k], v, `mcp_approval_request.${k}`);
-	return item;
-}
-
-// The events of a whole SSE body (rawSSE result): the framing rules, consecutive sequence numbers,
-// item_id and output_index on every response.mcp_* event.
-function streamEvents(res, { requireDone = true } = {}) {
-	assert.equal(res.status, 200, res.text.slice(0, 500));
-	assert.match(String(res.headers['content-type']), /^text\/event-stream/);
-	const events = [];
-	let done = false;
-	for (const f of res.frames) {
-		if (f.kind !== 'event') continue;
-		assert.ok(!done, 'nothing may follow data: [DONE]');
-		if (f.data === '[DONE]') {
-			done = true;
-			continue;
-		}
-		const e = JSON.parse(f.data);
-		assert.equal(f.event, e.type, 'the event: line equals data.type');
-		events.push(e);
-	}
-	if (requireDone) assert.ok(done, 'the stream ends with data: [DONE]');
-	events.forEach((e, i) => assert.equal(e.sequence_number, i, `sequence_number of event ${i} (${e.type})`));
-	for (const e of events) {
-		if (!e.type.startsWith('response.mcp_')) continue;
-		assert.equal(typeof e.item_id, 'string', `${e.type} (seq ${e.sequence_number}) has item_id`);
-		assert.ok(Number.isInteger(e.output_index), `${e.type} (seq ${e.sequence_number}) has output_index`);
-	}
-	return events;
 }
 
 // The events naming one item (item_id or item.id), each checked to carry that item's output_index.
