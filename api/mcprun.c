@@ -353,20 +353,26 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 	json_t *seen = json_object();
 	int result = -1;
 
-	/* Check all before deciding any, so that a refused request changes no row. Each answer costs a
-	 * store read and scans of the context: their number is capped. */
+	/* Each answer costs a store read and scans of the context: their number is capped. */
+	json_array_foreach (run->req->input, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+
+		if (type && strcmp(type, "mcp_approval_response") == 0)
+			n++;
+	}
+	if (n > MCPRUN_MAX_APPROVALS) {
+		api_error_bad(err, "input", "too_many_approvals",
+		              "At most %d mcp_approval_response items fit in one request.",
+		              MCPRUN_MAX_APPROVALS);
+		goto out;
+	}
+	/* Check all before deciding any, so that a refused request changes no row. */
 	json_array_foreach (run->req->input, i, it) {
 		const char *type = json_string_value(json_object_get(it, "type"));
 		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
 
 		if (type == NULL || strcmp(type, "mcp_approval_response") != 0)
 			continue;
-		if (++n > MCPRUN_MAX_APPROVALS) {
-			api_error_bad(err, "input", "too_many_approvals",
-			              "At most %d mcp_approval_response items fit in one request.",
-			              MCPRUN_MAX_APPROVALS);
-			goto out;
-		}
 		if (id && json_object_get(seen, id)) {
 			approval_error(err, (long)i, "approval_already_decided",
 			               "The approval request '%s' is answered twice in this input.", id);

@@ -317,6 +317,18 @@ describe('MCP in a response: review regressions', () => {
 		);
 	});
 
+	it('more than 256 approval answers in one request -> 400 too_many_approvals, before any is looked up', T, async () => {
+		const input = [];
+		for (let i = 0; i < 257; i++) input.push({ type: 'mcp_approval_response', approval_request_id: `mcpr_nope${i}`, approve: true });
+		await expect400({ model: 'fake-mcp', input, tools: [{ type: 'mcp', server_label: 'a' }] }, 'too_many_approvals', 'input');
+		// 256 of them are looked up: the first unknown id is the answer.
+		await expect400(
+			{ model: 'fake-mcp', input: input.slice(0, 256), tools: [{ type: 'mcp', server_label: 'a' }] },
+			'approval_not_found',
+			'input[0].approval_request_id',
+		);
+	});
+
 	it('the same approval id twice in one input -> 400 approval_already_decided; once then runs the call once', T, async () => {
 		const tools = [{ type: 'mcp', server_label: 'a' }];
 		const { r: first } = await create({ model: 'fake-mcp', input: 'call echo {"message":"twice"}', tools });
