@@ -6,6 +6,15 @@
  * curl_multi_socket_action happens from a uv callback, never from inside a curl callback, and is
  * followed by check_multi_info().
  *
+ * Sockets of pooled connections: curl says CURL_POLL_REMOVE when a transfer ends and asks for the
+ * same socket again with the next transfer on that connection. Every uv_poll_start costs two
+ * epoll_ctl calls (libuv removes the descriptor and adds it back) and a fresh uv_poll_init two more,
+ * so a removed socket is "parked" instead: its handle stays as it is, still watching for reading,
+ * and the next transfer on the connection finds it ready with no system call. A parked socket that
+ * becomes readable (the server closed an idle connection) is simply stopped: curl checks a pooled
+ * connection itself before it reuses it. Handles are closed when curl closes the socket
+ * (CURLOPT_CLOSESOCKETFUNCTION), found by descriptor in ctx->byfd.
+ *
  * Lifetime of a transfer: it is linked in ctx->xfers from xfer_start until it is freed. While
  * ctx->depth > 0 we are inside a curl call that may run the owner's callbacks; nothing may be
  * added to or removed from the multi handle then (curl forbids it from its callbacks), so such
@@ -19,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "daemon/log.h"
 #include "daemon/util.h"
@@ -29,6 +39,8 @@
 struct xsock {
 	uv_poll_t poll;
 	curl_socket_t fd;
+	int events; /* UV_READABLE | UV_WRITABLE the handle watches now; 0: stopped */
+	int parked; /* curl does not watch the socket now (the connection is idle in its pool) */
 	struct xfer_ctx *ctx;
 	struct xsock *prev, *next;
 };
@@ -42,6 +54,8 @@ struct xfer_ctx {
 	uv_timer_t *timer; /* heap: freed by its close callback, after the ctx is gone */
 	uv_idle_t *idle;   /* runs reap() when work was deferred */
 	struct xsock *socks;
+	struct xsock **byfd; /* indexed by descriptor, nbyfd entries */
+	size_t nbyfd;
 	struct xfer *xfers;
 	size_t active;      /* transfers whose owner still waits for on_done */
 	struct xfer *reapq; /* deferred work, linked by reap_next */
@@ -89,9 +103,17 @@ on_sock_closed(uv_handle_t *h)
 	free(h->data);
 }
 
+static struct xsock *
+sock_find(const struct xfer_ctx *ctx, curl_socket_t fd)
+{
+	return fd >= 0 && (size_t)fd < ctx->nbyfd ? ctx->byfd[fd] : NULL;
+}
+
 static void
 sock_close(struct xfer_ctx *ctx, struct xsock *xs)
 {
+	if ((size_t)xs->fd < ctx->nbyfd && ctx->byfd[xs->fd] == xs)
+		ctx->byfd[xs->fd] = NULL;
 	if (ctx->socks == xs)
 		ctx->socks = xs->next;
 	else
@@ -108,10 +130,17 @@ on_poll(uv_poll_t *h, int status, int events)
 	struct xfer_ctx *ctx = xs->ctx;
 	int flags = 0, running;
 
+	if (xs->parked) {
+		uv_poll_stop(&xs->poll);
+		xs->events = 0;
+		return;
+	}
 	/* On an error libuv reports no events and stops the handle; let curl read and write so that
 	 * it finds the real cause (refused, reset) itself, then it closes the socket. */
-	if (status < 0)
+	if (status < 0) {
 		flags = CURL_CSELECT_ERR | CURL_CSELECT_IN | CURL_CSELECT_OUT;
+		xs->events = 0;
+	}
 	if (events & UV_READABLE)
 		flags |= CURL_CSELECT_IN;
 	if (events & UV_WRITABLE)
@@ -123,6 +152,41 @@ on_poll(uv_poll_t *h, int status, int events)
 	check_multi_info(ctx);
 }
 
+static struct xsock *
+sock_new(struct xfer_ctx *ctx, curl_socket_t fd)
+{
+	struct xsock *xs;
+	size_t n;
+	int rc;
+
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= ctx->nbyfd) {
+		n = ctx->nbyfd ? ctx->nbyfd : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		ctx->byfd = xrealloc(ctx->byfd, n * sizeof *ctx->byfd);
+		memset(ctx->byfd + ctx->nbyfd, 0, (n - ctx->nbyfd) * sizeof *ctx->byfd);
+		ctx->nbyfd = n;
+	}
+	xs = xcalloc(1, sizeof *xs);
+	xs->fd = fd;
+	xs->ctx = ctx;
+	rc = uv_poll_init_socket(ctx->loop, &xs->poll, fd);
+	if (rc < 0) {
+		log_warnx("xfer: cannot poll socket %d: %s", (int)fd, uv_strerror(rc));
+		free(xs);
+		return NULL;
+	}
+	xs->poll.data = xs;
+	xs->next = ctx->socks;
+	if (ctx->socks)
+		ctx->socks->prev = xs;
+	ctx->socks = xs;
+	ctx->byfd[fd] = xs;
+	return xs;
+}
+
 static int
 on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -131,45 +195,58 @@ on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socket
 	int events = 0, rc;
 
 	if (what == CURL_POLL_REMOVE) {
+		/* curl forgets the assignment itself. Parked while it keeps the connection: only a
+		 * watch for reading stays on, since an idle socket is always writable. */
 		if (xs) {
-			sock_close(ctx, xs);
-			curl_multi_assign(ctx->multi, fd, NULL);
+			xs->parked = 1;
+			if (xs->events & UV_WRITABLE) {
+				uv_poll_stop(&xs->poll);
+				xs->events = 0;
+			}
 		}
 		return 0;
 	}
 	if (ctx->closing)
 		return 0;
 	if (!xs) {
-		xs = xcalloc(1, sizeof *xs);
-		xs->fd = fd;
-		xs->ctx = ctx;
-		rc = uv_poll_init_socket(ctx->loop, &xs->poll, fd);
-		if (rc < 0) {
-			log_warnx("xfer: cannot poll socket %d: %s", (int)fd, uv_strerror(rc));
-			free(xs);
+		xs = sock_find(ctx, fd);
+		if (xs == NULL && (xs = sock_new(ctx, fd)) == NULL)
 			return -1;
-		}
-		xs->poll.data = xs;
-		xs->next = ctx->socks;
-		if (ctx->socks)
-			ctx->socks->prev = xs;
-		ctx->socks = xs;
 		curl_multi_assign(ctx->multi, fd, xs);
 	}
+	xs->parked = 0;
 	if (what & CURL_POLL_IN)
 		events |= UV_READABLE;
 	if (what & CURL_POLL_OUT)
 		events |= UV_WRITABLE;
+	if (events == xs->events)
+		return 0;
 	if (events == 0) {
 		uv_poll_stop(&xs->poll);
+		xs->events = 0;
 		return 0;
 	}
 	rc = uv_poll_start(&xs->poll, events, on_poll);
 	if (rc < 0) {
 		log_warnx("xfer: cannot poll socket %d: %s", (int)fd, uv_strerror(rc));
+		xs->events = 0;
 		return -1;
 	}
+	xs->events = events;
 	return 0;
+}
+
+/* curl closes a socket: its handle goes first, so that libuv never watches a closed descriptor
+ * (nor one that the next socket() reuses). */
+static int
+on_curl_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct xfer_ctx *ctx = clientp;
+	struct xsock *xs = sock_find(ctx, fd);
+
+	if (xs)
+		sock_close(ctx, xs);
+	return close(fd);
 }
 
 static void
@@ -478,7 +555,8 @@ xfer_ctx_new(uv_loop_t *loop)
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETDATA, ctx);
 	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERDATA, ctx);
-	curl_multi_setopt(ctx->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+	/* Only transfers that ask for HTTP/2 share a connection (xfer_request.http2). */
+	curl_multi_setopt(ctx->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	return ctx;
 }
 
@@ -500,6 +578,7 @@ xfer_ctx_free(struct xfer_ctx *ctx)
 	curl_multi_cleanup(ctx->multi);
 	while (ctx->socks)
 		sock_close(ctx, ctx->socks);
+	free(ctx->byfd);
 	uv_close((uv_handle_t *)ctx->timer, on_handle_closed);
 	uv_close((uv_handle_t *)ctx->idle, on_handle_closed);
 	free(ctx);
@@ -589,7 +668,18 @@ setup_easy(struct xfer *x, const struct xfer_request *req)
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
+	SET(CURLOPT_CLOSESOCKETDATA, (void *)x->ctx);
+	/* HTTP/2 over TLS only: without TLS (prior knowledge) libcurl 7.88 fails on reused connections. */
+	if (req->http2 && strncasecmp(req->url, "https:", 6) == 0) {
+		SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+		/* Wait for a connection that is being set up rather than open one more beside it. */
+		SET(CURLOPT_PIPEWAIT, 1L);
+	} else {
+		SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	}
+	if (req->ca_file)
+		SET(CURLOPT_CAINFO, req->ca_file);
 	/* No CURLOPT_ACCEPT_ENCODING: we relay the bytes as they come, so ask for no compression. */
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_TCP_KEEPIDLE, 30L);

@@ -36,6 +36,9 @@ struct xfer_request {
 	long idle_timeout_s;     /* abort when no byte arrives for this long; 0: none */
 	long total_timeout_ms;   /* 0: none (streams use the idle timeout instead) */
 	size_t max_header_bytes; /* cap on all response headers together; 0: 64 KiB */
+	int http2;               /* https only: HTTP/2 by ALPN, multiplexed with the other http2
+	                          * transfers to the same host; 0: HTTP/1.1 */
+	const char *ca_file;     /* PEM bundle to trust instead of the system's; copied; may be NULL */
 };
 
 struct xfer_result {
@@ -70,7 +73,8 @@ struct xfer *xfer_start(struct xfer_ctx *ctx, const struct xfer_request *req, co
 const char *xfer_header(struct xfer *x, const char *name);
 /* Undoes an XFER_PAUSE: curl delivers the held bytes again (possibly before this returns). */
 void xfer_resume(struct xfer *x);
-/* Stops the transfer; no callback runs after this. The connection is closed, not reused. */
+/* Stops the transfer; no callback runs after this. An HTTP/1.1 connection is closed, not reused; an
+ * HTTP/2 stream is reset and its connection goes on serving the others. */
 void xfer_cancel(struct xfer *x);
 
 #endif

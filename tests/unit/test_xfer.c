@@ -1041,6 +1041,63 @@ test_keepalive(void)
 	env_done();
 }
 
+static int loop_turns;
+
+static void
+on_check(uv_check_t *h)
+{
+	loop_turns++;
+}
+
+/* Sockets of idle pooled connections stay polled ("parked") between transfers. A server that closes
+ * such a connection makes it readable: it must be dropped quietly (no busy loop), and the next
+ * transfer must open a new connection. Sequential transfers reuse one connection. */
+static void
+test_parked_sockets(void)
+{
+	static struct tc t[12];
+	uv_check_t check;
+	int i, good = 0;
+
+	env_init();
+	ndone = 0;
+	for (i = 0; i < 10; i++) {
+		tc_init(&t[i], TC_PLAIN);
+		T(tc_start(&t[i], i % 2 ? "/sse" : "/json") != NULL);
+		T(run_until(&ndone, i + 1) == 0);
+		good += t[i].res.ok == 1;
+	}
+	T(good == 10);
+	T(srv.accepted == 1 && srv.requests == 10);
+
+	/* The server hangs up the idle connection: the loop must then sleep, not spin on it. */
+	while (srv.conns)
+		conn_close(srv.conns);
+	run_for(20);
+	uv_check_init(&loop, &check);
+	uv_check_start(&check, on_check);
+	loop_turns = 0;
+	run_for(100);
+	uv_check_stop(&check);
+	uv_close((uv_handle_t *)&check, NULL);
+	T(loop_turns < 10);
+
+	tc_init(&t[10], TC_PLAIN);
+	T(tc_start(&t[10], "/json") != NULL);
+	T(run_until(&ndone, 11) == 0);
+	T(t[10].res.ok == 1);
+	T_STREQ(t[10].body.data, JSON_BODY);
+	T(srv.accepted == 2);
+	tc_init(&t[11], TC_PLAIN);
+	T(tc_start(&t[11], "/sse") != NULL);
+	T(run_until(&ndone, 12) == 0);
+	T(t[11].res.ok == 1 && srv.accepted == 2);
+	T(xfer_ctx_active(ctx) == 0);
+	for (i = 0; i < 12; i++)
+		tc_free(&t[i]);
+	env_done();
+}
+
 #define NCONC 50
 
 static void
@@ -1116,6 +1173,7 @@ main(void)
 	test_abort();
 	test_from_callbacks();
 	test_keepalive();
+	test_parked_sockets();
 	test_concurrent();
 	test_teardown_in_flight();
 	free(big_body);
