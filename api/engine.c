@@ -38,6 +38,8 @@ struct engine_job {
 	char *identity;
 	char *upstream_name;
 	char *url;
+	int http2;     /* the upstream's config asks for HTTP/2 */
+	char *ca_file; /* the upstream's, copied: a SIGHUP may free the config */
 	char *model;       /* as sent upstream (routing suffix stripped) */
 	char *auth_header; /* secret: wiped on free */
 	unsigned keepalive_s;
@@ -108,6 +110,7 @@ job_free(struct engine_job *job)
 	free(job->identity);
 	free(job->upstream_name);
 	free(job->url);
+	free(job->ca_file);
 	free(job->model);
 	if (job->auth_header) {
 		explicit_bzero(job->auth_header, strlen(job->auth_header));
@@ -702,6 +705,8 @@ start_turn(struct engine_job *job)
 	xr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
 	xr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
 	xr.max_header_bytes = (size_t)64 * 1024;
+	xr.http2 = job->http2;
+	xr.ca_file = job->ca_file;
 	job->xfer = xfer_start(job->ctx->xfer, &xr, &upstream_callbacks, job);
 	free(body);
 	if (job->xfer == NULL) {
@@ -936,6 +941,9 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	}
 	job->upstream_name = xstrdup(up->name);
 	job->url = xasprintf("%s/chat/completions", up->base_url);
+	job->http2 = up->http2;
+	if (up->ca_file)
+		job->ca_file = xstrdup(up->ca_file);
 	key = up->forward_caller_auth ? caller->bearer : up->api_key;
 	if (key && key[0])
 		job->auth_header = xasprintf("Authorization: Bearer %s", key);

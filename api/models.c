@@ -176,6 +176,8 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 		xr.method = "GET";
 		xr.url = url;
 		xr.headers = headers;
+		xr.http2 = up->http2;
+		xr.ca_file = up->ca_file;
 		xr.connect_timeout_ms = MODELS_TIMEOUT_MS;
 		xr.total_timeout_ms = MODELS_TIMEOUT_MS;
 		f->xfer = xfer_start(ctx->xfer, &xr, &models_callbacks, f);

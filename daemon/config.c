@@ -536,8 +536,9 @@ load_upstream(struct cfgctx *cx, json_t *o, const char *base, struct config_upst
 {
 	static const char *const keys[] = {"name",          "base_url", "api_key_env",
 	                                   "api_key_file",  "default",  "forward_caller_auth",
-	                                   "default_model", NULL};
-	const char *name, *url, *model;
+	                                   "default_model", "http2",    "ca_file",
+	                                   NULL};
+	const char *name, *url, *model, *ca;
 	char path[96];
 	size_t n;
 
@@ -567,10 +568,26 @@ load_upstream(struct cfgctx *cx, json_t *o, const char *base, struct config_upst
 		return -1;
 	if (get_bool(cx, o, base, "default", &u->is_default) < 0 ||
 	    get_bool(cx, o, base, "forward_caller_auth", &u->forward_caller_auth) < 0 ||
+	    get_bool(cx, o, base, "http2", &u->http2) < 0 ||
 	    get_text(cx, o, base, "default_model", CONFIG_MAX_MODEL, &model) < 0)
 		return -1;
 	if (model)
 		u->default_model = xstrdup(model);
+	/* HTTP/2 without TLS (prior knowledge) fails on every reused connection with Debian 12's
+	 * libcurl 7.88 (fixed in curl 8.0), so it is offered over https only. */
+	if (u->http2 && strncasecmp(u->base_url, "https://", 8) != 0) {
+		cerr(cx, "%s.http2: needs an https:// base_url (HTTP/2 is negotiated by TLS ALPN)", base);
+		return -1;
+	}
+	if (get_text(cx, o, base, "ca_file", 4096, &ca) < 0)
+		return -1;
+	if (ca) {
+		if (access(ca, R_OK) != 0) {
+			cerr(cx, "%s.ca_file: cannot read %s: %s", base, ca, strerror(errno));
+			return -1;
+		}
+		u->ca_file = xstrdup(ca);
+	}
 	return 0;
 }
 
@@ -1267,6 +1284,7 @@ config_free(struct config *c)
 		free(c->upstreams[i].base_url);
 		secret_free(c->upstreams[i].api_key);
 		free(c->upstreams[i].default_model);
+		free(c->upstreams[i].ca_file);
 	}
 	free(c->upstreams);
 	for (i = 0; i < c->n_mcp_servers; i++) {

@@ -11,7 +11,8 @@
  *   "api_keys": [ { "name": "ci", "key_env": "VAR" | "key_file": "/path" | "key": "literal" } ],
  *   "upstreams": [ { "name": "hf" (required, [A-Za-z0-9_.-]{1,32}), "base_url": "https://.../v1" (required,
  *                    http or https), "api_key_env" | "api_key_file": ..., "default": true,
- *                    "forward_caller_auth": false, "default_model": "org/model" } ],
+ *                    "forward_caller_auth": false, "default_model": "org/model",
+ *                    "http2": false, "ca_file": "/path/ca.pem" } ],
  *   "store": { "path": "/var/lib/toolhost/toolhostd.db" },
  *   "limits": { "max_body_bytes": 8388608, "max_header_bytes": 16384, "header_timeout_s": 10,
  *               "request_timeout_s": 600, "upstream_connect_timeout_s": 10,
@@ -67,6 +68,8 @@ struct config_upstream {
 	char *default_model; /* NULL when none */
 	int is_default;
 	int forward_caller_auth; /* send the caller's bearer instead of api_key */
+	int http2;               /* HTTP/2 by ALPN (https only), responses multiplexed */
+	char *ca_file;           /* PEM bundle trusted instead of the system's; NULL: the system's */
 };
 
 struct config_limits {

@@ -101,6 +101,7 @@ test_minimal(void)
 	T(c.upstreams[0].api_key == NULL);
 	T(c.upstreams[0].default_model == NULL);
 	T(c.upstreams[0].forward_caller_auth == 0);
+	T(c.upstreams[0].http2 == 0 && c.upstreams[0].ca_file == NULL);
 	T(c.tcp_address == NULL);
 	T(c.limits.max_connections == 20000);
 	T(config_upstream_find(&c, NULL) == &c.upstreams[0]);
@@ -140,7 +141,7 @@ test_full(void)
 	         "\"%s\"},{\"name\":\"lit-2\",\"key\":\"literal-secret\"}],"
 	         "\"upstreams\":[{\"name\":\"hf\",\"base_url\":\"https://router.example/"
 	         "v1\",\"api_key_file\":\"%s\","
-	         "\"default_model\":\"org/model\"},{\"name\":\"local\",\"base_url\":\"http://127.0.0.1:8000/"
+	         "\"default_model\":\"org/model\",\"http2\":true,\"ca_file\":\"%s\"},{\"name\":\"local\",\"base_url\":\"http://127.0.0.1:8000/"
 	         "v1\","
 	         "\"api_key_env\":\"TOOLHOST_TEST_KEY\",\"default\":true,\"forward_caller_auth\":true}],"
 	         "\"store\":{\"path\":\":memory:\"},"
@@ -149,7 +150,7 @@ test_full(void)
 	         "\"keepalive_s\":4,\"drain_timeout_s\":5,\"max_upstream_event_bytes\":2048,"
 	         "\"max_output_bytes\":1073741824,\"max_connections\":7},"
 	         "\"log_level\":\"debug\"}",
-	         kf, uf);
+	         kf, uf, kf);
 	T(load(json, &c, err, sizeof err) == 0);
 	T_STREQ(err, "");
 	T_STREQ(c.unix_path, "/tmp/th.sock");
@@ -169,6 +170,8 @@ test_full(void)
 	T_STREQ(c.upstreams[0].api_key, "upstream-secret");
 	T_STREQ(c.upstreams[0].default_model, "org/model");
 	T(c.upstreams[0].is_default == 0);
+	T(c.upstreams[0].http2 == 1);
+	T_STREQ(c.upstreams[0].ca_file, kf);
 	T_STREQ(c.upstreams[1].api_key, "env-secret");
 	T(c.upstreams[1].is_default == 1 && c.upstreams[1].forward_caller_auth == 1);
 	T(config_upstream_find(&c, NULL) == &c.upstreams[1]);
@@ -307,6 +310,14 @@ static const struct bad_case bad[] = {
          "upstreams[0].default: must be true or false"},
         {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"http://a\",\"forward_caller_auth\":\"yes\"}]}",
          "upstreams[0].forward_caller_auth"},
+        {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"https://a\",\"http2\":\"yes\"}]}",
+         "upstreams[0].http2: must be true or false"},
+        {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"http://a\",\"http2\":true}]}",
+         "upstreams[0].http2: needs an https:// base_url"},
+        {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"https://a\",\"ca_file\":\"/nonexistent/ca.pem\"}]}",
+         "upstreams[0].ca_file: cannot read /nonexistent/ca.pem"},
+        {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"https://a\",\"ca_file\":7}]}",
+         "upstreams[0].ca_file"},
         {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"http://a\",\"default_model\":\"\"}]}",
          "upstreams[0].default_model: must not be empty"},
         {"{\"upstreams\":[{\"name\":\"a\",\"base_url\":\"http://"
