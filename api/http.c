@@ -62,7 +62,8 @@ struct http_txn {
 	struct buf wbuf; /* LWS_PRE + framing + data for the one lws_write */
 };
 
-/* lws per-session data: one per connection, living across keep-alive transactions. */
+/* lws per-session data: lws binds the protocol anew for each keep-alive transaction, so this lives
+ * for one transaction (BIND_PROTOCOL to DROP_PROTOCOL), not for the whole connection. */
 struct http_conn {
 	struct http_txn *txn;
 	int counted;
@@ -180,11 +181,12 @@ static const struct engine_sink http_sink = {
 
 /* ---- writing ---- */
 
+/* Appends the response head to txn->wbuf: it goes out in the same write as the first body bytes. */
 static int
-write_headers(struct http_txn *txn)
+add_headers(struct http_txn *txn)
 {
-	unsigned char hdr[LWS_PRE + 1024];
-	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+	unsigned char hdr[1024];
+	unsigned char *start = hdr, *p = start, *end = hdr + sizeof hdr - 1;
 	struct lws *wsi = txn->wsi;
 	const char *ctype = txn->sse ? "text/event-stream" : txn->ctype ? txn->ctype : "application/json";
 
@@ -207,27 +209,32 @@ write_headers(struct http_txn *txn)
 	if (txn->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 	                                                     (const unsigned char *)"close", 5, &p, end))
 		return -1;
-	if (lws_finalize_write_http_header(wsi, start, &p, end))
+	if (lws_finalize_http_header(wsi, &p, end))
 		return -1;
+	buf_append(&txn->wbuf, start, (size_t)(p - start));
 	txn->headers_sent = 1;
 	return 0;
 }
 
-/* One lws_write per WRITEABLE: the whole backlog (whole events only), framed as one chunk for
- * SSE, with the terminating chunk in the same write at the end. */
+/* One lws_write per WRITEABLE: the head if not sent yet, then the whole backlog (whole events
+ * only), framed as one chunk for SSE, with the terminating chunk in the same write at the end.
+ * Head and body in one write save a WRITEABLE round (and libuv's epoll_ctl calls for it) per
+ * response. Our listeners speak HTTP/1.1 only, where lws sends LWS_WRITE_HTTP_HEADERS as is. */
 static int
-write_body(struct http_txn *txn, int *done)
+write_out(struct http_txn *txn, int *done)
 {
 	static const char headroom[LWS_PRE]; /* lws wants LWS_PRE writable bytes before the data */
 	enum lws_write_protocol wp = LWS_WRITE_HTTP;
-	int last = txn->finished;
+	int last = txn->finished, head = !txn->headers_sent;
 	size_t len;
 
 	*done = 0;
-	if (txn->out.len == 0 && !last)
+	if (txn->out.len == 0 && !last && !head)
 		return 0;
 	buf_reset(&txn->wbuf);
 	buf_append(&txn->wbuf, headroom, sizeof headroom);
+	if (head && add_headers(txn) < 0)
+		return -1;
 	if (txn->sse) {
 		if (txn->out.len)
 			buf_printf(&txn->wbuf, "%zx\r\n", txn->out.len);
@@ -240,7 +247,9 @@ write_body(struct http_txn *txn, int *done)
 		buf_append(&txn->wbuf, txn->out.data, txn->out.len);
 	}
 	buf_reset(&txn->out);
-	if (last)
+	if (head)
+		wp = LWS_WRITE_HTTP_HEADERS;
+	else if (last)
 		wp = LWS_WRITE_HTTP_FINAL;
 	len = txn->wbuf.len - LWS_PRE;
 	if (lws_write(txn->wsi, (unsigned char *)txn->wbuf.data + LWS_PRE, len, wp) < (int)len)
@@ -257,14 +266,7 @@ on_writeable(struct http_conn *conn)
 
 	if (txn == NULL || txn->status == 0)
 		return 0;
-	if (!txn->headers_sent) {
-		if (write_headers(txn) < 0)
-			return -1;
-		if (txn->out.len || txn->finished)
-			lws_callback_on_writable(txn->wsi);
-		return 0;
-	}
-	if (write_body(txn, &done) < 0)
+	if (write_out(txn, &done) < 0)
 		return -1;
 	if (!done) {
 		if (txn->job)
