@@ -87,7 +87,10 @@ void
 util_new_id(char *out, size_t outlen, const char *prefix)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char rnd[16];
+	/* One getrandom per 16 ids instead of one per id (a response takes three). */
+	static unsigned char pool[256];
+	static size_t pool_used = sizeof pool;
+	const unsigned char *rnd;
 	size_t i, plen = strlen(prefix);
 
 	if (outlen < plen + 34) {
@@ -96,17 +99,22 @@ util_new_id(char *out, size_t outlen, const char *prefix)
 		return;
 	}
 	/* Ids are capabilities (anyone who knows a response id can read it): never predictable. getrandom
-	 * does not fail for 16 bytes once the pool is seeded, so a failure is fatal rather than a fallback.
-	 */
-	while (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-		if (errno != EINTR) {
-			fprintf(stderr, "<2>getrandom failed: %s\n", strerror(errno));
-			abort();
+	 * returns up to 256 bytes whole once the kernel's pool is seeded, so a failure is fatal rather
+	 * than a fallback. */
+	if (pool_used == sizeof pool) {
+		while (getrandom(pool, sizeof pool, 0) != (ssize_t)sizeof pool) {
+			if (errno != EINTR) {
+				fprintf(stderr, "<2>getrandom failed: %s\n", strerror(errno));
+				abort();
+			}
 		}
+		pool_used = 0;
 	}
+	rnd = pool + pool_used;
+	pool_used += 16;
 	memcpy(out, prefix, plen);
 	out[plen] = '_';
-	for (i = 0; i < sizeof rnd; i++) {
+	for (i = 0; i < 16; i++) {
 		out[plen + 1 + 2 * i] = hex[rnd[i] >> 4];
 		out[plen + 2 + 2 * i] = hex[rnd[i] & 15];
 	}
