@@ -83,7 +83,8 @@ events_emit_response(struct events *ev, const char *type, const json_t *resp)
 	json_t *event = json_object();
 
 	json_object_set_new(event, "type", json_string(type));
-	json_object_set_new(event, "response", json_deep_copy(resp));
+	/* Shared, not copied: events_emit serialises the event and releases it before returning. */
+	json_object_set(event, "response", (json_t *)resp);
 	events_emit(ev, event);
 }
 

@@ -23,7 +23,7 @@ struct events *events_new(enum events_framing framing, events_sink_fn sink, void
 void events_free(struct events *ev);
 /* Adds "sequence_number" to event (stolen), serialises and sinks it. */
 void events_emit(struct events *ev, json_t *event);
-/* {type, response: deep copy of resp} for response.created/in_progress/completed/... */
+/* {type, response: resp} for response.created/in_progress/completed/...; resp is only read. */
 void events_emit_response(struct events *ev, const char *type, const json_t *resp);
 /* SSE only: the final "data: [DONE]". */
 void events_done(struct events *ev);

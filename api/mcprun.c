@@ -99,8 +99,9 @@ emit_item(struct mcp_run *run, const char *type, size_t index, const json_t *ite
 {
 	if (run->env.emit == NULL)
 		return;
-	emit(run, json_pack("{s:s, s:I, s:o}", "type", type, "output_index", (json_int_t)index, "item",
-	                    json_deep_copy(item)));
+	/* Shared, not copied: the emitter serialises the event before it returns. */
+	emit(run, json_pack("{s:s, s:I, s:O}", "type", type, "output_index", (json_int_t)index, "item",
+	                    (json_t *)item));
 }
 
 static void

@@ -134,14 +134,15 @@ output_append(struct turn *t, json_t *item)
 }
 
 /* Events are only built when someone listens: a non-streaming response would build and drop one
- * (with a deep copy of the item) for every upstream delta. */
+ * for every upstream delta. They share the item or part they show rather than copying it: the
+ * emitter (turn_emit_fn) serialises an event before it returns, before anything changes. */
 static void
 emit_item_event(struct turn *t, const char *type, size_t index, const json_t *item)
 {
 	if (t->emit == NULL)
 		return;
-	emit(t, json_pack("{s:s, s:I, s:o}", "type", type, "output_index", (json_int_t)index, "item",
-	                  json_deep_copy(item)));
+	emit(t, json_pack("{s:s, s:I, s:O}", "type", type, "output_index", (json_int_t)index, "item",
+	                  (json_t *)item));
 }
 
 /* An event about the open part: {type, item_id, output_index, content_index} + the caller's keys.
@@ -178,7 +179,7 @@ part_close(struct turn *t)
 		case PART_TEXT:
 			ev = part_event(t, "response.output_text.done");
 			json_object_set(ev, "text", json_object_get(t->part_json, "text"));
-			json_object_set_new(ev, "logprobs", json_deep_copy(t->logprobs));
+			json_object_set(ev, "logprobs", t->logprobs);
 			break;
 		case PART_REFUSAL:
 			ev = part_event(t, "response.refusal.done");
@@ -191,7 +192,7 @@ part_close(struct turn *t)
 		}
 		emit(t, ev);
 		ev = part_event(t, "response.content_part.done");
-		json_object_set_new(ev, "part", json_deep_copy(t->part_json));
+		json_object_set(ev, "part", t->part_json);
 		emit(t, ev);
 	}
 	json_decref(t->part_json);
@@ -225,7 +226,7 @@ part_open(struct turn *t, enum part_kind kind)
 	buf_reset(&t->text);
 	ev = part_event(t, "response.content_part.added");
 	if (ev) {
-		json_object_set_new(ev, "part", json_deep_copy(t->part_json));
+		json_object_set(ev, "part", t->part_json);
 		emit(t, ev);
 	}
 }
@@ -761,7 +762,7 @@ add_message_text(struct turn *t, enum part_kind kind, const char *s, size_t n, c
 	ev = part_event(t, "response.output_text.delta");
 	if (ev) {
 		json_object_set_new(ev, "delta", json_stringn(s, n));
-		json_object_set_new(ev, "logprobs", lp ? json_deep_copy(lp) : json_array());
+		json_object_set_new(ev, "logprobs", lp ? json_incref((json_t *)lp) : json_array());
 		emit(t, ev);
 	}
 	return 0;

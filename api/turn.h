@@ -41,7 +41,8 @@ struct api_error;
 struct request;
 struct turn;
 
-/* Consumes (steals) event. */
+/* Consumes (steals) event. The event shares objects with the response (items, parts) that change
+ * as the turn goes on: serialise or copy it before returning, never keep it or change it. */
 typedef void (*turn_emit_fn)(void *ud, json_t *event);
 
 enum turn_end {

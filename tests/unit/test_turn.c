@@ -90,10 +90,13 @@ resp_new(const char *usage)
 	                 "in_progress", "output", "usage", usage ? q(usage) : json_null());
 }
 
+/* An event shares objects with the response as it is now: keep a copy, as the daemon keeps the
+ * serialised text. */
 static void
 on_event(void *ud, json_t *ev)
 {
-	json_array_append_new(ud, ev);
+	json_array_append_new(ud, json_deep_copy(ev));
+	json_decref(ev);
 }
 
 #define TOOLS_GP                                                                                             \
