@@ -46,35 +46,38 @@ sink(struct events *ev, const char *data, size_t len)
 		ev->failed = 1;
 }
 
+static int
+append_to_buf(const char *data, size_t len, void *b)
+{
+	return buf_append(b, data, len) < 0 ? -1 : 0;
+}
+
+/* The event is serialised straight into the reused frame: no string allocated per event. */
 void
 events_emit(struct events *ev, json_t *event)
 {
 	const char *type = json_string_value(json_object_get(event, "type"));
-	char *json;
-	size_t len;
+	int rc;
 
 	json_object_set_new(event, "sequence_number", json_integer((json_int_t)ev->seq++));
 	if (ev->sink == NULL || ev->failed) {
 		json_decref(event);
 		return;
 	}
-	/* JSON_COMPACT never emits a raw newline, which SSE framing relies on. */
-	json = json_dumps(event, JSON_COMPACT);
-	if (json == NULL) {
-		json_decref(event);
-		return;
-	}
-	len = strlen(json);
+	buf_reset(&ev->frame);
 	if (ev->framing == EVENTS_WS) {
-		sink(ev, json, len);
+		rc = json_dump_callback(event, append_to_buf, &ev->frame, JSON_COMPACT);
 	} else {
-		buf_reset(&ev->frame);
-		/* type is borrowed from event: release event only after framing. */
-		if (sse_write_event(&ev->frame, type ? type : "message", json, len) == 0)
-			sink(ev, ev->frame.data, ev->frame.len);
+		/* JSON_COMPACT never emits a raw newline, which SSE framing relies on. */
+		rc = sse_write_event_open(&ev->frame, type ? type : "message");
+		if (rc == 0)
+			rc = json_dump_callback(event, append_to_buf, &ev->frame, JSON_COMPACT);
+		if (rc == 0)
+			rc = sse_write_event_close(&ev->frame);
 	}
+	if (rc == 0)
+		sink(ev, ev->frame.data, ev->frame.len);
 	json_decref(event);
-	free(json);
 }
 
 void

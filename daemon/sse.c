@@ -304,23 +304,39 @@ fail:
 }
 
 int
-sse_write_event(struct buf *out, const char *type, const char *json, size_t json_len)
+sse_write_event_open(struct buf *out, const char *type)
 {
 	size_t start = out->len;
 
 	if (strpbrk(type, "\r\n"))
 		return -1;
+	if (buf_appends(out, "event: ") < 0 || buf_appends(out, type) < 0 || buf_appends(out, "\ndata: ") < 0) {
+		buf_truncate(out, start);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sse_write_event_close(struct buf *out)
+{
+	return buf_append(out, "\n\n", 2);
+}
+
+int
+sse_write_event(struct buf *out, const char *type, const char *json, size_t json_len)
+{
+	size_t start = out->len;
+
 	if (json_len > 0 && (memchr(json, '\n', json_len) || memchr(json, '\r', json_len)))
 		return -1;
-	if (buf_appends(out, "event: ") < 0 || buf_appends(out, type) < 0 ||
-	    buf_appends(out, "\ndata: ") < 0 || buf_append(out, json, json_len) < 0 ||
-	    buf_append(out, "\n\n", 2) < 0)
-		goto fail;
+	if (sse_write_event_open(out, type) < 0)
+		return -1;
+	if (buf_append(out, json, json_len) < 0 || sse_write_event_close(out) < 0) {
+		buf_truncate(out, start);
+		return -1;
+	}
 	return 0;
-
-fail:
-	buf_truncate(out, start);
-	return -1;
 }
 
 int

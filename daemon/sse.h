@@ -45,6 +45,10 @@ const char *sse_parser_last_id(const struct sse_parser *p);
 /* Writer. Appends "event: <type>\ndata: <json>\n\n" to out. json must not contain '\n' or '\r'
  * (compact jansson output never does); returns -1 if it does or if out's cap is hit. */
 int sse_write_event(struct buf *out, const char *type, const char *json, size_t json_len);
+/* The same event in two steps, for a payload written straight into out in between (one line, no
+ * '\n' or '\r'): appends "event: <type>\ndata: ", then "\n\n". -1 on a bad type or out's cap. */
+int sse_write_event_open(struct buf *out, const char *type);
+int sse_write_event_close(struct buf *out);
 /* Appends "data: <data>\n\n" (e.g. "[DONE]"). */
 int sse_write_data(struct buf *out, const char *data);
 /* Appends ": <text>\n\n", a comment used as a keep-alive. */

@@ -341,6 +341,14 @@ test_writer(void)
 	/* Only json_len bytes are written. */
 	T(sse_write_event(&out, "t", "{}garbage", 2) == 0);
 	T_STREQ(out.data, "data: x\n\nevent: t\ndata: {}\n\n");
+	/* In two steps, the payload written in between: the same bytes; a bad type leaves out as is. */
+	buf_reset(&out);
+	T(sse_write_event_open(&out, "a\rb") == -1);
+	T(out.len == 0);
+	T(sse_write_event_open(&out, "response.created") == 0);
+	T(buf_appends(&out, json) == 0);
+	T(sse_write_event_close(&out) == 0);
+	T_STREQ(out.data, "event: response.created\ndata: {\"type\":\"response.created\"}\n\n");
 	buf_free(&out);
 
 	/* Multi-line data and comments become several lines, which the parser joins back. */
