@@ -46,12 +46,6 @@ sink(struct events *ev, const char *data, size_t len)
 		ev->failed = 1;
 }
 
-static int
-append_to_buf(const char *data, size_t len, void *b)
-{
-	return buf_append(b, data, len) < 0 ? -1 : 0;
-}
-
 /* The event is serialised straight into the reused frame: no string allocated per event. */
 void
 events_emit(struct events *ev, json_t *event)
@@ -66,12 +60,12 @@ events_emit(struct events *ev, json_t *event)
 	}
 	buf_reset(&ev->frame);
 	if (ev->framing == EVENTS_WS) {
-		rc = json_dump_callback(event, append_to_buf, &ev->frame, JSON_COMPACT);
+		rc = json_dump_callback(event, buf_append_cb, &ev->frame, JSON_COMPACT);
 	} else {
 		/* JSON_COMPACT never emits a raw newline, which SSE framing relies on. */
 		rc = sse_write_event_open(&ev->frame, type ? type : "message");
 		if (rc == 0)
-			rc = json_dump_callback(event, append_to_buf, &ev->frame, JSON_COMPACT);
+			rc = json_dump_callback(event, buf_append_cb, &ev->frame, JSON_COMPACT);
 		if (rc == 0)
 			rc = sse_write_event_close(&ev->frame);
 	}

@@ -94,20 +94,17 @@ txn_release(struct http_conn *conn)
 	free(txn);
 }
 
-/* Queues a complete JSON answer (body borrowed). */
+/* Queues a complete JSON answer (body borrowed), serialised straight into the output buffer. */
 static void
 txn_answer(struct http_txn *txn, int status, const json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
-
 	txn->status = status;
 	txn->sse = 0;
 	buf_reset(&txn->out);
-	if (text) {
-		buf_appends(&txn->out, text);
+	if (json_dump_callback(body, buf_append_cb, &txn->out, JSON_COMPACT) == 0)
 		buf_appends(&txn->out, "\n");
-		free(text);
-	}
+	else
+		buf_reset(&txn->out);
 	txn->finished = 1;
 	lws_callback_on_writable(txn->wsi);
 }

@@ -70,6 +70,12 @@ buf_appends(struct buf *b, const char *s)
 }
 
 int
+buf_append_cb(const char *p, size_t n, void *b)
+{
+	return buf_append(b, p, n);
+}
+
+int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

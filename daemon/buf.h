@@ -22,6 +22,8 @@ void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appends(struct buf *b, const char *s);
+/* buf_append for writers that take a callback (jansson's json_dump_callback): b is a struct buf. */
+int buf_append_cb(const char *p, size_t n, void *b);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Cuts the buffer back to len bytes (no-op when it is shorter): undoes a partial append. */
 void buf_truncate(struct buf *b, size_t len);

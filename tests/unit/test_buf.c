@@ -17,12 +17,14 @@ test_append_cap(void)
 	T(buf_append(&b, "abc", 3) == 0);
 	T(b.len == 3);
 	T_STREQ(b.data, "abc");
-	T(buf_appends(&b, "defgh") == 0);
+	T(buf_append_cb("de", 2, &b) == 0);
+	T(buf_appends(&b, "fgh") == 0);
 	T(b.len == 8);
 	T_STREQ(b.data, "abcdefgh");
 	/* Past the cap: refused, nothing changes. */
 	T(buf_append(&b, "i", 1) == -1);
 	T(buf_appends(&b, "ij") == -1);
+	T(buf_append_cb("i", 1, &b) == -1);
 	T(b.len == 8);
 	T_STREQ(b.data, "abcdefgh");
 	/* An empty append always fits. */
