@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libcurl4-openssl-dev
 libjansson-dev libsqlite3-dev libssl-dev sqlite3 libsystemd-dev clang libclang-rt-14-dev valgrind cppcheck clang-tidy
-clang-format python3 curl nginx-light systemd iproute2"
+clang-format python3 curl nginx-light systemd iproute2 openssl"
 
 missing=""
 for p in $PKGS; do

@@ -3,11 +3,21 @@
 //   import { startUpstream } from '../fakes/upstream.mjs';
 //   const up = await startUpstream();       // 127.0.0.1, a free port
 //   up.url                                  // "http://127.0.0.1:<port>/v1"
-//   up.requests                             // every request: {method, path, headers, body, ...}
+//   up.requests                             // every request: {method, path, headers, body, httpVersion, ...}
+//   up.sessions()                           // {tcp, http1, http2}: connections seen (see below)
 //   await up.close();
 //
-// Standalone: `node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1]` prints the base URL and
-// serves until SIGINT/SIGTERM.
+// Options (default: plain HTTP/1.1):
+//   http2: true       HTTP/2 only: cleartext with prior knowledge (h2c), or with tls by ALPN "h2"; an
+//                     HTTP/1 client fails at the connection preface (h2c) or the ALPN (tls: the
+//                     connection is closed). A cut resets the stream (RST_STREAM INTERNAL_ERROR)
+//                     instead of destroying the connection, which the other streams of the session share.
+//   allowHTTP1: true  with http2 and tls: HTTP/1.1 too, for clients that do not offer h2
+//   tls: true         https with a fresh self-signed certificate for 127.0.0.1, ::1 and localhost
+//                     (made by the openssl command); up.caFile is its PEM file, to trust it.
+//
+// Standalone: `node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1] [--http2] [--tls]` prints the
+// base URL (and with --tls the certificate's path on stderr) and serves until SIGINT/SIGTERM.
 //
 // POST /v1/chat/completions answers by scenario, chosen by the request's "model" (see SCENARIOS).
 // It streams (SSE chunks, "data: [DONE]" last) when the body has stream:true, and otherwise answers one
@@ -15,10 +25,17 @@
 // GET /v1/models lists the scenarios. Everything else is a 404 with an OpenAI-style error body.
 // Loopback only; every wait is bounded and cancelled by close().
 
+import { execFile } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 export const SCENARIOS = Object.freeze({
@@ -414,12 +431,51 @@ function sendJson(res, status, body, headers = {}) {
 	res.end(data);
 }
 
-export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
+// A self-signed certificate (its own CA) for the loopback names, in a new temp dir: {dir, key, cert, caFile}.
+async function selfSigned() {
+	const dir = await mkdtemp(path.join(os.tmpdir(), 'toolhost-fake-tls-'));
+	const keyFile = path.join(dir, 'key.pem');
+	const certFile = path.join(dir, 'cert.pem');
+	try {
+		await promisify(execFile)(
+			'openssl',
+			['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2']
+				.concat(['-subj', '/CN=toolhost fake upstream', '-addext', 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost'])
+				.concat(['-keyout', keyFile, '-out', certFile]),
+			{ timeout: 10000 },
+		);
+		return { dir, key: await readFile(keyFile), cert: await readFile(certFile), caFile: certFile };
+	} catch (e) {
+		await rm(dir, { recursive: true, force: true });
+		throw new Error(`fake upstream: cannot make a TLS certificate with openssl: ${e.message}`);
+	}
+}
+
+// An HTTP/2 exchange (http2 compat API) rather than an HTTP/1 one.
+function isH2(res) {
+	return res instanceof http2.Http2ServerResponse;
+}
+
+export async function startUpstream({
+	host = '127.0.0.1',
+	port = 0,
+	http2: useHttp2 = false,
+	tls = false,
+	allowHTTP1 = false,
+} = {}) {
 	const requests = [];
 	const abort = new AbortController();
+	setMaxListeners(0, abort.signal); // every pending pause() listens on it (20 concurrent streams: 20)
 	const held = new Set(); // responses of fake-hang requests
 	let seq = 0;
 	let closing = null;
+	// Connections: ordinals (1, 2, ...) by TCP socket and by HTTP/2 session, in order of arrival.
+	const tcpIds = new WeakMap();
+	const sessionIds = new WeakMap();
+	const live = new Set(); // open HTTP/2 sessions, destroyed by close()
+	const sockets = new Set(); // open TCP connections, destroyed by close() (all but the plain HTTP/1 server)
+	const seen = { tcp: 0, secure: 0, http1: new Set(), http2: new Set() }; // http1/http2: ordinals that carried a request
+	let sessionSeq = 0;
 
 	// Resolves after ms, or early (with false) when the server closes or the peer went away.
 	async function pause(ms, res) {
@@ -432,7 +488,14 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 	}
 
 	function entryGone(res) {
+		if (isH2(res)) return res.stream.destroyed || res.stream.closed;
 		return res.socket === null || res.socket?.destroyed === true;
+	}
+
+	// The scenario's cut: HTTP/1 loses the connection, HTTP/2 only this stream.
+	function cut(res) {
+		if (isH2(res)) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+		else res.socket?.destroy();
 	}
 
 	function write(res, entry, s) {
@@ -472,7 +535,7 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 		if (!stream) {
 			for (const s of steps) {
 				if (s.sleep && !(await pause(s.sleep, res))) return;
-				if (s.cut) return res.socket?.destroy();
+				if (s.cut) return cut(res);
 				if (s.raw) {
 					// A broken JSON body with a 200 status.
 					res.writeHead(200, { 'content-type': 'application/json' });
@@ -483,10 +546,11 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 		}
 
 		const includeUsage = body.stream_options?.include_usage === true;
+		// Connection-specific headers are not allowed in HTTP/2.
 		res.writeHead(200, {
 			'content-type': 'text/event-stream; charset=utf-8',
 			'cache-control': 'no-cache',
-			connection: 'keep-alive',
+			...(isH2(res) ? {} : { connection: 'keep-alive' }),
 		});
 		res.flushHeaders();
 		const chunk = (choices, extra = {}) =>
@@ -496,7 +560,7 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 				if (!(await pause(s.sleep, res))) return;
 			} else if (s.cut) {
 				entry.cut = true;
-				res.socket?.destroy();
+				cut(res);
 				return;
 			} else if (s.raw) {
 				if (!write(res, entry, s.raw)) return;
@@ -519,7 +583,7 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 		});
 	}
 
-	const server = http.createServer((req, res) => {
+	const handler = (req, res) => {
 		const chunks = [];
 		let size = 0;
 		req.on('data', (c) => {
@@ -547,18 +611,43 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 				rawBody: raw,
 				model: null,
 				time: Date.now(),
+				httpVersion: req.httpVersion, // '1.1' or '2.0'
+				connection: 0, // HTTP/1: the connection's ordinal; HTTP/2: the session's (counted apart)
+				streamId: null, // HTTP/2 only
+				rstCode: null, // HTTP/2 only: the stream's close code (0 = NO_ERROR, 8 = CANCEL)
+				endTime: null, // when the answer ended or was closed
 				chunksWritten: 0,
 				finished: false, // the whole answer was written
-				aborted: false, // the caller closed the connection before the answer was complete
+				aborted: false, // the caller closed the connection (HTTP/2: the stream) before the answer was complete
 				cut: false,
 			};
+			if (isH2(res)) {
+				entry.connection = sessionIds.get(req.stream.session) ?? 0;
+				entry.streamId = req.stream.id;
+				seen.http2.add(entry.connection);
+			} else {
+				entry.connection = tcpIds.get(req.socket) ?? 0;
+				seen.http1.add(entry.connection);
+			}
 			requests.push(entry);
-			res.on('finish', () => {
-				entry.finished = true;
-			});
-			res.on('close', () => {
-				if (!entry.finished && !entry.cut) entry.aborted = true;
-			});
+			if (isH2(res)) {
+				// The compat response emits 'finish' on every stream close, reset or not: a stream
+				// ended by us with NO_ERROR is finished, any other close is an abort (or our cut).
+				res.on('close', () => {
+					entry.endTime = Date.now();
+					entry.rstCode = req.stream.rstCode ?? null;
+					entry.finished = res.writableEnded && entry.rstCode === http2.constants.NGHTTP2_NO_ERROR;
+					if (!entry.finished && !entry.cut) entry.aborted = true;
+				});
+			} else {
+				res.on('finish', () => {
+					entry.finished = true;
+				});
+				res.on('close', () => {
+					entry.endTime = Date.now();
+					if (!entry.finished && !entry.cut) entry.aborted = true;
+				});
+			}
 			const route = `${req.method} ${url.pathname}`;
 			Promise.resolve()
 				.then(() => {
@@ -571,8 +660,36 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 					else res.destroy();
 				});
 		});
+	};
+	const cert = tls ? await selfSigned() : null;
+	let server;
+	if (useHttp2) {
+		server = tls
+			? http2.createSecureServer({ key: cert.key, cert: cert.cert, allowHTTP1 }, handler)
+			: http2.createServer(handler);
+		server.on('session', (session) => {
+			sessionIds.set(session, ++sessionSeq);
+			live.add(session);
+			session.on('close', () => live.delete(session));
+			session.on('error', () => {});
+		});
+		server.on('sessionError', () => {}); // e.g. an HTTP/1 request instead of the preface
+		server.on('unknownProtocol', (socket) => socket.destroy()); // tls: the client did not offer h2
+	} else {
+		server = tls
+			? https.createServer({ key: cert.key, cert: cert.cert, ALPNProtocols: ['http/1.1'] }, handler)
+			: http.createServer(handler);
+		server.keepAliveTimeout = 5000;
+	}
+	server.on('connection', (socket) => {
+		tcpIds.set(socket, ++seen.tcp);
+		if (useHttp2 || tls) {
+			sockets.add(socket);
+			socket.on('close', () => sockets.delete(socket));
+		}
 	});
-	server.keepAliveTimeout = 5000;
+	// Over TLS an HTTP/1 request's req.socket is the TLS socket: the same ordinals, from a count of their own.
+	if (tls) server.on('secureConnection', (socket) => tcpIds.set(socket, ++seen.secure));
 
 	await new Promise((resolve, reject) => {
 		server.once('error', reject);
@@ -585,8 +702,10 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 	const hostPart = host.includes(':') ? `[${host}]` : host;
 
 	const api = {
-		url: `http://${hostPart}:${actual}/v1`,
+		url: `${tls ? 'https' : 'http'}://${hostPart}:${actual}/v1`,
 		port: actual,
+		/** With tls: the certificate's PEM file (its own CA); else null. */
+		caFile: cert ? cert.caFile : null,
 		requests,
 		/** The POST /v1/chat/completions requests only. */
 		chatRequests() {
@@ -596,6 +715,14 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 		lastChat() {
 			const c = api.chatRequests();
 			return c[c.length - 1];
+		},
+		/**
+		 * Connections seen so far: tcp = TCP connections accepted; http1 = those that carried an
+		 * HTTP/1 request; http2 = HTTP/2 sessions that carried a request (a connection refused at the
+		 * preface counts in tcp only).
+		 */
+		sessions() {
+			return { tcp: seen.tcp, http1: seen.http1.size, http2: seen.http2.size };
 		},
 		/** Resolves once pred() is true (polling every 20 ms); rejects after timeoutMs. */
 		async waitFor(pred, timeoutMs = 5000, what = 'condition') {
@@ -613,8 +740,11 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 			held.clear();
 			closing = new Promise((resolve) => {
 				server.close(() => resolve());
-				server.closeAllConnections();
+				if (!useHttp2 && !tls) server.closeAllConnections();
+				for (const s of live) s.destroy();
+				for (const s of sockets) s.destroy();
 			});
+			if (cert) closing = closing.then(() => rm(cert.dir, { recursive: true, force: true }));
 			return closing;
 		},
 	};
@@ -622,11 +752,13 @@ export async function startUpstream({ host = '127.0.0.1', port = 0 } = {}) {
 }
 
 function parseArgs(argv) {
-	const out = { host: '127.0.0.1', port: 0 };
+	const out = { host: '127.0.0.1', port: 0, http2: false, tls: false };
 	for (let i = 0; i < argv.length; i++) {
 		const a = argv[i];
 		if (a === '--port') out.port = Number(argv[++i]);
 		else if (a === '--host') out.host = argv[++i];
+		else if (a === '--http2') out.http2 = true;
+		else if (a === '--tls') out.tls = true;
 		else if (a === '--help' || a === '-h') {
 			out.help = true;
 		} else throw new Error(`unknown argument ${a}`);
@@ -646,12 +778,15 @@ if (isMain) {
 		process.exit(2);
 	}
 	if (args.help) {
-		process.stdout.write('usage: node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1]\nscenarios (by model):\n');
+		process.stdout.write(
+			'usage: node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1] [--http2] [--tls]\nscenarios (by model):\n',
+		);
 		for (const [k, v] of Object.entries(SCENARIOS)) process.stdout.write(`  ${k.padEnd(16)} ${v}\n`);
 		process.exit(0);
 	}
 	const up = await startUpstream(args);
 	process.stdout.write(`${up.url}\n`);
+	if (up.caFile) process.stderr.write(`certificate: ${up.caFile}\n`);
 	const stop = () => up.close().then(() => process.exit(0));
 	process.on('SIGINT', stop);
 	process.on('SIGTERM', stop);
