@@ -71,6 +71,9 @@ events_emit(struct events *ev, json_t *event)
 	}
 	if (rc == 0)
 		sink(ev, ev->frame.data, ev->frame.len);
+	/* The response snapshots are large; the deltas that follow for minutes are small. */
+	buf_reset(&ev->frame);
+	buf_release_idle(&ev->frame, 1024);
 	json_decref(event);
 }
 

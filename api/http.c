@@ -21,6 +21,7 @@
 /* Output backlog marks: above HIGH the upstream is paused, it resumes once the backlog is written. */
 #define HTTP_OUT_HIGH       ((size_t)256 * 1024)
 #define HTTP_PATH_MAX       256
+#define HTTP_IDLE_KEEP      1024 /* bytes an empty output buffer may keep between writes */
 #define HTTP_SERVED_VERSION "2026-04-24"
 
 enum route {
@@ -251,6 +252,10 @@ write_out(struct http_txn *txn, int *done)
 	len = txn->wbuf.len - LWS_PRE;
 	if (lws_write(txn->wsi, (unsigned char *)txn->wbuf.data + LWS_PRE, len, wp) < (int)len)
 		return -1;
+	/* lws keeps any unsent rest itself. A long stream's buffers shrink back to its small events. */
+	buf_reset(&txn->wbuf);
+	buf_release_idle(&txn->wbuf, HTTP_IDLE_KEEP);
+	buf_release_idle(&txn->out, HTTP_IDLE_KEEP);
 	*done = last;
 	return 0;
 }

@@ -31,6 +31,16 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
+void
+buf_release_idle(struct buf *b, size_t keep)
+{
+	if (b->len == 0 && b->alloc > keep) {
+		free(b->data);
+		b->data = NULL;
+		b->alloc = 0;
+	}
+}
+
 static int
 grow(struct buf *b, size_t n)
 {

@@ -20,6 +20,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Empties the buffer but keeps its memory. */
 void buf_reset(struct buf *b);
+/* An empty buffer holding more than keep bytes frees them: a stream that lives for minutes keeps
+ * what its small events need, not the size of its largest one. */
+void buf_release_idle(struct buf *b, size_t keep);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appends(struct buf *b, const char *s);
 /* buf_append for writers that take a callback (jansson's json_dump_callback): b is a struct buf. */

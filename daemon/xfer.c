@@ -165,8 +165,8 @@ sock_new(struct xfer_ctx *ctx, curl_socket_t fd)
 		n = ctx->nbyfd ? ctx->nbyfd : 64;
 		while (n <= (size_t)fd)
 			n *= 2;
-		ctx->byfd = xrealloc(ctx->byfd, n * sizeof *ctx->byfd);
-		memset(ctx->byfd + ctx->nbyfd, 0, (n - ctx->nbyfd) * sizeof *ctx->byfd);
+		ctx->byfd = xrealloc(ctx->byfd, n * sizeof(struct xsock *));
+		memset(ctx->byfd + ctx->nbyfd, 0, (n - ctx->nbyfd) * sizeof(struct xsock *));
 		ctx->nbyfd = n;
 	}
 	xs = xcalloc(1, sizeof *xs);
@@ -668,6 +668,9 @@ setup_easy(struct xfer *x, const struct xfer_request *req)
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	/* Its minimum: curl allocates this upload buffer (64 KiB by default) for every HTTP/2 POST,
+	 * and a stream held open for minutes would keep it. */
+	SET(CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
 	SET(CURLOPT_CLOSESOCKETDATA, (void *)x->ctx);
 	/* HTTP/2 over TLS only: without TLS (prior knowledge) libcurl 7.88 fails on reused connections. */

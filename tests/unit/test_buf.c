@@ -228,6 +228,27 @@ test_truncate(void)
 }
 
 static void
+test_release_idle(void)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	T(buf_appends(&b, "0123456789abcdef0123456789abcdef") == 0);
+	/* Not empty: kept whatever its size. */
+	buf_release_idle(&b, 8);
+	T(b.data != NULL && b.len == 32);
+	buf_reset(&b);
+	/* Empty but within keep: kept for the next append. */
+	buf_release_idle(&b, 4096);
+	T(b.data != NULL && b.alloc > 0);
+	buf_release_idle(&b, 8);
+	T(b.data == NULL && b.alloc == 0 && b.len == 0);
+	T(buf_appends(&b, "again") == 0);
+	T_STREQ(b.data, "again");
+	buf_free(&b);
+}
+
+static void
 test_base64(void)
 {
 	static const struct {
@@ -253,5 +274,6 @@ main(void)
 	test_alloc();
 	test_base64();
 	test_truncate();
+	test_release_idle();
 	return T_DONE();
 }
