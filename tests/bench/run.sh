@@ -4,34 +4,51 @@
 # What it measures, side by side in one run, against a canned local upstream (nginx):
 #   * POST /v1/responses through toolhostd's Unix socket, non-streaming and streaming, at
 #     concurrency 1, 8 and 64: requests/s, p50 and p99 latency; the same canned answer fetched
-#     directly from nginx (TCP loopback) at the same concurrency; the ratio of the two; and the
-#     latency toolhostd adds at concurrency 1 (toolhostd p50 - direct p50).
+#     directly from nginx (TCP loopback) at the same concurrency; the same again through a second
+#     nginx set up as a plain reverse proxy (kept-alive HTTP/1.1 to the canned nginx, SSE unbuffered):
+#     the reference of what a proxy in the middle can reach here; the ratios toolhostd/direct and
+#     toolhostd/proxy; and the latency toolhostd adds at concurrency 1 (toolhostd p50 - direct p50).
 #   * toolhostd's peak RSS (VmHWM) after those runs.
 #   * BENCH_STREAMS (10,000) concurrent slow SSE streams through a second toolhostd whose upstream
-#     trickles its answer at BENCH_SLOW_RATE bytes/s: errors, peak open streams, peak RSS.
+#     trickles its answer at BENCH_SLOW_RATE bytes/s, over HTTP/2 on TLS ("http2": true and
+#     "ca_file" on the upstream, base_url https://127.0.0.1:...: HTTP/2 by ALPN, many streams on one
+#     connection): errors, peak open streams, peak RSS, peak descriptors.
 # Targets printed beside the figures: throughput through toolhostd >= 50% of direct at c=64; added
-# p50 < 0.3 ms at c=1; 10k streams with 0 errors and peak RSS < 200 MB. The exit status is 1 when a
+# p50 < 0.3 ms at c=1; 10k streams with 0 errors and peak RSS < 200 MB. The proxy's figures are
+# information only (lines marked "info"), no target. The exit status is 1 when a
 # target is missed or a request failed (BENCH_LENIENT=1: 0 anyway), 2 when the bench could not run.
 #
 # Pieces (all in tests/bench/):
 #   loadgen.c       libcurl-multi load generator, built here into build/bench/loadgen (see its header)
-#   nginx.conf.in   nginx config template; nginx runs as the current user from a temp dir
+#   nginx.conf.in   canned upstream nginx config template (HTTP/1.1 port, and HTTPS port with HTTP/2);
+#                   nginx runs as the current user from a temp dir
+#   nginx-proxy.conf.in  the reverse-proxy nginx config template (own pid file and temp paths)
 #   chat.sse        canned Chat Completions SSE answer (POST /v1/chat/completions)
 #   chat.json       canned Chat Completions JSON answer (POST /v1/chat/completions-json)
 #   chat-slow.sse   long SSE answer for /slow/v1/chat/completions, throttled by limit_rate
 #
 # Environment: BENCH_SECONDS (5) per point, BENCH_WARMUP (1) s before each point, BENCH_STREAMS
-# (10000), BENCH_SLOW_RATE (200) bytes/s, BENCH_NGINX_WORKERS (1), TOOLHOSTD (build/release/toolhostd),
-# BENCH_DIRECT_ONLY=1 runs only the nginx + loadgen half (no daemon needed), BENCH_LENIENT=1.
+# (10000), BENCH_SLOW_RATE (200) bytes/s, BENCH_NGINX_WORKERS (1, for both nginx instances),
+# TOOLHOSTD (build/release/toolhostd), BENCH_DIRECT_ONLY=1 runs only the nginx + loadgen half, direct
+# and through the nginx proxy (no daemon needed), BENCH_LENIENT=1.
 # Raw loadgen lines go to build/bench/results.txt, the logs of the last run to build/bench/logs/.
-# Whole run: about 12 x (BENCH_SECONDS + BENCH_WARMUP) + 30 s, under 2 minutes with the defaults.
+# Needs nginx, curl and the openssl command: the HTTPS port's certificate is made at start, a
+# throwaway self-signed one for 127.0.0.1 (EC key, valid 2 days) in the run's temp dir, never kept;
+# the slow toolhostd trusts it alone ("ca_file").
+# Whole run: about 18 x (BENCH_SECONDS + BENCH_WARMUP) + 30 s, about 2.5 minutes with the defaults.
 #
 # Notes: nginx sends the first 512 bytes of the slow answer at once (so the response head is not
 # held back), then the rest (~2.7 kB) at BENCH_SLOW_RATE: one slow stream lasts ~14 s. loadgen opens
 # the streams with at most 256 waiting for their response head, so toolhostd's listen backlog is
-# never flooded (a Unix-socket connect fails at once on a full backlog). Each stream costs toolhostd
-# two descriptors (client + upstream socket): 10,000 need more than 20,000, and the script warns
-# when the hard open-files limit is lower (it is raised to the hard limit; it cannot go beyond).
+# never flooded (a Unix-socket connect fails at once on a full backlog). Over HTTP/2 each stream
+# costs toolhostd about one descriptor (its client socket) plus its share of an upstream connection
+# (curl puts up to 100 streams on one, but opens more connections than that needs while the first
+# ones are still being set up): 10,000 took 10,177 in a run here. The script warns when the hard
+# open-files limit is lower (it is raised to the hard limit; it cannot go beyond). A toolhostd
+# that refuses the slow config (-n check: no "http2" or "ca_file" key) stops the bench: exit status 2.
+# Why TLS: libcurl 7.88 (Debian 12) fails every transfer but the first on an h2c (prior-knowledge)
+# connection it reuses ("Error in the HTTP2 framing layer"; fixed in curl 8.0), so toolhostd offers
+# HTTP/2 only on https:// upstreams, negotiated by ALPN.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -59,6 +76,7 @@ for v in "$STREAMS" "$RATE" "$WORKERS"; do
 done
 [ -x "$NGINX" ] || die "$NGINX not found (apt-get install nginx-light, or make deps)"
 command -v curl >/dev/null || die "curl not found"
+command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
 if [ "$DIRECT_ONLY" != 1 ] && [ ! -x "$DAEMON" ]; then
 	die "$DAEMON is missing: build it first (make bench does), or run with BENCH_DIRECT_ONLY=1 to measure only the upstream half"
 fi
@@ -71,7 +89,7 @@ NOFILE=$(ulimit -n)
 
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/toolhost-bench.XXXXXX)
-NGINX_PID="" DAEMON_PID="" SAMPLER_PID="" LOADGEN_PID=""
+NGINX_PID="" PROXY_PID="" STARTED="" DAEMON_PID="" SAMPLER_PID="" LOADGEN_PID=""
 
 # shellcheck source=tests/bench/lib.sh
 . tests/bench/lib.sh
@@ -81,6 +99,8 @@ cleanup() {
 	stop_pid "$LOADGEN_PID"
 	stop_pid "$SAMPLER_PID"
 	stop_pid "$DAEMON_PID"
+	stop_pid "$STARTED"
+	stop_pid "$PROXY_PID"
 	stop_pid "$NGINX_PID"
 	rm -rf "$OUT/logs"
 	mkdir -p "$OUT/logs"
@@ -90,57 +110,120 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The HTTPS port's certificate: self-signed for IP 127.0.0.1, for this run only.
+CERT=$TMP/cert.pem KEY=$TMP/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "$KEY" -out "$CERT" \
+	>"$TMP/openssl.log" 2>&1 || die "openssl could not make a certificate: $(tail -n 1 "$TMP/openssl.log")"
+
 echo "bench: building $LOADGEN"
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -D_GNU_SOURCE tests/bench/loadgen.c $(pkg-config --cflags --libs libcurl) -o "$LOADGEN" ||
 	die "cannot build loadgen"
 
-# nginx on a free loopback port below the ephemeral range (the 10k upstream connections use that).
-mkdir -p "$TMP/www"
+# Both nginx instances on free loopback ports below the ephemeral range (the 10k upstream
+# connections of an HTTP/1.1 run use that).
+mkdir -p "$TMP/www" "$TMP/proxy"
 cp tests/bench/chat.sse tests/bench/chat.json tests/bench/chat-slow.sse "$TMP/www/"
 USER_LINE=""
 [ "$(id -u)" = 0 ] && USER_LINE="user $(id -un);" # else nginx would switch its workers to nobody
 CONNS=$((NOFILE - 64))
 [ "$CONNS" -gt 100000 ] && CONNS=100000
-start_nginx() {
-	local try i
-	for ((try = 0; try < 10; try++)); do
-		PORT=$((20000 + RANDOM % 12000))
-		if ss -Htln "sport = :$PORT" 2>/dev/null | grep -q .; then
-			continue
+TAKEN=" "
+free_port() { # -> FREE: a port nothing listens on, not handed out before in this run
+	local i p
+	for ((i = 0; i < 100; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		[[ $TAKEN == *" $p "* ]] && continue
+		ss -Htln "sport = :$p" 2>/dev/null | grep -q . && continue
+		TAKEN+="$p "
+		FREE=$p
+		return 0
+	done
+	die "no free loopback port found"
+}
+
+# Starts nginx on config $1 with prefix directory $2 (its stderr appended to $3) and waits up to
+# 5 s for $4 to answer: STARTED holds its pid meanwhile (the caller takes it over); returns 1, nginx
+# stopped again, when it did not answer (a port taken in between, say).
+launch_nginx() { # conf prefix-dir log url
+	local i
+	"$NGINX" -p "$2" -c "$1" -g 'daemon off;' 2>>"$3" &
+	STARTED=$!
+	for ((i = 0; i < 50; i++)); do
+		if curl -s --noproxy '*' -o /dev/null "$4" 2>/dev/null; then
+			return 0
 		fi
+		kill -0 "$STARTED" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$STARTED"
+	STARTED=""
+	return 1
+}
+
+# The canned upstream: HTTP/1.1 on PORT, HTTPS with HTTP/2 on PORT2.
+start_nginx() {
+	local try
+	for ((try = 0; try < 10; try++)); do
+		free_port
+		PORT=$FREE
+		free_port
+		PORT2=$FREE
 		sed -e "s|@USER_LINE@|$USER_LINE|" -e "s|@WORKERS@|$WORKERS|" -e "s|@NOFILE@|$NOFILE|" \
-			-e "s|@CONNS@|$CONNS|" -e "s|@DIR@|$TMP|g" -e "s|@WWW@|$TMP/www|" -e "s|@PORT@|$PORT|" \
-			-e "s|@RATE@|$RATE|g" tests/bench/nginx.conf.in >"$TMP/nginx.conf"
-		"$NGINX" -p "$TMP" -c "$TMP/nginx.conf" -g 'daemon off;' 2>>"$TMP/nginx-error.log" &
-		NGINX_PID=$!
-		for ((i = 0; i < 50; i++)); do
-			if curl -s --noproxy '*' -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
-				return 0
-			fi
-			kill -0 "$NGINX_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		stop_pid "$NGINX_PID"
-		NGINX_PID=""
+			-e "s|@CONNS@|$CONNS|" -e "s|@DIR@|$TMP|g" -e "s|@WWW@|$TMP/www|" -e "s|@PORT@|$PORT|g" \
+			-e "s|@PORT2@|$PORT2|g" -e "s|@RATE@|$RATE|g" -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" \
+			tests/bench/nginx.conf.in >"$TMP/nginx.conf"
+		if launch_nginx "$TMP/nginx.conf" "$TMP" "$TMP/nginx-error.log" "http://127.0.0.1:$PORT/"; then
+			NGINX_PID=$STARTED STARTED=""
+			return 0
+		fi
 	done
 	tail -n 5 "$TMP/nginx-error.log" >&2
 	die "nginx did not start"
 }
+
+# The reverse proxy in front of it, on PPORT (own prefix directory, pid file and temp paths).
+start_proxy() {
+	local try
+	for ((try = 0; try < 10; try++)); do
+		free_port
+		PPORT=$FREE
+		sed -e "s|@USER_LINE@|$USER_LINE|" -e "s|@WORKERS@|$WORKERS|" -e "s|@NOFILE@|$NOFILE|" \
+			-e "s|@CONNS@|$CONNS|" -e "s|@DIR@|$TMP/proxy|g" -e "s|@LOG@|$TMP/nginx-proxy-error.log|" \
+			-e "s|@PORT@|$PPORT|g" -e "s|@UPPORT@|$PORT|g" tests/bench/nginx-proxy.conf.in >"$TMP/proxy/nginx.conf"
+		if launch_nginx "$TMP/proxy/nginx.conf" "$TMP/proxy" "$TMP/nginx-proxy-error.log" \
+			"http://127.0.0.1:$PPORT/"; then
+			PROXY_PID=$STARTED STARTED=""
+			return 0
+		fi
+	done
+	tail -n 5 "$TMP/nginx-proxy-error.log" >&2
+	die "the proxy nginx did not start"
+}
 start_nginx
 UP="http://127.0.0.1:$PORT"
-echo "bench: nginx on $UP (pid $NGINX_PID, $WORKERS worker(s))"
+UP2="https://127.0.0.1:$PORT2"
+echo "bench: nginx on $UP, HTTP/2 on $UP2 (pid $NGINX_PID, $WORKERS worker(s))"
+start_proxy
+PROXY="http://127.0.0.1:$PPORT"
+echo "bench: nginx reverse proxy on $PROXY to $UP (pid $PROXY_PID, $WORKERS worker(s))"
 
-# The canned answers must come back whole, with status 200, for a POST.
-check_canned() { # path suffix
-	local got
-	got=$(curl -s --noproxy '*' --max-time 10 -w '\n%{http_code}' -H 'Content-Type: application/json' \
-		-d '{"model":"m"}' "$UP$1") || die "curl $UP$1 failed"
-	[ "${got##*$'\n'}" = 200 ] || die "$UP$1 answered ${got##*$'\n'}"
-	[[ $got == *"$2"* ]] || die "$UP$1: unexpected body"
+# The canned answers must come back whole, with status 200 and the HTTP version asked for, for a POST.
+check_canned() { # base-url path suffix http-version [curl options]
+	local got status
+	got=$(curl -s --noproxy '*' --max-time 10 -w '\n%{http_code} %{http_version}' "${@:5}" \
+		-H 'Content-Type: application/json' -d '{"model":"m"}' "$1$2") || die "curl $1$2 failed"
+	status=${got##*$'\n'}
+	[ "$status" = "200 $4" ] || die "$1$2 answered $status (status, HTTP version; 200 $4 expected)"
+	[[ $got == *"$3"* ]] || die "$1$2: unexpected body"
 }
-check_canned /v1/chat/completions 'data: [DONE]'
-check_canned /v1/chat/completions-json '"chat.completion"'
+for base in "$UP" "$PROXY"; do
+	check_canned "$base" /v1/chat/completions 'data: [DONE]' 1.1
+	check_canned "$base" /v1/chat/completions-json '"chat.completion"' 1.1
+done
+check_canned "$UP2" /v1/chat/completions-json '"chat.completion"' 2 --http2 --cacert "$CERT"
+check_canned "$UP2" /v1/chat/completions 'data: [DONE]' 2 --http2 --cacert "$CERT"
 
 printf '{"model":"m","input":"hi","store":false}' >"$TMP/req.json"
 printf '{"model":"m","input":"hi","store":false,"stream":true}' >"$TMP/req-stream.json"
@@ -148,16 +231,20 @@ printf '{"model":"m","input":"hi","store":false,"stream":true}' >"$TMP/req-strea
 
 # ---- toolhostd ---------------------------------------------------------------------------------
 
-start_daemon() { # name base_url
-	local name=$1 i
-	SOCK="$TMP/$name.sock"
-	cat >"$TMP/$name.json" <<EOF
+write_config() { # name base_url [more keys of the upstream, each after a comma]
+	SOCK="$TMP/$1.sock"
+	cat >"$TMP/$1.json" <<EOF
 {"listen":{"unix":{"path":"$SOCK"}},
- "upstreams":[{"name":"nginx","base_url":"$2","default":true}],
- "store":{"path":"$TMP/$name.db"},
+ "upstreams":[{"name":"nginx","base_url":"$2","default":true${3:-}}],
+ "store":{"path":"$TMP/$1.db"},
  "log_level":"warning",
  "limits":{"max_connections":20000}}
 EOF
+}
+
+start_daemon() { # name base_url [more keys of the upstream]
+	local name=$1 i
+	write_config "$@"
 	"$DAEMON" -c "$TMP/$name.json" >"$TMP/toolhostd-$name.log" 2>&1 &
 	DAEMON_PID=$!
 	for ((i = 0; i < 100; i++)); do
@@ -210,12 +297,14 @@ run_point() { # target mode c
 	local args=(--body "$TMP/req.json" --concurrency "$c" --duration "$SECS" --warmup "$WARM")
 	[ "$mode" = stream ] && args=(--body "$TMP/req-stream.json" --stream --concurrency "$c" --duration "$SECS"
 		--warmup "$WARM")
+	local base=$UP
+	[ "$target" = proxy ] && base=$PROXY
 	if [ "$target" = toolhostd ]; then
 		args+=(--unix "$SOCK" --url http://localhost/v1/responses)
 	elif [ "$mode" = stream ]; then
-		args+=(--url "$UP/v1/chat/completions")
+		args+=(--url "$base/v1/chat/completions")
 	else
-		args+=(--url "$UP/v1/chat/completions-json")
+		args+=(--url "$base/v1/chat/completions-json")
 	fi
 	loadgen "$target $mode c=$c" "${args[@]}"
 	if [ "$target" = toolhostd ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -246,6 +335,11 @@ calc() { # awk expression
 	awk "BEGIN { printf \"%s\", ($1) }"
 }
 
+ratio() { # mode c target-a target-b -> r/s of a / r/s of b, 2 decimals ("-" when b has none)
+	local a=${R[$3,$1,$2,rps]} b=${R[$4,$1,$2,rps]}
+	calc "$b > 0 ? sprintf(\"%.2f\", $a / $b) : \"-\""
+}
+
 MISSED=0 FAILED=0
 row() { # target measured awk-condition: prints one line of the targets table, counts misses
 	local v=PASS
@@ -256,8 +350,8 @@ row() { # target measured awk-condition: prints one line of the targets table, c
 	printf '%-46s %-28s %s\n' "$1" "$2" "$v"
 }
 
-TARGETS=(toolhostd direct)
-[ "$DIRECT_ONLY" = 1 ] && TARGETS=(direct)
+TARGETS=(toolhostd direct proxy)
+[ "$DIRECT_ONLY" = 1 ] && TARGETS=(direct proxy)
 if [ "$DIRECT_ONLY" != 1 ]; then
 	start_daemon fast "$UP/v1"
 	check_daemon
@@ -297,18 +391,27 @@ hold() { # target -> sets HOLD line
 	echo "$1 hold n=$STREAMS $HOLD" >>"$OUT/results.txt"
 }
 
-HWM_SLOW="" FDS_PEAK=""
+HWM_SLOW="" FDS_PEAK="" SLOW_PROTO="HTTP/1.1"
 if [ "$DIRECT_ONLY" = 1 ]; then
 	echo "bench: $STREAMS slow streams directly from nginx ($RATE bytes/s after the first 512 bytes)"
 	hold direct
 else
-	need=$((2 * STREAMS + 64))
+	# HTTP/2 over TLS to the upstream, trusting the run's certificate alone.
+	SLOW_URL="$UP2/slow/v1" SLOW_KEYS=",\"http2\":true,\"ca_file\":\"$CERT\""
+	write_config slow "$SLOW_URL" "$SLOW_KEYS"
+	if ! "$DAEMON" -n -c "$TMP/slow.json" >"$TMP/toolhostd-check.log" 2>&1; then
+		die "$DAEMON refuses the slow-stream config (upstream \"http2\": true, \"ca_file\"):" \
+			"$(tail -n 1 "$TMP/toolhostd-check.log")"
+	fi
+	SLOW_PROTO="HTTP/2 over TLS"
+	need=$((STREAMS + (STREAMS + 99) / 100 + 64))
 	if [ "$NOFILE" -lt "$need" ]; then
 		echo "bench: warning: the open-files limit is $NOFILE (hard); $STREAMS streams need about $need" \
-			"descriptors in toolhostd (a client and an upstream socket each)" >&2
+			"descriptors in toolhostd (a client socket each, an upstream connection per 100)" >&2
 	fi
-	start_daemon slow "$UP/slow/v1"
-	echo "bench: $STREAMS slow streams through toolhostd ($RATE bytes/s upstream after the first 512 bytes)"
+	start_daemon slow "$SLOW_URL" "$SLOW_KEYS"
+	echo "bench: $STREAMS slow streams through toolhostd ($RATE bytes/s upstream after the first 512 bytes," \
+		"upstream over $SLOW_PROTO)"
 	# Samples toolhostd's descriptor count once a second while the streams run (at most 150 s).
 	(
 		for ((i = 0; i < 150; i++)); do
@@ -338,12 +441,19 @@ H_MAX=$(field "$HOLD" max_ms)
 echo
 echo "toolhost bench ($(nproc) CPUs, nginx $WORKERS worker(s), $SECS s per point; raw lines in $OUT/results.txt)"
 if [ "$DIRECT_ONLY" = 1 ]; then
-	printf '%-7s %4s | %10s %9s %9s %6s\n' mode c "direct r/s" "p50 ms" "p99 ms" errors
+	printf '%-6s %3s | %10s %7s %7s %4s | %11s %7s %7s %4s | %5s\n' mode c "direct r/s" "p50 ms" "p99 ms" \
+		err "nginx proxy" "p50 ms" "p99 ms" err "p/dir"
 	for mode in json stream; do
 		for c in 1 8 64; do
-			printf '%-7s %4s | %10s %9s %9s %6s\n' "$mode" "$c" "${R[direct,$mode,$c,rps]}" \
-				"${R[direct,$mode,$c,p50_ms]}" "${R[direct,$mode,$c,p99_ms]}" "${R[direct,$mode,$c,errors]}"
+			d="direct,$mode,$c" p="proxy,$mode,$c"
+			printf '%-6s %3s | %10s %7s %7s %4s | %11s %7s %7s %4s | %5s\n' "$mode" "$c" \
+				"${R[$d,rps]}" "${R[$d,p50_ms]}" "${R[$d,p99_ms]}" "${R[$d,errors]}" \
+				"${R[$p,rps]}" "${R[$p,p50_ms]}" "${R[$p,p99_ms]}" "${R[$p,errors]}" "$(ratio "$mode" "$c" proxy direct)"
 		done
+	done
+	echo "(r/s = successful requests per second; p/dir = nginx proxy r/s / direct r/s)"
+	for mode in json stream; do
+		echo "info: $mode: nginx proxy at c=64: $(ratio "$mode" 64 proxy direct) of direct"
 	done
 	echo
 	echo "slow streams (direct): $STREAMS, errors $H_ERR, peak open $H_PEAK, $H_SECS s, one stream p50 $H_P50 ms, max $H_MAX ms"
@@ -352,18 +462,23 @@ if [ "$DIRECT_ONLY" = 1 ]; then
 	exit 0
 fi
 
-printf '%-7s %4s | %10s %9s %9s %5s | %10s %9s %9s %5s | %6s\n' mode c "toolhostd" "p50 ms" "p99 ms" err \
-	"direct" "p50 ms" "p99 ms" err ratio
+TABLE='%-6s %3s | %9s %7s %7s %4s | %9s %7s %7s %4s | %11s %7s %7s %4s | %5s %5s\n'
+# shellcheck disable=SC2059 # the format is the table's, in one place
+printf "$TABLE" mode c toolhostd "p50 ms" "p99 ms" err direct "p50 ms" "p99 ms" err "nginx proxy" "p50 ms" \
+	"p99 ms" err t/dir t/prx
 for mode in json stream; do
 	for c in 1 8 64; do
-		t="toolhostd,$mode,$c" d="direct,$mode,$c"
-		printf '%-7s %4s | %10s %9s %9s %5s | %10s %9s %9s %5s | %6s\n' "$mode" "$c" \
+		t="toolhostd,$mode,$c" d="direct,$mode,$c" p="proxy,$mode,$c"
+		# shellcheck disable=SC2059
+		printf "$TABLE" "$mode" "$c" \
 			"${R[$t,rps]}" "${R[$t,p50_ms]}" "${R[$t,p99_ms]}" "${R[$t,errors]}" \
 			"${R[$d,rps]}" "${R[$d,p50_ms]}" "${R[$d,p99_ms]}" "${R[$d,errors]}" \
-			"$(calc "${R[$d,rps]} > 0 ? sprintf(\"%.2f\", ${R[$t,rps]} / ${R[$d,rps]}) : \"-\"")"
+			"${R[$p,rps]}" "${R[$p,p50_ms]}" "${R[$p,p99_ms]}" "${R[$p,errors]}" \
+			"$(ratio "$mode" "$c" toolhostd direct)" "$(ratio "$mode" "$c" toolhostd proxy)"
 	done
 done
-echo "(r/s = successful requests per second; ratio = toolhostd r/s / direct r/s)"
+echo "(r/s = successful requests per second; t/dir = toolhostd r/s / direct r/s; t/prx = toolhostd r/s /"
+echo " nginx proxy r/s; nginx proxy = a second nginx proxying to the canned one over kept-alive HTTP/1.1)"
 echo
 printf '%-46s %-28s %s\n' target measured verdict
 for mode in json stream; do
@@ -374,6 +489,10 @@ for mode in json stream; do
 	added=$(calc "sprintf(\"%.3f\", ${R[toolhostd,$mode,1,p50_ms]} - ${R[direct,$mode,1,p50_ms]})")
 	row "$mode: added p50 at c=1 < 0.3 ms" "$added ms" "$added < 0.3"
 done
+for mode in json stream; do
+	printf '%-46s %-28s %s\n' "$mode: nginx proxy at c=64" "$(ratio "$mode" 64 proxy direct) of direct" info
+	printf '%-46s %-28s %s\n' "$mode: toolhostd at c=64" "$(ratio "$mode" 64 toolhostd proxy) of nginx proxy" info
+done
 printf '%-46s %-28s %s\n' "peak RSS after the c=1..64 runs" \
 	"$(calc "sprintf(\"%.1f MB\", ${HWM_FAST:-0} / 1024)") (VmHWM)" "-"
 row "$STREAMS slow streams: 0 errors" "$H_ERR errors" "$H_ERR == 0"
@@ -381,7 +500,8 @@ row "$STREAMS slow streams: all open at once" "peak $H_PEAK open" "$H_PEAK >= $S
 row "$STREAMS slow streams: peak RSS < 200 MB" "$(calc "sprintf(\"%.1f MB\", ${HWM_SLOW:-0} / 1024)") (VmHWM)" \
 	"${HWM_SLOW:-0} > 0 && ${HWM_SLOW:-0} < 200 * 1024"
 echo "(slow streams: $H_SECS s in all; one stream p50 $H_P50 ms, max $H_MAX ms (about $(calc "int(($(wc -c <tests/bench/chat-slow.sse) - 512) / $RATE)") s unhindered);" \
-	"toolhostd peak descriptors ${FDS_PEAK:-?} of $NOFILE)"
+	"toolhostd peak descriptors ${FDS_PEAK:-?} of $NOFILE; upstream over $SLOW_PROTO)"
+echo "(info rows: not targets, not counted)"
 
 [ "$FAILED" = 0 ] || echo "bench: $FAILED point(s) had failed requests (see $OUT/logs/loadgen.log)"
 [ "$MISSED" = 0 ] || echo "bench: $MISSED target(s) missed"
