@@ -38,8 +38,8 @@ struct engine_job {
 	char *identity;
 	char *upstream_name;
 	char *url;
-	int http2;     /* the upstream's config asks for HTTP/2 */
-	char *ca_file; /* the upstream's, copied: a SIGHUP may free the config */
+	int http2;         /* the upstream's config asks for HTTP/2 */
+	char *ca_file;     /* the upstream's, copied: a SIGHUP may free the config */
 	char *model;       /* as sent upstream (routing suffix stripped) */
 	char *auth_header; /* secret: wiped on free */
 	unsigned keepalive_s;

@@ -33,8 +33,8 @@ struct mcp_run_env {
 	struct store *store;
 	const struct config *cfg;
 	const char *response_id;
-	const char *identity;                  /* the caller, for approval decisions and the audit log */
-	json_t *response;                      /* output items are appended to response.output */
+	const char *identity; /* the caller, for approval decisions and the audit log */
+	json_t *response;     /* output items are appended to response.output */
 	/* Streaming only (else NULL); consumes event, which shares objects with the response:
 	 * serialise it before returning (as turn_emit_fn). */
 	void (*emit)(void *ud, json_t *event);

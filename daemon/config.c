@@ -534,10 +534,11 @@ check_url(struct cfgctx *cx, const char *path, const char *url)
 static int
 load_upstream(struct cfgctx *cx, json_t *o, const char *base, struct config_upstream *u)
 {
-	static const char *const keys[] = {"name",          "base_url", "api_key_env",
-	                                   "api_key_file",  "default",  "forward_caller_auth",
-	                                   "default_model", "http2",    "ca_file",
-	                                   NULL};
+	static const char *const keys[] = {"name",          "base_url",
+	                                   "api_key_env",   "api_key_file",
+	                                   "default",       "forward_caller_auth",
+	                                   "default_model", "http2",
+	                                   "ca_file",       NULL};
 	const char *name, *url, *model, *ca;
 	char path[96];
 	size_t n;

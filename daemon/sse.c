@@ -310,7 +310,8 @@ sse_write_event_open(struct buf *out, const char *type)
 
 	if (strpbrk(type, "\r\n"))
 		return -1;
-	if (buf_appends(out, "event: ") < 0 || buf_appends(out, type) < 0 || buf_appends(out, "\ndata: ") < 0) {
+	if (buf_appends(out, "event: ") < 0 || buf_appends(out, type) < 0 ||
+	    buf_appends(out, "\ndata: ") < 0) {
 		buf_truncate(out, start);
 		return -1;
 	}
