@@ -1394,17 +1394,24 @@ parse_input(struct request *r, struct api_error *e)
 
 /* ---- tools and tool_choice ---- */
 
+/* 1 when one of tools (validated already: key is a string in each) has key == value. */
 static int
-has_tool(const struct request *r, const char *name)
+has_tool_with(const json_t *tools, const char *key, const char *value)
 {
 	size_t i;
 	json_t *t;
 
-	json_array_foreach (r->tools, i, t) {
-		if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+	json_array_foreach (tools, i, t) {
+		if (strcmp(json_string_value(json_object_get(t, key)), value) == 0)
 			return 1;
 	}
 	return 0;
+}
+
+static int
+has_tool(const struct request *r, const char *name)
+{
+	return has_tool_with(r->tools, "name", name);
 }
 
 /* ---- mcp tools ---- */
@@ -1412,14 +1419,7 @@ has_tool(const struct request *r, const char *name)
 static int
 has_mcp_label(const struct request *r, const char *label)
 {
-	size_t i;
-	json_t *t;
-
-	json_array_foreach (r->mcp_tools, i, t) {
-		if (strcmp(json_string_value(json_object_get(t, "server_label")), label) == 0)
-			return 1;
-	}
-	return 0;
+	return has_tool_with(r->mcp_tools, "server_label", label);
 }
 
 /* server_label: [A-Za-z0-9_-]{1,64}, unique. Every way to miss that is one invalid_value, because the

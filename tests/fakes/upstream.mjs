@@ -230,6 +230,26 @@ function script(model, body) {
 		};
 		steps.push({ usage: u });
 	};
+	// Tool calls ({id, name, pieces}): the headers of every call first (id, name, empty arguments),
+	// then the argument pieces round-robin, so that with two calls the deltas are interleaved by index.
+	const toolCallSteps = (calls) => {
+		calls.forEach((c, index) =>
+			steps.push({
+				delta: {
+					tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
+				},
+			}),
+		);
+		const rounds = Math.max(...calls.map((c) => c.pieces.length));
+		for (let r = 0; r < rounds; r++) {
+			calls.forEach((c, index) => {
+				if (r < c.pieces.length) {
+					steps.push({ delta: { tool_calls: [{ index, function: { arguments: c.pieces[r] } }] } });
+					completion++;
+				}
+			});
+		}
+	};
 	steps.push({ delta: { role: 'assistant', content: '' } });
 
 	const tools = trailingToolMessages(messages);
@@ -262,24 +282,7 @@ function script(model, body) {
 				break;
 			}
 			const calls = model === 'fake-tool' ? [TOOL_CALLS.weather] : [TOOL_CALLS.weather, TOOL_CALLS.time];
-			// Headers of every call first (id, name, empty arguments), then the argument pieces
-			// round-robin, so that with two calls the deltas are interleaved by index.
-			calls.forEach((c, index) =>
-				steps.push({
-					delta: {
-						tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
-					},
-				}),
-			);
-			const rounds = Math.max(...calls.map((c) => c.pieces.length));
-			for (let r = 0; r < rounds; r++) {
-				calls.forEach((c, index) => {
-					if (r < c.pieces.length) {
-						steps.push({ delta: { tool_calls: [{ index, function: { arguments: c.pieces[r] } }] } });
-						completion++;
-					}
-				});
-			}
+			toolCallSteps(calls);
 			steps.push({ finish: 'tool_calls' });
 			break;
 		}
@@ -304,22 +307,7 @@ function script(model, body) {
 				name: mcpToolName(body, d.name),
 				pieces: pieces(d.args, d.args.length >= 3 ? 3 : 2),
 			}));
-			calls.forEach((c, index) =>
-				steps.push({
-					delta: {
-						tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
-					},
-				}),
-			);
-			const rounds = Math.max(...calls.map((c) => c.pieces.length));
-			for (let r = 0; r < rounds; r++) {
-				calls.forEach((c, index) => {
-					if (r < c.pieces.length) {
-						steps.push({ delta: { tool_calls: [{ index, function: { arguments: c.pieces[r] } }] } });
-						completion++;
-					}
-				});
-			}
+			toolCallSteps(calls);
 			steps.push({ finish: mcpFinishReason(messages) });
 			break;
 		}

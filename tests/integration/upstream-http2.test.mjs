@@ -60,6 +60,22 @@ async function pair(fake, { http2, trust = true } = {}) {
 	};
 }
 
+// One HTTP/2-over-TLS fake and a daemon with http2: true for the tests of the enclosing describe:
+// started before them, settled after each, stopped at the end. Returns a holder: holder.p is the pair.
+function sharedH2Pair() {
+	const holder = { p: null };
+	before(async () => {
+		holder.p = await pair(H2_TLS, { http2: true });
+	}, T);
+	after(async () => {
+		if (holder.p) await holder.p.stop();
+	}, STOP);
+	afterEach(async () => {
+		if (holder.p) await holder.p.d.settle();
+	});
+	return holder;
+}
+
 // The upstream chat requests from index `from` on, once there are at least n of them.
 async function chatsFrom(up, from, n, what) {
 	await up.waitFor(() => up.chatRequests().length >= from + n, 5000, what);
@@ -79,19 +95,10 @@ async function failures(d, model) {
 }
 
 describe('http2: true against an HTTP/2 upstream over TLS', () => {
-	let p;
-	before(async () => {
-		p = await pair(H2_TLS, { http2: true });
-	}, T);
-	after(async () => {
-		if (p) await p.stop();
-	}, STOP);
-	afterEach(async () => {
-		if (p) await p.d.settle();
-	});
+	const shared = sharedH2Pair();
 
 	it('non-streaming and streaming text responses work; the upstream saw HTTP/2', T, async () => {
-		const { d, up } = p;
+		const { d, up } = shared.p;
 		const n = up.chatRequests().length;
 		const r = await d.client.responses.create({ model: 'fake-text', input: 'Say hello' });
 		validateResponse(r);
@@ -125,18 +132,18 @@ describe('http2: true against an HTTP/2 upstream over TLS', () => {
 		const ref = await pair(H1_TLS);
 		try {
 			for (const model of ['fake-429', 'fake-500', 'fake-401']) {
-				const h2 = await failures(p.d, model);
+				const h2 = await failures(shared.p.d, model);
 				const h1 = await failures(ref.d, model);
 				assert.deepEqual(h2, h1, `${model}: as over HTTP/1`);
-				assert.equal(p.up.lastChat().httpVersion, '2.0');
+				assert.equal(shared.p.up.lastChat().httpVersion, '2.0');
 				assert.equal(ref.up.lastChat().httpVersion, '1.1');
 			}
-			const e429 = await failures(p.d, 'fake-429');
+			const e429 = await failures(shared.p.d, 'fake-429');
 			assert.deepEqual(
 				e429.map((f) => f.status),
 				[429, 429],
 			);
-			await p.d.settle();
+			await shared.p.d.settle();
 			await ref.d.settle();
 		} finally {
 			await ref.stop();
@@ -145,19 +152,10 @@ describe('http2: true against an HTTP/2 upstream over TLS', () => {
 });
 
 describe('http2: true multiplexes concurrent responses over one session', () => {
-	let p;
-	before(async () => {
-		p = await pair(H2_TLS, { http2: true });
-	}, T);
-	after(async () => {
-		if (p) await p.stop();
-	}, STOP);
-	afterEach(async () => {
-		if (p) await p.d.settle();
-	});
+	const shared = sharedH2Pair();
 
 	it(`${CONCURRENT} concurrent streaming responses share one HTTP/2 session (one TCP connection)`, T, async () => {
-		const { d, up } = p;
+		const { d, up } = shared.p;
 		const all = await Promise.all(
 			Array.from({ length: CONCURRENT }, async (_, i) => {
 				const events = await collect(
@@ -186,16 +184,10 @@ describe('http2: true multiplexes concurrent responses over one session', () => 
 });
 
 describe('http2: true, a caller disconnect mid-stream', () => {
-	let p;
-	before(async () => {
-		p = await pair(H2_TLS, { http2: true });
-	}, T);
-	after(async () => {
-		if (p) await p.stop();
-	}, STOP);
+	const shared = sharedH2Pair();
 
 	it('resets only that stream; a response on the same session completes', T, async () => {
-		const { d, up } = p;
+		const { d, up } = shared.p;
 		const n = up.chatRequests().length;
 		// B: a long stream (about 4 s) that keeps the session busy.
 		const longRun = d.sse('/v1/responses', { model: 'fake-slow-long', input: 'long', stream: true });
