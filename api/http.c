@@ -67,7 +67,6 @@ struct http_txn {
  * for one transaction (BIND_PROTOCOL to DROP_PROTOCOL), not for the whole connection. */
 struct http_conn {
 	struct http_txn *txn;
-	int counted;
 };
 
 static void
@@ -669,6 +668,14 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	return 0;
 }
 
+static struct http_ctx *
+vhost_ctx(struct lws *wsi)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+
+	return vh ? lws_get_vhost_user(vh) : NULL;
+}
+
 static int
 http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -682,12 +689,16 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		 * mode is served (with its own checks), every upgrade is refused by hanging up. */
 		log_info("refused a WebSocket upgrade (not served yet)");
 		return -1;
-	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
-		if (conn && !conn->counted) {
-			ctx = lws_get_vhost_user(lws_get_vhost(wsi));
-			conn->counted = 1;
+	case LWS_CALLBACK_WSI_CREATE:
+		/* Once per adopted socket, and WSI_DESTROY once when it is closed: the count covers a
+		 * connection from accept to close, also before its first request (the protocol binds,
+		 * and the per-session data exists, only once a request arrives). */
+		if ((ctx = vhost_ctx(wsi)) != NULL)
 			ctx->connections++;
-		}
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if ((ctx = vhost_ctx(wsi)) != NULL && ctx->connections > 0)
+			ctx->connections--;
 		break;
 	case LWS_CALLBACK_HTTP:
 		return on_http(conn, wsi, in ? (const char *)in : "/");
@@ -710,11 +721,6 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		txn_release(conn);
-		if (conn && conn->counted) {
-			ctx = lws_get_vhost_user(lws_get_vhost(wsi));
-			conn->counted = 0;
-			ctx->connections--;
-		}
 		break;
 	default:
 		break;

@@ -6,6 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -188,6 +190,61 @@ describe('request rules', () => {
 		// Headers well inside the limit are fine.
 		const r = await d.request('GET', '/healthz', undefined, { 'x-small': 'c'.repeat(1024) });
 		assert.equal(r.status, 200);
+	});
+});
+
+describe('max_connections', () => {
+	// Connections count from accept to close, whether a request is under way, they sit idle kept
+	// alive, or they have not sent a byte yet (those used to go uncounted: lws binds the protocol,
+	// where the count was kept, only once a request arrives).
+	let d;
+	before(async () => {
+		d = await startDaemon({ config: { limits: { max_connections: 2 } } });
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	/** GET /healthz through agent: {status, reused} or {error}. */
+	const healthOn = (agent) =>
+		new Promise((resolve) => {
+			const req = http.request({ socketPath: d.socketPath, path: '/healthz', agent }, (res) => {
+				res.resume();
+				res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket }));
+			});
+			req.on('error', (e) => resolve({ error: e.code ?? e.message }));
+			req.end();
+		});
+	const GET = 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+
+	it('an idle kept-alive and a silent connection fill it; one more is closed unanswered; a freed place is taken again', T, async () => {
+		const kept = new http.Agent({ keepAlive: true, maxSockets: 1 });
+		const silent = net.connect(d.socketPath);
+		silent.on('error', () => {});
+		try {
+			assert.equal((await healthOn(kept)).status, 200);
+			await new Promise((resolve, reject) => {
+				if (silent.readyState === 'open') resolve();
+				silent.once('connect', resolve);
+				silent.once('error', reject);
+			});
+			const over = await rawExchange(d.socketPath, GET, { timeoutMs: 5000 });
+			assert.equal(over.status, 0, `a third connection was served: ${over.raw.slice(0, 80)}`);
+			assert.equal(over.timedOut, false, 'the third connection was left open');
+			const again = await healthOn(kept);
+			assert.deepEqual(again, { status: 200, reused: true }, 'the kept-alive connection serves on');
+			silent.destroy();
+			// Its place goes to the next connection once the daemon saw it close (bounded wait).
+			let status = 0;
+			for (let i = 0; i < 50 && status !== 200; i++) {
+				status = (await rawExchange(d.socketPath, GET, { timeoutMs: 2000 })).status;
+				if (status !== 200) await sleep(50);
+			}
+			assert.equal(status, 200, 'no connection was served after the silent one closed');
+		} finally {
+			kept.destroy();
+			silent.destroy();
+		}
 	});
 });
 
