@@ -707,6 +707,10 @@ start_turn(struct engine_job *job)
 	xr.max_header_bytes = (size_t)64 * 1024;
 	xr.http2 = job->http2;
 	xr.ca_file = job->ca_file;
+	/* A stream may be held open for minutes while the model trickles a few hundred bytes at a time;
+	 * curl keeps its receive buffer all along. 1 KiB instead of 16 holds such a chunk and saved
+	 * about 3 kB of RSS per held stream (tests/bench, 2,000 slow streams). */
+	xr.recv_buffer_bytes = 1024;
 	job->xfer = xfer_start(job->ctx->xfer, &xr, &upstream_callbacks, job);
 	free(body);
 	if (job->xfer == NULL) {

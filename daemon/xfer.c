@@ -671,6 +671,10 @@ setup_easy(struct xfer *x, const struct xfer_request *req)
 	/* Its minimum: curl allocates this upload buffer (64 KiB by default) for every HTTP/2 POST,
 	 * and a stream held open for minutes would keep it. */
 	SET(CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+	/* Kept by the handle for the whole transfer, like the upload buffer. A reset handle from the
+	 * spares is back at curl's default, so only a non-default size needs setting. */
+	if (req->recv_buffer_bytes > 0)
+		SET(CURLOPT_BUFFERSIZE, req->recv_buffer_bytes);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
 	SET(CURLOPT_CLOSESOCKETDATA, (void *)x->ctx);
 	/* HTTP/2 over TLS only: without TLS (prior knowledge) libcurl 7.88 fails on reused connections. */

@@ -39,6 +39,7 @@ struct xfer_request {
 	int http2;               /* https only: HTTP/2 by ALPN, multiplexed with the other http2
 	                          * transfers to the same host; 0: HTTP/1.1 */
 	const char *ca_file;     /* PEM bundle to trust instead of the system's; copied; may be NULL */
+	long recv_buffer_bytes;  /* curl's receive buffer, 1024 and up; 0: curl's default (16 KiB) */
 };
 
 struct xfer_result {

@@ -429,6 +429,7 @@ struct tc {
 	struct xfer *x;
 	int mode;
 	int nheaders, ndata, done;
+	size_t max_data; /* the largest on_data chunk */
 	int cancelled;
 	int after_cancel; /* callbacks seen after xfer_cancel: must stay 0 */
 	long status;
@@ -557,6 +558,8 @@ tc_on_data(void *ud, const char *data, size_t len)
 	if (t->cancelled)
 		t->after_cancel++;
 	t->ndata++;
+	if (len > t->max_data)
+		t->max_data = len;
 	check_replay(t, data, len);
 	switch (t->mode) {
 	case TC_PAUSE:
@@ -1130,6 +1133,37 @@ test_concurrent(void)
 	env_done();
 }
 
+/* recv_buffer_bytes bounds each chunk; the next transfer on the same (spare) handle is back at
+ * curl's default, which hands out larger chunks of the same body. */
+static void
+test_recv_buffer(void)
+{
+	struct tc t[2];
+	struct xfer_request req;
+	char url[128];
+	int i;
+
+	env_init();
+	ndone = 0;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/big", srv.port);
+	for (i = 0; i < 2; i++) {
+		tc_init(&t[i], TC_PLAIN);
+		memset(&req, 0, sizeof req);
+		req.url = url;
+		req.recv_buffer_bytes = i == 0 ? 1024 : 0;
+		T(tc_start_req(&t[i], &req) != NULL);
+		T(run_until(&ndone, i + 1) == 0);
+		T(t[i].res.ok == 1 && t[i].status == 200);
+		T(t[i].body.len == BIG_SIZE && memcmp(t[i].body.data, big_body, BIG_SIZE) == 0);
+	}
+	T(t[0].max_data > 0 && t[0].max_data <= 1024);
+	T(t[1].max_data > 1024);
+	T(srv.accepted == 1); /* one connection: the second transfer reused what the first left */
+	for (i = 0; i < 2; i++)
+		tc_free(&t[i]);
+	env_done();
+}
+
 static void
 test_teardown_in_flight(void)
 {
@@ -1175,6 +1209,7 @@ main(void)
 	test_keepalive();
 	test_parked_sockets();
 	test_concurrent();
+	test_recv_buffer();
 	test_teardown_in_flight();
 	free(big_body);
 	return T_DONE();
