@@ -3,16 +3,29 @@
  *
  *   loadgen [--unix PATH] --url URL --body FILE [--concurrency N] [--duration S | --requests N]
  *           [--warmup S] [--stream] [--hold] [--pending N] [--timeout S]
+ *           [--http2] [--cacert FILE] [--recv-buffer N] [--upload-buffer N]
  *
  * It POSTs FILE (Content-Type: application/json) to URL, over the Unix socket PATH when given, and
  * keeps N requests in flight. Each latency is taken on the monotonic clock from the moment the
  * request is handed to libcurl to the moment its transfer ends (end of body). Connections are kept
  * alive and reused. Output: one JSON line on stdout,
- *   {"requests":R,"errors":E,"seconds":S,"rps":X,"p50_ms":A,"p99_ms":B,"max_ms":C}
+ *   {"requests":R,"errors":E,"seconds":S,"rps":X,"p50_ms":A,"p99_ms":B,"max_ms":C,
+ *    "base_rss_kb":K,"peak_rss_kb":P}
  * where requests counts the measured requests (errors included), rps is (requests - errors) / seconds
  * and the latencies are those of the successful ones. A request is an error on a transport failure,
  * an HTTP status other than 200, or (with --stream) a body that does not end with "data: [DONE]".
- * The first few error reasons go to stderr.
+ * The first few error reasons go to stderr. base_rss_kb is loadgen's own VmRSS (/proc/self/status)
+ * just before the first transfer is added: libcurl initialised and the multi handle made, but no
+ * easy handle yet (they are made right after), so that peak_rss_kb - base_rss_kb is all that the
+ * transfers cost, their handles included. peak_rss_kb is loadgen's VmHWM at the end of the run.
+ * Either is -1 when /proc cannot be read.
+ *
+ * HTTP: 1.1 by default. --http2 (https:// URLs only, not with --unix) asks for HTTP/2 by TLS ALPN
+ * (CURL_HTTP_VERSION_2TLS) with CURLOPT_PIPEWAIT and CURLPIPE_MULTIPLEX on the multi handle, so that
+ * the transfers share connections (libcurl puts up to 100 streams on one), as toolhostd does for an
+ * "http2" upstream. --cacert FILE trusts the PEM bundle FILE instead of the system's (CURLOPT_CAINFO).
+ * --recv-buffer N sets CURLOPT_BUFFERSIZE (1024 and up) and --upload-buffer N
+ * CURLOPT_UPLOAD_BUFFERSIZE (16384 and up); without them libcurl's defaults hold.
  *
  * Timed mode (--duration, the default, 5 s): requests run for warmup + duration seconds; those that
  * end inside the measured window are counted, those still in flight at its end are dropped.
@@ -39,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -47,19 +61,25 @@
 #define MAX_ERR_MSGS 5
 #define DONE_MARK    "data: [DONE]"
 #define NEVER        1e300 /* a time that never comes */
+/* libcurl's largest CURLOPT_UPLOAD_BUFFERSIZE */
+#define UPLOAD_MAX (2L * 1024 * 1024)
 
 struct opts {
 	const char *unix_path;
 	const char *url;
 	const char *body_file;
+	const char *cacert;
 	long concurrency;
 	double duration;
 	long requests;
 	double warmup;
 	double timeout;
 	long pending;
+	long recv_buffer;   /* 0: libcurl's default */
+	long upload_buffer; /* 0: libcurl's default */
 	int stream;
 	int hold;
+	int http2;
 };
 
 struct xfer {
@@ -106,7 +126,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: loadgen [--unix PATH] --url URL --body FILE [--concurrency N]\n"
 	                "               [--duration S | --requests N] [--warmup S] [--stream] [--hold]\n"
-	                "               [--pending N] [--timeout S]\n");
+	                "               [--pending N] [--timeout S] [--http2] [--cacert FILE]\n"
+	                "               [--recv-buffer N] [--upload-buffer N]\n");
 	exit(2);
 }
 
@@ -140,6 +161,10 @@ parse_args(int argc, char **argv)
 	        {"pending", required_argument, NULL, 'p'},
 	        {"stream", no_argument, NULL, 's'},
 	        {"hold", no_argument, NULL, 'H'},
+	        {"http2", no_argument, NULL, '2'},
+	        {"cacert", required_argument, NULL, 'C'},
+	        {"recv-buffer", required_argument, NULL, 'r'},
+	        {"upload-buffer", required_argument, NULL, 'B'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -188,6 +213,19 @@ parse_args(int argc, char **argv)
 		case 'H':
 			opt.hold = 1;
 			break;
+		case '2':
+			opt.http2 = 1;
+			break;
+		case 'C':
+			opt.cacert = optarg;
+			break;
+		case 'r':
+			opt.recv_buffer = (long)parse_num("--recv-buffer", optarg, 1024, CURL_MAX_READ_SIZE);
+			break;
+		case 'B':
+			opt.upload_buffer =
+			        (long)parse_num("--upload-buffer", optarg, CURL_MAX_WRITE_SIZE, UPLOAD_MAX);
+			break;
 		default:
 			usage();
 		}
@@ -196,6 +234,13 @@ parse_args(int argc, char **argv)
 		opt.url = argv[optind++];
 	if (optind != argc || opt.url == NULL || opt.body_file == NULL)
 		usage();
+	/* HTTP/2 only by TLS ALPN: libcurl 7.88 fails transfers on a reused h2c (prior-knowledge)
+	 * connection, and toolhostd offers HTTP/2 on https:// upstreams alone for that reason. */
+	if (opt.http2 && (opt.unix_path != NULL || strncasecmp(opt.url, "https://", 8) != 0)) {
+		fprintf(stderr,
+		        "loadgen: --http2 needs an https:// URL and no --unix (HTTP/2 by TLS ALPN only)\n");
+		exit(2);
+	}
 	if (opt.hold) {
 		/* In hold mode --duration bounds the whole run and each stream may take all of it. */
 		if (!have_duration)
@@ -260,6 +305,28 @@ raise_nofile(void)
 	if (opt.concurrency + 64 > (long)rl.rlim_cur)
 		fprintf(stderr, "loadgen: warning: %ld streams but only %ld file descriptors\n",
 		        opt.concurrency, (long)rl.rlim_cur);
+}
+
+/* A "kB" field of /proc/self/status (VmRSS, VmHWM), or -1 when it cannot be read. */
+static long
+status_kb(const char *name)
+{
+	FILE *f;
+	char line[256];
+	size_t len = strlen(name);
+	long kb = -1;
+
+	f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, name, len) == 0 && line[len] == ':') {
+			kb = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
 }
 
 static size_t
@@ -445,7 +512,19 @@ easy_setup(struct xfer *x, const char *body, size_t body_len, struct curl_slist 
 		ok &= curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, opt.unix_path) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK; /* ignore *_proxy variables */
 	ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-	ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+	if (opt.http2) {
+		ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS) == CURLE_OK;
+		/* Wait for a connection being set up rather than open one more beside it. */
+		ok &= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L) == CURLE_OK;
+	} else {
+		ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+	}
+	if (opt.cacert != NULL)
+		ok &= curl_easy_setopt(e, CURLOPT_CAINFO, opt.cacert) == CURLE_OK;
+	if (opt.recv_buffer > 0)
+		ok &= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, opt.recv_buffer) == CURLE_OK;
+	if (opt.upload_buffer > 0)
+		ok &= curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, opt.upload_buffer) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK;
@@ -503,7 +582,7 @@ main(int argc, char **argv)
 	char *body;
 	size_t body_len;
 	double t_start, t_warm, t_end, t_hard, t_last = 0, seconds;
-	long i, started = 0, to_start, waiting;
+	long i, started = 0, to_start, waiting, base_rss;
 
 	parse_args(argc, argv);
 	raise_nofile();
@@ -526,7 +605,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "loadgen: curl_multi_init failed\n");
 		return 2;
 	}
-	if (curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, opt.concurrency + 16) != CURLM_OK) {
+	if (curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, opt.concurrency + 16) != CURLM_OK ||
+	    (opt.http2 &&
+	     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK)) {
 		fprintf(stderr, "loadgen: curl_multi_setopt failed\n");
 		return 2;
 	}
@@ -535,6 +616,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "loadgen: out of memory\n");
 		return 2;
 	}
+	/* Before the easy handles too: they are part of what each transfer costs. */
+	base_rss = status_kb("VmRSS");
 	for (i = 0; i < opt.concurrency; i++)
 		easy_setup(&xs[i], body, body_len, headers);
 
@@ -655,7 +738,7 @@ main(int argc, char **argv)
 	       percentile(0.99), st.n_lat ? st.lat[st.n_lat - 1] : 0.0);
 	if (opt.hold)
 		printf(",\"peak_open\":%ld,\"peak_streaming\":%ld", st.peak_open, st.peak_head);
-	printf("}\n");
+	printf(",\"base_rss_kb\":%ld,\"peak_rss_kb\":%ld}\n", base_rss, status_kb("VmHWM"));
 	if (fflush(stdout) != 0)
 		return 2;
 

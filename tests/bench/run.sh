@@ -8,14 +8,25 @@
 #     nginx set up as a plain reverse proxy (kept-alive HTTP/1.1 to the canned nginx, SSE unbuffered):
 #     the reference of what a proxy in the middle can reach here; the ratios toolhostd/direct and
 #     toolhostd/proxy; and the latency toolhostd adds at concurrency 1 (toolhostd p50 - direct p50).
+#   * CPU time per request at c=64 (user + kernel, microseconds) of toolhostd and of the proxy's
+#     nginx worker(s): /proc/PID/stat over the whole point, warmup included, divided by the
+#     measured rate times the point's length. With 2 CPUs shared by loadgen, the canned nginx and
+#     the process in the middle, this is what bounds the throughput ratios.
 #   * toolhostd's peak RSS (VmHWM) after those runs.
 #   * BENCH_STREAMS (10,000) concurrent slow SSE streams through a second toolhostd whose upstream
 #     trickles its answer at BENCH_SLOW_RATE bytes/s, over HTTP/2 on TLS ("http2": true and
 #     "ca_file" on the upstream, base_url https://127.0.0.1:...: HTTP/2 by ALPN, many streams on one
-#     connection): errors, peak open streams, peak RSS, peak descriptors.
+#     connection): errors, peak open streams, peak RSS, peak descriptors, and RSS per stream (peak
+#     VmHWM minus the VmRSS it had before the streams, / BENCH_STREAMS).
+#   * "libcurl alone", the floor under that: loadgen itself holding the same number of streams
+#     straight to the same slow nginx location, with the libcurl settings toolhostd uses upstream
+#     (HTTP/2 by ALPN, PIPEWAIT, multiplexing, CURLOPT_BUFFERSIZE 1024, CURLOPT_UPLOAD_BUFFERSIZE
+#     16384) and the body toolhostd sends upstream (chat-request.json): loadgen's errors, peak open,
+#     peak RSS and RSS per stream (its VmHWM minus its VmRSS before the first transfer, / streams),
+#     and toolhostd's RSS per stream over libcurl's. Run in BENCH_DIRECT_ONLY mode too.
 # Targets printed beside the figures: throughput through toolhostd >= 50% of direct at c=64; added
-# p50 < 0.3 ms at c=1; 10k streams with 0 errors and peak RSS < 200 MB. The proxy's figures are
-# information only (lines marked "info"), no target. The exit status is 1 when a
+# p50 < 0.3 ms at c=1; 10k streams with 0 errors and peak RSS < 200 MB. The proxy's and libcurl
+# alone's figures are information only (lines marked "info"), no target. The exit status is 1 when a
 # target is missed or a request failed (BENCH_LENIENT=1: 0 anyway), 2 when the bench could not run.
 #
 # Pieces (all in tests/bench/):
@@ -26,16 +37,20 @@
 #   chat.sse        canned Chat Completions SSE answer (POST /v1/chat/completions)
 #   chat.json       canned Chat Completions JSON answer (POST /v1/chat/completions-json)
 #   chat-slow.sse   long SSE answer for /slow/v1/chat/completions, throttled by limit_rate
+#   chat-request.json  the Chat Completions body toolhostd sends upstream for the bench's streaming
+#                   request (its exact bytes, taken from a listener), for the libcurl-alone streams
 #
 # Environment: BENCH_SECONDS (5) per point, BENCH_WARMUP (1) s before each point, BENCH_STREAMS
 # (10000), BENCH_SLOW_RATE (200) bytes/s, BENCH_NGINX_WORKERS (1, for both nginx instances),
 # TOOLHOSTD (build/release/toolhostd), BENCH_DIRECT_ONLY=1 runs only the nginx + loadgen half, direct
-# and through the nginx proxy (no daemon needed), BENCH_LENIENT=1.
+# and through the nginx proxy, and the slow streams direct and from libcurl alone (no daemon
+# needed), BENCH_LENIENT=1.
 # Raw loadgen lines go to build/bench/results.txt, the logs of the last run to build/bench/logs/.
 # Needs nginx, curl and the openssl command: the HTTPS port's certificate is made at start, a
 # throwaway self-signed one for 127.0.0.1 (EC key, valid 2 days) in the run's temp dir, never kept;
 # the slow toolhostd trusts it alone ("ca_file").
-# Whole run: about 18 x (BENCH_SECONDS + BENCH_WARMUP) + 30 s, about 2.5 minutes with the defaults.
+# Whole run: about 18 x (BENCH_SECONDS + BENCH_WARMUP) + 45 s (two slow-stream runs of 15-20 s
+# each), about 2.5 minutes with the defaults.
 #
 # Notes: nginx sends the first 512 bytes of the slow answer at once (so the response head is not
 # held back), then the rest (~2.7 kB) at BENCH_SLOW_RATE: one slow stream lasts ~14 s. loadgen opens
@@ -46,6 +61,11 @@
 # ones are still being set up): 10,000 took 10,177 in a run here. The script warns when the hard
 # open-files limit is lower (it is raised to the hard limit; it cannot go beyond). A toolhostd
 # that refuses the slow config (-n check: no "http2" or "ca_file" key) stops the bench: exit status 2.
+# libcurl alone opens a like number of connections (in runs here: 157 for 10,000 streams, as
+# toolhostd; 257 for 2,000, where toolhostd opened 157), and each costs memory beside its
+# streams: the figures per stream include that share, so they vary more with fewer streams.
+# loadgen makes all its easy handles before the first transfer, but reads its base RSS before
+# making them (10,000 of them took 56 MB here), as toolhostd's base is read before its first one.
 # Why TLS: libcurl 7.88 (Debian 12) fails every transfer but the first on an h2c (prior-knowledge)
 # connection it reuses ("Error in the HTTP2 framing layer"; fixed in curl 8.0), so toolhostd offers
 # HTTP/2 only on https:// upstreams, negotiated by ALPN.
@@ -292,8 +312,29 @@ field() { # json-line name
 	sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"
 }
 
+# CPU time (user and kernel, in clock ticks) of the processes in $@ so far: "user sys".
+cpu_ticks() { # pid...
+	local pid u=0 k=0 st
+	for pid in "$@"; do
+		# Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+		st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+		read -r -a st <<<"$st"
+		u=$((u + st[11])) k=$((k + st[12]))
+	done
+	echo "$u $k"
+}
+TICK=$(getconf CLK_TCK)
+
+# The process(es) whose CPU a point measures: toolhostd itself, the proxy's nginx workers.
+measured_pids() { # target
+	case $1 in
+	toolhostd) echo "$DAEMON_PID" ;;
+	proxy) pgrep -P "$PROXY_PID" || true ;;
+	esac
+}
+
 run_point() { # target mode c
-	local target=$1 mode=$2 c=$3 f rc
+	local target=$1 mode=$2 c=$3 f rc pids before after
 	local args=(--body "$TMP/req.json" --concurrency "$c" --duration "$SECS" --warmup "$WARM")
 	[ "$mode" = stream ] && args=(--body "$TMP/req-stream.json" --stream --concurrency "$c" --duration "$SECS"
 		--warmup "$WARM")
@@ -306,7 +347,10 @@ run_point() { # target mode c
 	else
 		args+=(--url "$base/v1/chat/completions-json")
 	fi
+	read -r -a pids <<<"$(measured_pids "$target" | tr '\n' ' ')"
+	read -r -a before <<<"$(cpu_ticks "${pids[@]}")"
 	loadgen "$target $mode c=$c" "${args[@]}"
+	read -r -a after <<<"$(cpu_ticks "${pids[@]}")"
 	if [ "$target" = toolhostd ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
 		wait "$DAEMON_PID" 2>/dev/null && rc=0 || rc=$?
 		DAEMON_PID=""
@@ -317,6 +361,13 @@ run_point() { # target mode c
 	for f in requests errors rps p50_ms p99_ms; do
 		R[$target,$mode,$c,$f]=$(field "$LINE" "$f")
 	done
+	# CPU per request, user and kernel: the whole point (warmup included) over the requests it
+	# served at the measured rate.
+	if [ "${#pids[@]}" -gt 0 ]; then
+		R[$target,$mode,$c,cpu]=$(calc "${R[$target,$mode,$c,rps]:-0} > 0 ? sprintf(\"%.0f + %.0f\", \
+			($((after[0] - before[0]))) * 1e6 / $TICK / (${R[$target,$mode,$c,rps]} * ($SECS + $WARM)), \
+			($((after[1] - before[1]))) * 1e6 / $TICK / (${R[$target,$mode,$c,rps]} * ($SECS + $WARM))) : \"-\"")
+	fi
 }
 
 # Runs loadgen in the background and waits for it, so that a signal is handled at once; its JSON
@@ -379,22 +430,27 @@ fi
 
 # ---- slow streams ------------------------------------------------------------------------------
 
-hold() { # target -> sets HOLD line
+hold() { # target -> its JSON line in LINE
 	local args=(--hold --stream --concurrency "$STREAMS" --duration 120 --pending 256 --body "$TMP/req-stream.json")
 	if [ "$1" = toolhostd ]; then
 		args+=(--unix "$SOCK" --url http://localhost/v1/responses)
+	elif [ "$1" = libcurl ]; then
+		# What toolhostd's upstream transfers are, without toolhostd: its body, its curl settings.
+		args=(--hold --stream --concurrency "$STREAMS" --duration 120 --pending 256
+			--body tests/bench/chat-request.json --url "$UP2/slow/v1/chat/completions" --http2
+			--cacert "$CERT" --recv-buffer 1024 --upload-buffer 16384)
 	else
 		args+=(--url "$UP/slow/v1/chat/completions")
 	fi
 	loadgen "$1 hold" "${args[@]}"
-	HOLD=$LINE
-	echo "$1 hold n=$STREAMS $HOLD" >>"$OUT/results.txt"
+	echo "$1 hold n=$STREAMS $LINE" >>"$OUT/results.txt"
 }
 
-HWM_SLOW="" FDS_PEAK="" SLOW_PROTO="HTTP/1.1"
+HWM_SLOW="" RSS_SLOW="" FDS_PEAK="" SLOW_PROTO="HTTP/1.1"
 if [ "$DIRECT_ONLY" = 1 ]; then
 	echo "bench: $STREAMS slow streams directly from nginx ($RATE bytes/s after the first 512 bytes)"
 	hold direct
+	HOLD=$LINE
 else
 	# HTTP/2 over TLS to the upstream, trusting the run's certificate alone.
 	SLOW_URL="$UP2/slow/v1" SLOW_KEYS=",\"http2\":true,\"ca_file\":\"$CERT\""
@@ -410,6 +466,7 @@ else
 			"descriptors in toolhostd (a client socket each, an upstream connection per 100)" >&2
 	fi
 	start_daemon slow "$SLOW_URL" "$SLOW_KEYS"
+	RSS_SLOW=$(vm_kb "$DAEMON_PID" VmRSS) # before the streams: the base of its RSS per stream
 	echo "bench: $STREAMS slow streams through toolhostd ($RATE bytes/s upstream after the first 512 bytes," \
 		"upstream over $SLOW_PROTO)"
 	# Samples toolhostd's descriptor count once a second while the streams run (at most 150 s).
@@ -422,6 +479,7 @@ else
 	) >"$TMP/fds.txt" &
 	SAMPLER_PID=$!
 	hold toolhostd
+	HOLD=$LINE
 	HWM_SLOW=$(vm_kb "$DAEMON_PID" VmHWM)
 	kill -0 "$DAEMON_PID" 2>/dev/null || die "toolhostd exited during the slow-stream run (see $OUT/logs)"
 	stop_pid "$SAMPLER_PID"
@@ -435,6 +493,25 @@ H_PEAK=$(field "$HOLD" peak_open)
 H_SECS=$(field "$HOLD" seconds)
 H_P50=$(field "$HOLD" p50_ms)
 H_MAX=$(field "$HOLD" max_ms)
+
+# The floor: the same streams held by libcurl alone (loadgen, toolhostd stopped by now).
+echo "bench: $STREAMS slow streams from libcurl alone (loadgen --http2 straight to nginx, HTTP/2 over TLS," \
+	"toolhostd's upstream body and curl settings)"
+hold libcurl
+C_ERR=$(field "$LINE" errors)
+C_PEAK=$(field "$LINE" peak_open)
+C_BASE=$(field "$LINE" base_rss_kb)
+C_HWM=$(field "$LINE" peak_rss_kb)
+[ "$C_ERR" = 0 ] || FAILED=$((FAILED + 1))
+per_stream() { # base-kB peak-kB -> kB of RSS per slow stream, 1 decimal ("-" when unknown)
+	calc "${1:--1} >= 0 && ${2:-0} > ${1:--1} ? sprintf(\"%.1f\", (${2:-0} - ${1:--1}) / $STREAMS) : \"-\""
+}
+C_PER=$(per_stream "$C_BASE" "$C_HWM")
+T_PER=$(per_stream "$RSS_SLOW" "$HWM_SLOW")
+T_RATIO=-
+if [ "$T_PER" != - ] && [ "$C_PER" != - ]; then
+	T_RATIO=$(calc "sprintf(\"%.2f\", ($HWM_SLOW - $RSS_SLOW) / ($C_HWM - $C_BASE))")
+fi
 
 # ---- report ------------------------------------------------------------------------------------
 
@@ -457,6 +534,8 @@ if [ "$DIRECT_ONLY" = 1 ]; then
 	done
 	echo
 	echo "slow streams (direct): $STREAMS, errors $H_ERR, peak open $H_PEAK, $H_SECS s, one stream p50 $H_P50 ms, max $H_MAX ms"
+	echo "info: slow streams, libcurl alone (HTTP/2 over TLS): $STREAMS, errors $C_ERR, peak open $C_PEAK," \
+		"peak RSS $(calc "sprintf(\"%.1f MB\", ${C_HWM:-0} / 1024)"), $C_PER kB per stream"
 	echo "(BENCH_DIRECT_ONLY=1: no toolhostd figures, no targets checked)"
 	[ "$FAILED" = 0 ] && [ "$H_ERR" = 0 ] || exit 1
 	exit 0
@@ -492,6 +571,8 @@ done
 for mode in json stream; do
 	printf '%-46s %-28s %s\n' "$mode: nginx proxy at c=64" "$(ratio "$mode" 64 proxy direct) of direct" info
 	printf '%-46s %-28s %s\n' "$mode: toolhostd at c=64" "$(ratio "$mode" 64 toolhostd proxy) of nginx proxy" info
+	printf '%-46s %-28s %s\n' "$mode: CPU us/request at c=64, toolhostd" "${R[toolhostd,$mode,64,cpu]:-?} (user + kernel)" info
+	printf '%-46s %-28s %s\n' "$mode: CPU us/request at c=64, nginx proxy" "${R[proxy,$mode,64,cpu]:-?} (user + kernel)" info
 done
 printf '%-46s %-28s %s\n' "peak RSS after the c=1..64 runs" \
 	"$(calc "sprintf(\"%.1f MB\", ${HWM_FAST:-0} / 1024)") (VmHWM)" "-"
@@ -499,8 +580,16 @@ row "$STREAMS slow streams: 0 errors" "$H_ERR errors" "$H_ERR == 0"
 row "$STREAMS slow streams: all open at once" "peak $H_PEAK open" "$H_PEAK >= $STREAMS"
 row "$STREAMS slow streams: peak RSS < 200 MB" "$(calc "sprintf(\"%.1f MB\", ${HWM_SLOW:-0} / 1024)") (VmHWM)" \
 	"${HWM_SLOW:-0} > 0 && ${HWM_SLOW:-0} < 200 * 1024"
+printf '%-46s %-28s %s\n' "slow streams: toolhostd RSS per stream" "$T_PER kB" info
+printf '%-46s %-28s %s\n' "slow streams: libcurl alone, peak RSS" \
+	"$(calc "sprintf(\"%.1f MB\", ${C_HWM:-0} / 1024)") (VmHWM)" info
+printf '%-46s %-28s %s\n' "slow streams: libcurl alone, RSS per stream" "$C_PER kB" info
+printf '%-46s %-28s %s\n' "slow streams: libcurl alone, errors, peak open" "$C_ERR errors, peak $C_PEAK open" info
+printf '%-46s %-28s %s\n' "slow streams: toolhostd / libcurl, per stream" "$T_RATIO" info
 echo "(slow streams: $H_SECS s in all; one stream p50 $H_P50 ms, max $H_MAX ms (about $(calc "int(($(wc -c <tests/bench/chat-slow.sse) - 512) / $RATE)") s unhindered);" \
 	"toolhostd peak descriptors ${FDS_PEAK:-?} of $NOFILE; upstream over $SLOW_PROTO)"
+echo "(RSS per stream = (peak VmHWM - VmRSS before the streams) / $STREAMS; libcurl alone = loadgen holding the"
+echo " same streams straight to nginx with toolhostd's upstream body and curl settings, toolhostd stopped)"
 echo "(info rows: not targets, not counted)"
 
 [ "$FAILED" = 0 ] || echo "bench: $FAILED point(s) had failed requests (see $OUT/logs/loadgen.log)"
