@@ -25,7 +25,7 @@ struct lws_protocols;
 struct http_ctx {
 	struct engine_ctx *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
-	size_t connections; /* open caller connections, idle keep-alive ones included */
+	size_t connections; /* caller connections from accept to close, silent and idle ones too */
 	size_t busy;        /* requests not yet fully written (a drain waits for 0) */
 };
 
