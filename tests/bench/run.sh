@@ -431,17 +431,14 @@ fi
 # ---- slow streams ------------------------------------------------------------------------------
 
 hold() { # target -> its JSON line in LINE
-	local args=(--hold --stream --concurrency "$STREAMS" --duration 120 --pending 256 --body "$TMP/req-stream.json")
-	if [ "$1" = toolhostd ]; then
-		args+=(--unix "$SOCK" --url http://localhost/v1/responses)
-	elif [ "$1" = libcurl ]; then
-		# What toolhostd's upstream transfers are, without toolhostd: its body, its curl settings.
-		args=(--hold --stream --concurrency "$STREAMS" --duration 120 --pending 256
-			--body tests/bench/chat-request.json --url "$UP2/slow/v1/chat/completions" --http2
-			--cacert "$CERT" --recv-buffer 1024 --upload-buffer 16384)
-	else
-		args+=(--url "$UP/slow/v1/chat/completions")
-	fi
+	local args=(--hold --stream --concurrency "$STREAMS" --duration 120 --pending 256)
+	case $1 in
+	toolhostd) args+=(--body "$TMP/req-stream.json" --unix "$SOCK" --url http://localhost/v1/responses) ;;
+	# What toolhostd's upstream transfers are, without toolhostd: its body, its curl settings.
+	libcurl) args+=(--body tests/bench/chat-request.json --url "$UP2/slow/v1/chat/completions" --http2
+		--cacert "$CERT" --recv-buffer 1024 --upload-buffer 16384) ;;
+	*) args+=(--body "$TMP/req-stream.json" --url "$UP/slow/v1/chat/completions") ;;
+	esac
 	loadgen "$1 hold" "${args[@]}"
 	echo "$1 hold n=$STREAMS $LINE" >>"$OUT/results.txt"
 }
