@@ -29,7 +29,6 @@
 #define CONFIG_MAX_URL          2048
 #define CONFIG_MAX_MODEL        256
 #define CONFIG_MAX_NAME         32
-#define CONFIG_MAX_API_KEY_NAME 64
 #define CONFIG_MAX_MCP_SERVERS  256
 #define CONFIG_MAX_MCP_HEADERS  32
 #define CONFIG_MAX_MCP_LABEL    64
@@ -447,6 +446,40 @@ load_listen(struct cfgctx *cx, json_t *root, struct config *c)
 	v = json_object_get(o, "tcp");
 	if (v && load_tcp(cx, v, c) < 0)
 		return -1;
+	return 0;
+}
+
+/* Operators are listed, never implied: not root, not the daemon's own user, never a TCP key. */
+static int
+load_operators(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	static const char *const keys[] = {"uids", "gids", NULL};
+	unsigned ids[CONFIG_MAX_IDS] = {0};
+	json_t *o = json_object_get(root, "operators"), *v;
+	size_t i;
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o)) {
+		cerr(cx, "operators: must be an object");
+		return -1;
+	}
+	if (check_keys(cx, o, "operators", keys) < 0)
+		return -1;
+	v = json_object_get(o, "uids");
+	if (v) {
+		if (load_ids(cx, v, "operators.uids", ids, &c->n_operator_uids) < 0)
+			return -1;
+		for (i = 0; i < c->n_operator_uids; i++)
+			c->operator_uids[i] = (uid_t)ids[i];
+	}
+	v = json_object_get(o, "gids");
+	if (v) {
+		if (load_ids(cx, v, "operators.gids", ids, &c->n_operator_gids) < 0)
+			return -1;
+		for (i = 0; i < c->n_operator_gids; i++)
+			c->operator_gids[i] = (gid_t)ids[i];
+	}
 	return 0;
 }
 
@@ -1172,8 +1205,9 @@ json_err(struct cfgctx *cx, const json_error_t *je)
 int
 config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"listen", "api_keys",    "upstreams",  "store",     "limits",
-	                                   "mcp",    "mcp_servers", "mcp_policy", "log_level", NULL};
+	static const char *const keys[] = {"listen",    "api_keys",  "upstreams",   "store",
+	                                   "limits",    "mcp",       "mcp_servers", "mcp_policy",
+	                                   "log_level", "operators", NULL};
 	struct cfgctx cx = {err, errlen};
 	struct config c;
 	json_error_t je;
@@ -1192,7 +1226,7 @@ config_load_string(const char *json, size_t len, struct config *out, char *err, 
 	    load_api_keys(&cx, root, &c) < 0 || load_upstreams(&cx, root, &c) < 0 ||
 	    load_store(&cx, root, &c) < 0 || load_limits(&cx, root, &c) < 0 || load_mcp(&cx, root, &c) < 0 ||
 	    load_mcp_servers(&cx, root, &c) < 0 || load_mcp_policy(&cx, root, &c) < 0 ||
-	    load_log_level(&cx, root, &c) < 0)
+	    load_log_level(&cx, root, &c) < 0 || load_operators(&cx, root, &c) < 0)
 		goto done;
 	if (strlen(c.unix_path) > CONFIG_MAX_SUN_PATH) {
 		cerr(&cx, "listen.unix.path: longer than %zu bytes (a socket path limit)%s",
@@ -1327,4 +1361,18 @@ config_mcp_server_find(const struct config *c, const char *label)
 		if (strcmp(c->mcp_servers[i].label, label) == 0)
 			return &c->mcp_servers[i];
 	return NULL;
+}
+
+int
+config_is_operator(const struct config *c, uid_t uid, gid_t gid)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_operator_uids; i++)
+		if (c->operator_uids[i] == uid)
+			return 1;
+	for (i = 0; i < c->n_operator_gids; i++)
+		if (c->operator_gids[i] == gid)
+			return 1;
+	return 0;
 }

@@ -33,7 +33,8 @@
  *                   own server_url may start with; absent or empty: none), "max_tool_calls": 64,
  *                   "max_turns": 16, "approve_destructive": false (for servers named by URL),
  *                   "audit_retention_days": 30 },
- *   "log_level": "error" | "warning" | "info" | "debug"
+ *   "log_level": "error" | "warning" | "info" | "debug",
+ *   "operators": { "uids": [0], "gids": [] }   (absent: no operator)
  * }
  * Rules checked: tcp.address must be a loopback literal (127.0.0.0/8 or ::1), never a name or "0.0.0.0";
  * port 1..65535; mode octal "0600".."0777" string; at least one upstream; exactly one default
@@ -41,6 +42,10 @@
  * readable; key env vars set (an unset variable is an error naming it, never its value); numeric
  * limits positive and within sane bounds (max_body_bytes 1 KiB..1 GiB, timeouts 1..86400 s).
  * With a TCP listener, at least one api key is required.
+ *
+ * Operators are the Unix socket callers whose uid or primary gid is listed (at most CONFIG_MAX_IDS
+ * each): they see and act on every caller's stored responses and audit rows. Nobody else is one:
+ * not root, not the daemon's own user, never a TCP key.
  *
  * MCP header names are HTTP tokens and values carry no control characters; "Authorization" in headers
  * and a bearer_* key together are an error.
@@ -55,6 +60,11 @@
 #include <sys/types.h>
 
 #define CONFIG_MAX_IDS 64
+/* An api key's name: 1 to this many of A-Z a-z 0-9 _ . - */
+#define CONFIG_MAX_API_KEY_NAME 64
+/* Room for a caller identity, "key=<name>" or "uid=<uid>", with its NUL: the identity is the owner
+ * of what the caller stores, so it is never truncated. */
+#define CONFIG_IDENTITY_MAX (sizeof "key=" + CONFIG_MAX_API_KEY_NAME)
 
 struct config_api_key {
 	char *name; /* logged instead of the key */
@@ -127,6 +137,10 @@ struct config {
 	size_t n_allow_uids;
 	gid_t allow_gids[CONFIG_MAX_IDS];
 	size_t n_allow_gids;
+	uid_t operator_uids[CONFIG_MAX_IDS]; /* operators.uids */
+	size_t n_operator_uids;
+	gid_t operator_gids[CONFIG_MAX_IDS]; /* operators.gids */
+	size_t n_operator_gids;
 
 	char *tcp_address; /* NULL: no TCP listener */
 	unsigned tcp_port;
@@ -156,6 +170,9 @@ int config_load_string(const char *json, size_t len, struct config *out, char *e
 void config_free(struct config *c);
 /* The upstream called name, or the default one when name is NULL; NULL when none matches. */
 const struct config_upstream *config_upstream_find(const struct config *c, const char *name);
+
+/* 1 when a Unix socket caller with this uid and primary gid is an operator. */
+int config_is_operator(const struct config *c, uid_t uid, gid_t gid);
 
 /* The configured MCP server with this label, or NULL. */
 const struct config_mcp_server *config_mcp_server_find(const struct config *c, const char *label);

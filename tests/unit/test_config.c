@@ -286,6 +286,19 @@ static const struct bad_case bad[] = {
          "api_keys[0].key_file: / is not a regular file"},
         {"{" UP ",\"api_keys\":[{\"name\":\"a\",\"key\":\"k\"},{\"name\":\"b\",\"key\":\"k\"}]}",
          "api_keys[1]: the same key as api_keys[0]"},
+        {"{" UP ",\"api_keys\":[{\"name\":\"ab12345678901234567890123456789012345678901234567890123456789012"
+         "3\",\"key\":\"k\"}]}",
+         "api_keys[0].name: required, 1 to 64"},
+        /* operators */
+        {"{" UP ",\"operators\":[0]}", "operators: must be an object"},
+        {"{" UP ",\"operators\":{\"users\":[0]}}", "operators.users: unknown key"},
+        {"{" UP ",\"operators\":{\"uids\":0}}", "operators.uids: must be an array"},
+        {"{" UP ",\"operators\":{\"uids\":[\"root\"]}}", "operators.uids[0]"},
+        {"{" UP ",\"operators\":{\"uids\":[0,-1]}}", "operators.uids[1]"},
+        {"{" UP ",\"operators\":{\"gids\":[4294967295]}}", "operators.gids[0]"},
+        {"{" UP ",\"operators\":{\"gids\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+         "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}}",
+         "operators.gids: at most 64"},
         /* upstreams */
         {"{}", "upstreams: at least one upstream is required"},
         {"{\"upstreams\":[]}", "upstreams: at least one upstream is required"},
@@ -1324,6 +1337,50 @@ test_policy_partial_free(void)
 	}
 }
 
+/* operators: absent means nobody (root included); listed uids and primary gids are operators, at the
+ * bounds of CONFIG_MAX_IDS; an api key name uses all of CONFIG_MAX_API_KEY_NAME and its identity fits. */
+static void
+test_operators(void)
+{
+	char err[256] = "", name[CONFIG_MAX_API_KEY_NAME + 1], json[512], identity[CONFIG_IDENTITY_MAX];
+	struct config c;
+
+	T(load("{" UP "}", &c, err, sizeof err) == 0);
+	T(c.n_operator_uids == 0 && c.n_operator_gids == 0);
+	T(!config_is_operator(&c, 0, 0));
+	T(!config_is_operator(&c, geteuid(), getegid()));
+	config_free(&c);
+
+	T(load("{" UP ",\"operators\":{}}", &c, err, sizeof err) == 0);
+	T(!config_is_operator(&c, 0, 0));
+	config_free(&c);
+
+	T(load("{" UP ",\"operators\":{\"uids\":[0,4294967294],\"gids\":[50]}}", &c, err, sizeof err) == 0);
+	T(c.n_operator_uids == 2 && c.operator_uids[0] == 0 && c.operator_uids[1] == (uid_t)4294967294u);
+	T(c.n_operator_gids == 1 && c.operator_gids[0] == 50);
+	T(config_is_operator(&c, 0, 1000));
+	T(config_is_operator(&c, 1000, 50));
+	T(!config_is_operator(&c, 1000, 1000));
+	T(!config_is_operator(&c, 1, 0));
+	config_free(&c);
+
+	T(load("{" UP ",\"operators\":{\"gids\":[0]}}", &c, err, sizeof err) == 0);
+	T(config_is_operator(&c, 1000, 0));
+	T(!config_is_operator(&c, 0, 1000));
+	config_free(&c);
+
+	memset(name, 'n', CONFIG_MAX_API_KEY_NAME);
+	name[CONFIG_MAX_API_KEY_NAME] = '\0';
+	snprintf(json, sizeof json, "{" UP ",\"api_keys\":[{\"name\":\"%s\",\"key\":\"k\"}]}", name);
+	T(load(json, &c, err, sizeof err) == 0);
+	if (c.n_api_keys == 1) {
+		T(strlen(c.api_keys[0].name) == CONFIG_MAX_API_KEY_NAME);
+		T(snprintf(identity, sizeof identity, "key=%s", c.api_keys[0].name) < (int)sizeof identity);
+		T(snprintf(identity, sizeof identity, "uid=%u", 4294967294u) < (int)sizeof identity);
+	}
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -1345,6 +1402,7 @@ main(void)
 	test_policy_good();
 	test_policy_bad();
 	test_policy_partial_free();
+	test_operators();
 	for (i = 0; i < ntmpfiles; i++)
 		unlink(tmpfiles[i]);
 	return T_DONE();
