@@ -155,9 +155,21 @@ route_model(const struct config *cfg, const char *model, char **model_out)
 	return up;
 }
 
-/* Loads prev.input + prev.output for previous_response_id into *history. */
+/* The owner a store call acts for: the caller's identity, or every owner (NULL) for an operator. A
+ * caller without an identity is "-", the owner job_new gives its responses, never "every owner". */
+static const char *
+caller_owner(const struct engine_caller *caller)
+{
+	if (caller->is_operator)
+		return NULL;
+	return caller->identity ? caller->identity : "-";
+}
+
+/* Loads prev.input + prev.output for previous_response_id into *history. The previous response must
+ * be the caller's: its input already holds its own chain, which its owner was allowed to read when
+ * it was made, so checking this one hop checks every hop. */
 static int
-load_chain(struct engine_job *job, json_t **history)
+load_chain(struct engine_job *job, const struct engine_caller *caller, json_t **history)
 {
 	const char *prev = job->req->previous_response_id;
 	char *resp_text = NULL, *input_text = NULL;
@@ -168,7 +180,7 @@ load_chain(struct engine_job *job, json_t **history)
 	*history = json_array();
 	if (prev == NULL)
 		return 0;
-	rc = store_response_get(job->ctx->store, prev, &resp_text, &input_text);
+	rc = store_response_get(job->ctx->store, prev, caller_owner(caller), &resp_text, &input_text);
 	if (rc == 1)
 		return api_error_set(&job->err, 404, "not_found", "previous_response_not_found",
 		                     "previous_response_id", "Previous response with id '%.64s' not found.",
@@ -748,7 +760,7 @@ store_result(struct engine_job *job)
 	resp = json_dumps(job->response, JSON_COMPACT);
 	input = json_dumps(job->context, JSON_COMPACT);
 	if (resp == NULL || input == NULL ||
-	    store_response_put(job->ctx->store, job->id, resp, input,
+	    store_response_put(job->ctx->store, job->id, job->identity, resp, input,
 	                       json_integer_value(json_object_get(job->response, "created_at"))) < 0)
 		log_err("%s: could not store the response: %s", job->id, store_errmsg(job->ctx->store));
 	free(resp);
@@ -957,7 +969,8 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 		                     sizeof job->ctx->compact_key) == 0;
 	job->have_compact_key = job->ctx->have_compact_key;
 	memcpy(job->compact_key, job->ctx->compact_key, sizeof job->compact_key);
-	if (load_chain(job, &history) < 0 || build_context(job, history) < 0 || check_compactions(job) < 0)
+	if (load_chain(job, caller, &history) < 0 || build_context(job, history) < 0 ||
+	    check_compactions(job) < 0)
 		goto out;
 	if (job->compact && !job->have_compact_key) {
 		api_error_set(&job->err, 500, "server_error", NULL, NULL,
@@ -1114,14 +1127,16 @@ engine_abort_all(struct engine_ctx *ctx, const char *why)
 		engine_job_abort(ctx->jobs, why);
 }
 
+/* The running job id, when it is the caller's (or the caller is an operator). */
 static struct engine_job *
-job_find(struct engine_ctx *ctx, const char *id)
+job_find(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id)
 {
+	const char *owner = caller_owner(caller);
 	struct engine_job *job;
 
 	for (job = ctx->jobs; job; job = job->next)
 		if (!job->over && strcmp(job->id, id) == 0)
-			return job;
+			return owner == NULL || strcmp(job->identity, owner) == 0 ? job : NULL;
 	return NULL;
 }
 
@@ -1149,11 +1164,12 @@ store_failed(int *http_status)
 }
 
 json_t *
-engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status)
+engine_get_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                    int *http_status)
 {
 	char *text = NULL;
 	json_t *resp;
-	struct engine_job *job = job_find(ctx, id);
+	struct engine_job *job = job_find(ctx, caller, id);
 	int rc;
 
 	/* A response still running is seen as it is now (a background one is polled this way). */
@@ -1161,7 +1177,7 @@ engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status)
 		*http_status = 200;
 		return json_deep_copy(job->response);
 	}
-	rc = store_response_get(ctx->store, id, &text, NULL);
+	rc = store_response_get(ctx->store, id, caller_owner(caller), &text, NULL);
 
 	if (rc == 1)
 		return not_found(id, http_status);
@@ -1176,9 +1192,10 @@ engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status)
 }
 
 json_t *
-engine_delete_response(struct engine_ctx *ctx, const char *id, int *http_status)
+engine_delete_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                       int *http_status)
 {
-	int rc = store_response_delete(ctx->store, id);
+	int rc = store_response_delete(ctx->store, id, caller_owner(caller));
 
 	if (rc == 1)
 		return not_found(id, http_status);
@@ -1189,8 +1206,9 @@ engine_delete_response(struct engine_ctx *ctx, const char *id, int *http_status)
 }
 
 json_t *
-engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit_s, const char *order,
-                   const char *after, const char *before, int *http_status)
+engine_input_items(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                   const char *limit_s, const char *order, const char *after, const char *before,
+                   int *http_status)
 {
 	char *text = NULL, *end = NULL;
 	json_t *items, *data, *it, *out;
@@ -1215,7 +1233,7 @@ engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit_s, 
 		}
 		desc = strcmp(order, "desc") == 0;
 	}
-	rc = store_response_get(ctx->store, id, NULL, &text);
+	rc = store_response_get(ctx->store, id, caller_owner(caller), NULL, &text);
 	if (rc == 1)
 		return not_found(id, http_status);
 	if (rc < 0)
@@ -1262,15 +1280,17 @@ engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit_s, 
 }
 
 json_t *
-engine_cancel_response(struct engine_ctx *ctx, const char *id, int *http_status)
+engine_cancel_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                       int *http_status)
 {
-	struct engine_job *job = job_find(ctx, id);
+	struct engine_job *job = job_find(ctx, caller, id);
 	struct api_error e;
 	json_t *resp;
 	int rc;
 
 	if (job && job->response) {
-		log_info("%s: cancelled by POST /v1/responses/%s/cancel", job->id, job->id);
+		log_info("%s: cancelled by POST /v1/responses/%s/cancel (%s)", job->id, job->id,
+		         caller->identity ? caller->identity : "-");
 		job->cancelled = 1;
 		/* The final object, as stored and as the job's own caller gets it. */
 		resp = json_incref(job->response);
@@ -1278,7 +1298,7 @@ engine_cancel_response(struct engine_ctx *ctx, const char *id, int *http_status)
 		*http_status = 200;
 		return resp;
 	}
-	rc = store_response_get(ctx->store, id, NULL, NULL);
+	rc = store_response_get(ctx->store, id, caller_owner(caller), NULL, NULL);
 	if (rc == 1)
 		return not_found(id, http_status);
 	if (rc < 0)

@@ -61,10 +61,13 @@ struct engine_sink {
 	void (*on_finish)(void *ud, int http_status, const json_t *body);
 };
 
-/* Who is asking, for logs and upstream credential forwarding. Copied. */
+/* Who is asking: for logs, upstream credential forwarding and ownership. Copied. The identity owns
+ * the responses it creates; every call below that reads, chains, cancels or deletes one acts only for
+ * its owner (another caller's response is a 404, like an unknown id), unless is_operator. */
 struct engine_caller {
 	const char *identity; /* "uid=1000" or "key=ci"; never a secret */
 	const char *bearer;   /* the caller's bearer token, or NULL; forwarded only where configured */
+	int is_operator;      /* an operator (config "operators"): acts on every caller's responses */
 };
 
 /* Starts a job for req (consumed). Never NULL: even an immediate failure is reported through
@@ -89,17 +92,21 @@ void engine_job_abort(struct engine_job *job, const char *why);
 void engine_abort_all(struct engine_ctx *ctx, const char *why);
 
 /* GET /v1/responses/{id}: 200 with the stored response, or 404. New reference (body). */
-json_t *engine_get_response(struct engine_ctx *ctx, const char *id, int *http_status);
+json_t *engine_get_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                            int *http_status);
 /* POST /v1/responses/{id}/cancel: a running response (background or not) stops: its upstream turn
  * and MCP calls are cancelled (the servers get notifications/cancelled), its status becomes
  * "cancelled", it is stored, and its own caller gets it; 200 with it. 404 unknown, 400 when it has
  * already ended. */
-json_t *engine_cancel_response(struct engine_ctx *ctx, const char *id, int *http_status);
+json_t *engine_cancel_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                               int *http_status);
 /* DELETE /v1/responses/{id}: {"id","object":"response.deleted","deleted":true} or 404. */
-json_t *engine_delete_response(struct engine_ctx *ctx, const char *id, int *http_status);
+json_t *engine_delete_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                               int *http_status);
 /* GET /v1/responses/{id}/input_items with query args (limit 1..100 default 20, order asc|desc
  * default desc, after, before): a list object, or 404 / 400. */
-json_t *engine_input_items(struct engine_ctx *ctx, const char *id, const char *limit, const char *order,
-                           const char *after, const char *before, int *http_status);
+json_t *engine_input_items(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+                           const char *limit, const char *order, const char *after, const char *before,
+                           int *http_status);
 
 #endif

@@ -45,9 +45,10 @@ struct http_txn {
 	struct lws *wsi;
 	struct http_ctx *ctx;
 	enum route route;
-	char id[128]; /* the {id} path segment */
-	char identity[48];
-	char *bearer; /* secret: wiped on release */
+	char id[128];                       /* the {id} path segment */
+	char identity[CONFIG_IDENTITY_MAX]; /* the owner of what it stores: never truncated */
+	int is_operator;                    /* config "operators" (Unix socket only) */
+	char *bearer;                       /* secret: wiped on release */
 	struct buf body;
 	struct engine_job *job;
 	struct models_req *models;
@@ -287,8 +288,9 @@ on_writeable(struct http_conn *conn)
 
 /* ---- reading and routing ---- */
 
+/* An operator is let in too: listing one is a grant beyond allow_uids / allow_gids. */
 static int
-caller_allowed_unix(struct lws *wsi, const struct config *cfg, char *identity, size_t idlen)
+caller_allowed_unix(struct lws *wsi, const struct config *cfg, char *identity, size_t idlen, int *is_operator)
 {
 	struct ucred cred;
 	socklen_t len = sizeof cred;
@@ -298,7 +300,8 @@ caller_allowed_unix(struct lws *wsi, const struct config *cfg, char *identity, s
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
 	snprintf(identity, idlen, "uid=%u", (unsigned)cred.uid);
-	if (cred.uid == 0 || cred.uid == geteuid())
+	*is_operator = config_is_operator(cfg, cred.uid, cred.gid);
+	if (*is_operator || cred.uid == 0 || cred.uid == geteuid())
 		return 1;
 	for (i = 0; i < cfg->n_allow_uids; i++)
 		if (cfg->allow_uids[i] == cred.uid)
@@ -341,7 +344,7 @@ caller_allowed_tcp(struct http_txn *txn, const struct config *cfg)
 		return 0;
 	for (i = 0; i < cfg->n_api_keys; i++) {
 		if (util_secret_eq(txn->bearer, cfg->api_keys[i].key)) {
-			snprintf(txn->identity, sizeof txn->identity, "key=%.40s", cfg->api_keys[i].name);
+			snprintf(txn->identity, sizeof txn->identity, "key=%s", cfg->api_keys[i].name);
 			return 1;
 		}
 	}
@@ -447,11 +450,21 @@ on_mcpadmin(void *ud, int status, const json_t *body)
 	txn_answer(txn, status, body);
 }
 
+/* Who asks, as the engine sees it (borrowing from txn). */
+static struct engine_caller
+txn_caller(const struct http_txn *txn)
+{
+	struct engine_caller caller = {txn->identity, txn->bearer, txn->is_operator};
+
+	return caller;
+}
+
 /* Requests without a body. */
 static void
 serve_simple(struct http_txn *txn, struct lws *wsi)
 {
 	struct engine_ctx *eng = txn->ctx->engine;
+	struct engine_caller caller = txn_caller(txn);
 	json_t *body = NULL;
 	int status = 200;
 	char a[160], b[160], c[160], d[160];
@@ -471,7 +484,7 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 		txn->mcpadmin = mcpadmin_tools(eng, txn->id, on_mcpadmin, txn);
 		return;
 	case ROUTE_MCP_AUDIT:
-		body = mcpadmin_audit(eng, urlarg(wsi, "limit=", a, sizeof a), &status);
+		body = mcpadmin_audit(eng, &caller, urlarg(wsi, "limit=", a, sizeof a), &status);
 		break;
 	case ROUTE_METRICS: {
 		char *text = mcpadmin_metrics(eng);
@@ -486,15 +499,16 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 		return;
 	}
 	case ROUTE_GET:
-		body = engine_get_response(eng, txn->id, &status);
+		body = engine_get_response(eng, &caller, txn->id, &status);
 		break;
 	case ROUTE_DELETE:
-		body = engine_delete_response(eng, txn->id, &status);
+		body = engine_delete_response(eng, &caller, txn->id, &status);
 		break;
 	case ROUTE_INPUT_ITEMS:
-		body = engine_input_items(
-		        eng, txn->id, urlarg(wsi, "limit=", a, sizeof a), urlarg(wsi, "order=", b, sizeof b),
-		        urlarg(wsi, "after=", c, sizeof c), urlarg(wsi, "before=", d, sizeof d), &status);
+		body = engine_input_items(eng, &caller, txn->id, urlarg(wsi, "limit=", a, sizeof a),
+		                          urlarg(wsi, "order=", b, sizeof b),
+		                          urlarg(wsi, "after=", c, sizeof c),
+		                          urlarg(wsi, "before=", d, sizeof d), &status);
 		break;
 	default:
 		txn_error(txn, 500, "server_error", NULL, NULL, "unrouted request");
@@ -510,7 +524,7 @@ serve_body(struct http_txn *txn)
 {
 	struct api_error err;
 	struct request *req;
-	struct engine_caller caller;
+	struct engine_caller caller = txn_caller(txn);
 	json_t *body;
 	int status;
 
@@ -519,7 +533,7 @@ serve_body(struct http_txn *txn)
 	case ROUTE_COMPACT:
 		break;
 	case ROUTE_CANCEL:
-		body = engine_cancel_response(txn->ctx->engine, txn->id, &status);
+		body = engine_cancel_response(txn->ctx->engine, &caller, txn->id, &status);
 		txn_answer(txn, status, body);
 		json_decref(body);
 		return;
@@ -543,8 +557,6 @@ serve_body(struct http_txn *txn)
 		return;
 	}
 	buf_free(&txn->body);
-	caller.identity = txn->identity;
-	caller.bearer = txn->bearer;
 	if (txn->route == ROUTE_COMPACT)
 		txn->job = engine_compact_start(txn->ctx->engine, req, &caller, &http_sink, txn);
 	else
@@ -604,7 +616,7 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 			          "a valid bearer token is required on this listener");
 			return 0;
 		}
-	} else if (!caller_allowed_unix(wsi, cfg, txn->identity, sizeof txn->identity)) {
+	} else if (!caller_allowed_unix(wsi, cfg, txn->identity, sizeof txn->identity, &txn->is_operator)) {
 		log_warnx("refused a caller on the Unix socket (%s)", txn->identity);
 		txn_error(txn, 403, "permission_denied", "permission_denied", NULL,
 		          "this user may not use toolhostd (see listen.unix.allow_uids / allow_gids)");

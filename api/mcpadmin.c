@@ -188,8 +188,11 @@ mcpadmin_metrics(struct engine_ctx *ctx)
 }
 
 json_t *
-mcpadmin_audit(struct engine_ctx *ctx, const char *limit_s, int *http_status)
+mcpadmin_audit(struct engine_ctx *ctx, const struct engine_caller *caller, const char *limit_s,
+               int *http_status)
 {
+	/* Like the responses: a caller without an identity is "-", never every caller. */
+	const char *who = caller->is_operator ? NULL : caller->identity ? caller->identity : "-";
 	struct api_error e;
 	char *text = NULL, *end = NULL;
 	long limit = 100;
@@ -204,7 +207,7 @@ mcpadmin_audit(struct engine_ctx *ctx, const char *limit_s, int *http_status)
 			return api_error_envelope(&e);
 		}
 	}
-	if (store_audit_list(ctx->store, (int)limit, &text) < 0) {
+	if (store_audit_list(ctx->store, who, (int)limit, &text) < 0) {
 		*http_status = 500;
 		api_error_set(&e, 500, "server_error", NULL, NULL, "the audit log could not be read");
 		return api_error_envelope(&e);

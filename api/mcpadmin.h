@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 struct engine_ctx;
+struct engine_caller;
 struct config_mcp_server;
 struct mcp_server;
 struct mcpadmin_req;
@@ -27,8 +28,10 @@ struct mcpadmin_req *mcpadmin_tools(struct engine_ctx *ctx, const char *label, m
 void mcpadmin_cancel(struct mcpadmin_req *r);
 
 /* GET /v1/mcp/audit?limit=N (1..1000, default 100): {"object":"list","data":[rows, newest first]}
- * or an error envelope; *http_status set. New reference. */
-json_t *mcpadmin_audit(struct engine_ctx *ctx, const char *limit, int *http_status);
+ * or an error envelope; *http_status set. The rows are the caller's own (its identity is their
+ * caller), every caller's for an operator. New reference. */
+json_t *mcpadmin_audit(struct engine_ctx *ctx, const struct engine_caller *caller, const char *limit,
+                       int *http_status);
 
 /* The Prometheus text exposition of the counters (caller frees). */
 char *mcpadmin_metrics(struct engine_ctx *ctx);

@@ -103,6 +103,15 @@ static const struct migration migrations[] = {
             "CREATE TABLE secrets ("
             " name TEXT PRIMARY KEY NOT NULL,"
             " value BLOB NOT NULL);"},
+        /*
+         * Every response gets the caller identity that created it. The rows written before there was
+         * an owner get STORE_OWNER_LEGACY, which no caller identity can be ("uid=..." and "key=..."), so
+         * that only an operator reaches them. The DEFAULT is how ALTER TABLE fills the old rows (SQLite
+         * wants one for NOT NULL); put always binds the owner. The audit index serves the caller's own
+         * newest-first list.
+         */
+        {4, "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'legacy:';" /* STORE_OWNER_LEGACY */
+            "CREATE INDEX mcp_audit_caller_at_ms ON mcp_audit(caller, at_ms);"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
@@ -130,6 +139,7 @@ enum store_stmt {
 	STMT_AUDIT_ADD,
 	STMT_AUDIT_PURGE,
 	STMT_AUDIT_LIST,
+	STMT_AUDIT_LIST_CALLER,
 	STMT_SECRET_GET,
 	STMT_SECRET_PUT,
 	STMT_MAX
@@ -140,12 +150,15 @@ enum store_stmt {
  * foreign-key actions in the tables that will reference responses (approvals, audit log).
  */
 static const char *const stmt_sql[STMT_MAX] = {
-        [STMT_PUT] =
-                "INSERT INTO responses (id, created_at, response_json, input_json) VALUES (?1, ?2, ?3, ?4)"
-                " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
-                " response_json = excluded.response_json, input_json = excluded.input_json",
-        [STMT_GET] = "SELECT response_json, input_json FROM responses WHERE id = ?1",
-        [STMT_DELETE] = "DELETE FROM responses WHERE id = ?1",
+        [STMT_PUT] = "INSERT INTO responses (id, created_at, response_json, input_json, owner)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5)"
+                     " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
+                     " response_json = excluded.response_json, input_json = excluded.input_json"
+                     " WHERE owner = excluded.owner",
+        /* ?2 NULL: any owner (an operator). The id is the primary key, so the OR costs nothing. */
+        [STMT_GET] = "SELECT response_json, input_json FROM responses WHERE id = ?1 AND (?2 IS NULL OR owner "
+                     "= ?2)",
+        [STMT_DELETE] = "DELETE FROM responses WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)",
         [STMT_COUNT] = "SELECT count(*) FROM responses",
         [STMT_TOOLCACHE_PUT] = "INSERT INTO mcp_tool_cache"
                                " (url, cred_hash, protocol_version, tools_json, fetched_at, expires_at)"
@@ -197,6 +210,11 @@ static const char *const stmt_sql[STMT_MAX] = {
         [STMT_AUDIT_LIST] = "SELECT id, at_ms, response_id, caller, server_label, server_url, tool,"
                             " args_bytes, args_sha256, outcome, error, duration_ms, approval_id, decided_by"
                             " FROM mcp_audit ORDER BY at_ms DESC, id DESC LIMIT ?1",
+        /* A statement of its own rather than "?2 IS NULL OR": that OR would keep SQLite off the index. */
+        [STMT_AUDIT_LIST_CALLER] =
+                "SELECT id, at_ms, response_id, caller, server_label, server_url, tool,"
+                " args_bytes, args_sha256, outcome, error, duration_ms, approval_id, decided_by"
+                " FROM mcp_audit WHERE caller = ?2 ORDER BY at_ms DESC, id DESC LIMIT ?1",
         [STMT_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
         /* DO NOTHING: when another connection created the secret first, its bytes win (read back). */
         [STMT_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
@@ -576,6 +594,20 @@ bind_text(struct store *s, sqlite3_stmt *st, int idx, const char *v, const char 
 	return 0;
 }
 
+/* Binds v, or SQL NULL when v is NULL. */
+static int
+bind_text_or_null(struct store *s, sqlite3_stmt *st, int idx, const char *v, const char *what)
+{
+	if (v == NULL) {
+		if (sqlite3_bind_null(st, idx) != SQLITE_OK) {
+			set_db_err(s, what);
+			return -1;
+		}
+		return 0;
+	}
+	return bind_text(s, st, idx, v, what);
+}
+
 static int
 bind_int(struct store *s, sqlite3_stmt *st, int idx, int64_t v, const char *what)
 {
@@ -587,24 +619,31 @@ bind_int(struct store *s, sqlite3_stmt *st, int idx, int64_t v, const char *what
 }
 
 int
-store_response_put(struct store *s, const char *id, const char *response_json, const char *input_json,
-                   int64_t created_at)
+store_response_put(struct store *s, const char *id, const char *owner, const char *response_json,
+                   const char *input_json, int64_t created_at)
 {
 	sqlite3_stmt *st;
 	int result = -1;
 
 	if (s == NULL)
 		return -1;
-	if (id == NULL || *id == '\0' || response_json == NULL || input_json == NULL) {
-		set_err(s, "put: missing id, response or input");
+	if (id == NULL || *id == '\0' || owner == NULL || *owner == '\0' || response_json == NULL ||
+	    input_json == NULL) {
+		set_err(s, "put: missing id, owner, response or input");
 		return -1;
 	}
 	st = s->stmt[STMT_PUT];
 	if (bind_text(s, st, 1, id, "put") == -1 || bind_int(s, st, 2, created_at, "put") == -1 ||
-	    bind_text(s, st, 3, response_json, "put") == -1 || bind_text(s, st, 4, input_json, "put") == -1)
+	    bind_text(s, st, 3, response_json, "put") == -1 || bind_text(s, st, 4, input_json, "put") == -1 ||
+	    bind_text(s, st, 5, owner, "put") == -1)
 		goto done;
 	if (step(s, st, "put") != SQLITE_DONE)
 		goto done;
+	/* The upsert's WHERE left a row of another owner alone: ownership never moves. */
+	if (sqlite3_changes(s->db) == 0) {
+		set_err(s, "put: %s belongs to another owner", id);
+		goto done;
+	}
 	result = 0;
 done:
 	finish(st);
@@ -640,7 +679,8 @@ copy_column(struct store *s, sqlite3_stmt *st, int i, char **out, const char *wh
 }
 
 int
-store_response_get(struct store *s, const char *id, char **response_json, char **input_json)
+store_response_get(struct store *s, const char *id, const char *owner, char **response_json,
+                   char **input_json)
 {
 	sqlite3_stmt *st;
 	char *resp = NULL, *input = NULL;
@@ -653,7 +693,7 @@ store_response_get(struct store *s, const char *id, char **response_json, char *
 		return -1;
 	}
 	st = s->stmt[STMT_GET];
-	if (bind_text(s, st, 1, id, "get") == -1)
+	if (bind_text(s, st, 1, id, "get") == -1 || bind_text_or_null(s, st, 2, owner, "get") == -1)
 		goto done;
 	rc = step(s, st, "get");
 	if (rc == SQLITE_DONE) {
@@ -683,7 +723,7 @@ done:
 }
 
 int
-store_response_delete(struct store *s, const char *id)
+store_response_delete(struct store *s, const char *id, const char *owner)
 {
 	sqlite3_stmt *st;
 	int result = -1;
@@ -695,7 +735,7 @@ store_response_delete(struct store *s, const char *id)
 		return -1;
 	}
 	st = s->stmt[STMT_DELETE];
-	if (bind_text(s, st, 1, id, "delete") == -1)
+	if (bind_text(s, st, 1, id, "delete") == -1 || bind_text_or_null(s, st, 2, owner, "delete") == -1)
 		goto done;
 	if (step(s, st, "delete") != SQLITE_DONE)
 		goto done;
@@ -913,20 +953,6 @@ done:
 	free(tr);
 	free(version);
 	return result;
-}
-
-/* Binds v, or SQL NULL when v is NULL. */
-static int
-bind_text_or_null(struct store *s, sqlite3_stmt *st, int idx, const char *v, const char *what)
-{
-	if (v == NULL) {
-		if (sqlite3_bind_null(st, idx) != SQLITE_OK) {
-			set_db_err(s, what);
-			return -1;
-		}
-		return 0;
-	}
-	return bind_text(s, st, idx, v, what);
 }
 
 /* Like copy_column, but a NULL column is a NULL string: for the columns that may hold one. */
@@ -1240,7 +1266,7 @@ column_json(sqlite3_stmt *st, int i)
 }
 
 int
-store_audit_list(struct store *s, int limit, char **json_out)
+store_audit_list(struct store *s, const char *caller, int limit, char **json_out)
 {
 	static const char *const keys[] = {"id",           "at_ms",      "response_id", "caller",
 	                                   "server_label", "server_url", "tool",        "args_bytes",
@@ -1258,8 +1284,8 @@ store_audit_list(struct store *s, int limit, char **json_out)
 		set_err(s, "%s: missing output or limit outside 1..1000", what);
 		return -1;
 	}
-	st = s->stmt[STMT_AUDIT_LIST];
-	if (bind_int(s, st, 1, limit, what) == -1)
+	st = s->stmt[caller ? STMT_AUDIT_LIST_CALLER : STMT_AUDIT_LIST];
+	if (bind_int(s, st, 1, limit, what) == -1 || (caller && bind_text(s, st, 2, caller, what) == -1))
 		goto done;
 	arr = json_array();
 	if (arr == NULL)

@@ -29,16 +29,24 @@ void store_close(struct store *s);
  *   input_json    JSON array of the input items of its whole context (the previous_response_id chain's
  *                 input and output items, then this request's own input), each with an "id"
  *   created_at    seconds since the epoch
- * put replaces a row with the same id (a response is written when it ends, and again if it is
- * cancelled later on).
+ *   owner         the caller identity that created it ("uid=1000", "key=ci"); rows from before
+ *                 owners existed have STORE_OWNER_LEGACY, which no caller identity is
+ * put replaces a row with the same id and owner (a response is written when it ends, and again if
+ * it is cancelled later on); a row of another owner is left alone and put fails: ownership never
+ * moves.
+ *
+ * get and delete take the owner to act for: a row of another owner is "not found", exactly like a
+ * missing one, so that ids cannot be probed. owner NULL acts for every owner: only for an operator.
  */
-int store_response_put(struct store *s, const char *id, const char *response_json, const char *input_json,
-                       int64_t created_at);
+#define STORE_OWNER_LEGACY "legacy:"
+int store_response_put(struct store *s, const char *id, const char *owner, const char *response_json,
+                       const char *input_json, int64_t created_at);
 /* 0 found (*response_json and *input_json are malloc'd; either out-pointer may be NULL to skip it),
- * 1 not found, -1 error. */
-int store_response_get(struct store *s, const char *id, char **response_json, char **input_json);
-/* 0 deleted, 1 not found, -1 error. */
-int store_response_delete(struct store *s, const char *id);
+ * 1 not found (or not owner's), -1 error. */
+int store_response_get(struct store *s, const char *id, const char *owner, char **response_json,
+                       char **input_json);
+/* 0 deleted, 1 not found (or not owner's), -1 error. */
+int store_response_delete(struct store *s, const char *id, const char *owner);
 /* Marks every stored response still "queued" or "in_progress" (a background response the daemon
  * was stopped in the middle of) "failed" with error {code, message}: the number changed, or -1. */
 int64_t store_response_fail_unfinished(struct store *s, const char *code, const char *message);
@@ -137,9 +145,10 @@ int store_audit_add(struct store *s, const struct store_audit *row);
 int store_audit_flush(struct store *s);
 /* Deletes rows with at_ms < before_ms: the number deleted, or -1 on error. */
 int64_t store_audit_purge(struct store *s, int64_t before_ms);
-/* The newest rows first, at most limit (1..1000), as a malloc'd JSON array of objects with the keys of
- * struct store_audit (plus "id"); 0 or -1 on error. */
-int store_audit_list(struct store *s, int limit, char **json_out);
+/* The newest rows of caller (compared byte for byte; NULL: every caller's, for an operator) first,
+ * at most limit (1..1000), as a malloc'd JSON array of objects with the keys of struct store_audit
+ * (plus "id"); 0 or -1 on error. */
+int store_audit_list(struct store *s, const char *caller, int limit, char **json_out);
 
 /* A named random secret of len bytes (<= 64), created from getrandom on first use and kept in the
  * database (whose directory is 0700): the same bytes for the life of the database. 0 or -1. */

@@ -26,7 +26,7 @@
 #include "tests/unit/t.h"
 
 /* The store's current schema version, as its file header must show it. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
@@ -144,14 +144,14 @@ test_basic(void)
 	if (s == NULL)
 		return;
 	T(store_response_count(s) == 0);
-	T(store_response_get(s, "resp_nope", &resp, &input) == 1);
+	T(store_response_get(s, "resp_nope", NULL, &resp, &input) == 1);
 	T(resp == NULL && input == NULL);
-	T(store_response_delete(s, "resp_nope") == 1);
+	T(store_response_delete(s, "resp_nope", NULL) == 1);
 
-	T(store_response_put(s, "resp_1", "{\"a\":1}", "[]", 100) == 0);
-	T(store_response_put(s, "resp_2", "{\"b\":2}", "[{\"id\":\"x\"}]", 200) == 0);
+	T(store_response_put(s, "resp_1", "uid=1", "{\"a\":1}", "[]", 100) == 0);
+	T(store_response_put(s, "resp_2", "uid=1", "{\"b\":2}", "[{\"id\":\"x\"}]", 200) == 0);
 	T(store_response_count(s) == 2);
-	T(store_response_get(s, "resp_1", &resp, &input) == 0);
+	T(store_response_get(s, "resp_1", NULL, &resp, &input) == 0);
 	T_STREQ(resp, "{\"a\":1}");
 	T_STREQ(input, "[]");
 	free(resp);
@@ -159,20 +159,20 @@ test_basic(void)
 	resp = input = NULL;
 
 	/* Either out-pointer may be NULL. */
-	T(store_response_get(s, "resp_2", NULL, &input) == 0);
+	T(store_response_get(s, "resp_2", NULL, NULL, &input) == 0);
 	T_STREQ(input, "[{\"id\":\"x\"}]");
 	free(input);
 	input = NULL;
-	T(store_response_get(s, "resp_2", &resp, NULL) == 0);
+	T(store_response_get(s, "resp_2", NULL, &resp, NULL) == 0);
 	T_STREQ(resp, "{\"b\":2}");
 	free(resp);
 	resp = NULL;
-	T(store_response_get(s, "resp_2", NULL, NULL) == 0);
+	T(store_response_get(s, "resp_2", NULL, NULL, NULL) == 0);
 
 	/* put replaces. */
-	T(store_response_put(s, "resp_1", "{\"a\":\"cancelled\"}", "[1]", 150) == 0);
+	T(store_response_put(s, "resp_1", "uid=1", "{\"a\":\"cancelled\"}", "[1]", 150) == 0);
 	T(store_response_count(s) == 2);
-	T(store_response_get(s, "resp_1", &resp, &input) == 0);
+	T(store_response_get(s, "resp_1", NULL, &resp, &input) == 0);
 	T_STREQ(resp, "{\"a\":\"cancelled\"}");
 	T_STREQ(input, "[1]");
 	free(resp);
@@ -180,34 +180,34 @@ test_basic(void)
 	resp = input = NULL;
 
 	/* Empty values are kept as empty, not turned into NULL. */
-	T(store_response_put(s, "resp_3", "", "", 0) == 0);
-	T(store_response_get(s, "resp_3", &resp, &input) == 0);
+	T(store_response_put(s, "resp_3", "uid=1", "", "", 0) == 0);
+	T(store_response_get(s, "resp_3", NULL, &resp, &input) == 0);
 	T_STREQ(resp, "");
 	T_STREQ(input, "");
 	free(resp);
 	free(input);
 	resp = input = NULL;
 
-	T(store_response_delete(s, "resp_1") == 0);
-	T(store_response_delete(s, "resp_1") == 1);
-	T(store_response_get(s, "resp_1", &resp, &input) == 1);
+	T(store_response_delete(s, "resp_1", NULL) == 0);
+	T(store_response_delete(s, "resp_1", NULL) == 1);
+	T(store_response_get(s, "resp_1", NULL, &resp, &input) == 1);
 	T(store_response_count(s) == 2);
 
 	/* Bad arguments are errors with a message that does not echo the values. */
-	T(store_response_put(s, "resp_secret_id", NULL, "[]", 1) == -1);
+	T(store_response_put(s, "resp_secret_id", "uid=1", NULL, "[]", 1) == -1);
 	T(strstr(store_errmsg(s), "put") != NULL);
 	T(strstr(store_errmsg(s), "secret") == NULL);
-	T(store_response_put(s, "resp_4", "{}", NULL, 1) == -1);
-	T(store_response_put(s, NULL, "{}", "[]", 1) == -1);
-	T(store_response_put(s, "", "{}", "[]", 1) == -1);
-	T(store_response_get(s, NULL, &resp, &input) == -1);
-	T(store_response_delete(s, NULL) == -1);
+	T(store_response_put(s, "resp_4", "uid=1", "{}", NULL, 1) == -1);
+	T(store_response_put(s, NULL, "uid=1", "{}", "[]", 1) == -1);
+	T(store_response_put(s, "", "uid=1", "{}", "[]", 1) == -1);
+	T(store_response_get(s, NULL, NULL, &resp, &input) == -1);
+	T(store_response_delete(s, NULL, NULL) == -1);
 	T(store_response_count(s) == 2);
 
 	/* NULL store: errors, no crash. */
-	T(store_response_put(NULL, "a", "{}", "[]", 1) == -1);
-	T(store_response_get(NULL, "a", &resp, &input) == -1);
-	T(store_response_delete(NULL, "a") == -1);
+	T(store_response_put(NULL, "a", "uid=1", "{}", "[]", 1) == -1);
+	T(store_response_get(NULL, "a", NULL, &resp, &input) == -1);
+	T(store_response_delete(NULL, "a", NULL) == -1);
 	T(store_response_count(NULL) == -1);
 	T(store_errmsg(NULL) != NULL);
 	store_close(NULL);
@@ -246,9 +246,9 @@ test_persistence(void)
 	T(stat(path, &st) == 0 && (st.st_mode & 0077) == 0);
 	T(header_is_wal(path));
 
-	T(store_response_put(s, "resp_keep", "{\"k\":true}", "[{\"id\":\"i1\"}]", 1700000000) == 0);
-	T(store_response_put(s, "resp_gone", "{}", "[]", 1700000001) == 0);
-	T(store_response_delete(s, "resp_gone") == 0);
+	T(store_response_put(s, "resp_keep", "uid=1", "{\"k\":true}", "[{\"id\":\"i1\"}]", 1700000000) == 0);
+	T(store_response_put(s, "resp_gone", "uid=1", "{}", "[]", 1700000001) == 0);
+	T(store_response_delete(s, "resp_gone", NULL) == 0);
 	T(store_toolcache_put(s, "https://mcp.example/", "h1", "2025-06-18", "[\"kept\"]", 1700000000,
 	                      1700003600) == 0);
 	T(store_toolcache_put(s, "https://mcp.example/", "h2", "2025-06-18", "[]", 1700000000, 1700003600) ==
@@ -266,10 +266,10 @@ test_persistence(void)
 	if (s == NULL)
 		goto done;
 	T(store_response_count(s) == 1);
-	T(store_response_get(s, "resp_keep", &resp, &input) == 0);
+	T(store_response_get(s, "resp_keep", NULL, &resp, &input) == 0);
 	T_STREQ(resp, "{\"k\":true}");
 	T_STREQ(input, "[{\"id\":\"i1\"}]");
-	T(store_response_get(s, "resp_gone", NULL, NULL) == 1);
+	T(store_response_get(s, "resp_gone", NULL, NULL, NULL) == 1);
 	free(resp);
 	free(input);
 	resp = input = NULL;
@@ -304,13 +304,13 @@ test_two_connections(void)
 
 	T(a != NULL && b != NULL);
 	if (a && b) {
-		T(store_response_put(a, "resp_x", "{\"from\":\"a\"}", "[]", 1) == 0);
-		T(store_response_get(b, "resp_x", &resp, NULL) == 0);
+		T(store_response_put(a, "resp_x", "uid=1", "{\"from\":\"a\"}", "[]", 1) == 0);
+		T(store_response_get(b, "resp_x", NULL, &resp, NULL) == 0);
 		T_STREQ(resp, "{\"from\":\"a\"}");
 		free(resp);
-		T(store_response_put(b, "resp_x", "{\"from\":\"b\"}", "[]", 2) == 0);
+		T(store_response_put(b, "resp_x", "uid=1", "{\"from\":\"b\"}", "[]", 2) == 0);
 		resp = NULL;
-		T(store_response_get(a, "resp_x", &resp, NULL) == 0);
+		T(store_response_get(a, "resp_x", NULL, &resp, NULL) == 0);
 		T_STREQ(resp, "{\"from\":\"b\"}");
 		free(resp);
 	}
@@ -346,11 +346,12 @@ test_sigkill(void)
 		s = store_open(path, err, sizeof err);
 		if (s == NULL)
 			_exit(2);
-		if (store_response_put(s, "resp_killed", "{\"survived\":true}", "[{\"id\":\"m\"}]", 42) != 0)
+		if (store_response_put(s, "resp_killed", "uid=1", "{\"survived\":true}", "[{\"id\":\"m\"}]",
+		                       42) != 0)
 			_exit(3);
-		if (store_response_put(s, "resp_killed_2", "{}", "[]", 43) != 0)
+		if (store_response_put(s, "resp_killed_2", "uid=1", "{}", "[]", 43) != 0)
 			_exit(3);
-		if (store_response_delete(s, "resp_killed_2") != 0)
+		if (store_response_delete(s, "resp_killed_2", NULL) != 0)
 			_exit(3);
 		if (write(fds[1], "k", 1) != 1)
 			_exit(4);
@@ -371,10 +372,10 @@ test_sigkill(void)
 	T(s != NULL);
 	if (s) {
 		T(store_response_count(s) == 1);
-		T(store_response_get(s, "resp_killed", &resp, &input) == 0);
+		T(store_response_get(s, "resp_killed", NULL, &resp, &input) == 0);
 		T_STREQ(resp, "{\"survived\":true}");
 		T_STREQ(input, "[{\"id\":\"m\"}]");
-		T(store_response_get(s, "resp_killed_2", NULL, NULL) == 1);
+		T(store_response_get(s, "resp_killed_2", NULL, NULL, NULL) == 1);
 		free(resp);
 		free(input);
 		store_close(s);
@@ -398,7 +399,7 @@ test_newer_version(void)
 	T(s != NULL);
 	if (s == NULL)
 		goto done;
-	T(store_response_put(s, "resp_old", "{}", "[]", 1) == 0);
+	T(store_response_put(s, "resp_old", "uid=1", "{}", "[]", 1) == 0);
 	store_close(s);
 
 	for (i = 0; i < sizeof versions / sizeof versions[0]; i++) {
@@ -435,7 +436,7 @@ test_newer_version(void)
 	s = store_open(path, err, sizeof err);
 	T(s != NULL);
 	if (s) {
-		T(store_response_get(s, "resp_old", NULL, NULL) == 0);
+		T(store_response_get(s, "resp_old", NULL, NULL, NULL) == 0);
 		store_close(s);
 	}
 done:
@@ -512,7 +513,7 @@ test_corrupt_pages(void)
 		goto done;
 	for (i = 0; i < 20; i++) {
 		snprintf(id, sizeof id, "resp_%d", i);
-		T(store_response_put(s, id, value, "[]", i) == 0);
+		T(store_response_put(s, id, "uid=1", value, "[]", i) == 0);
 	}
 	store_close(s);
 
@@ -535,7 +536,7 @@ test_corrupt_pages(void)
 	}
 	for (i = 0; i < 20; i++) {
 		snprintf(id, sizeof id, "resp_%d", i);
-		r = store_response_get(s, id, &resp, &input);
+		r = store_response_get(s, id, NULL, &resp, &input);
 		T(r == 0 || r == 1 || r == -1);
 		if (r == -1)
 			T(strstr(store_errmsg(s), "SECRET") == NULL);
@@ -546,10 +547,10 @@ test_corrupt_pages(void)
 		resp = input = NULL;
 	}
 	T(store_response_count(s) >= -1);
-	r = store_response_put(s, "resp_new", value, "[]", 99);
+	r = store_response_put(s, "resp_new", "uid=1", value, "[]", 99);
 	if (r == -1)
 		T(strstr(store_errmsg(s), "SECRET") == NULL);
-	r = store_response_delete(s, "resp_3");
+	r = store_response_delete(s, "resp_3", NULL);
 	T(r == 0 || r == 1 || r == -1);
 	store_close(s);
 done:
@@ -610,7 +611,7 @@ test_large(void)
 	T(s != NULL);
 	if (s == NULL)
 		goto done;
-	T(store_response_put(s, "resp_big", big_resp, big_input, 1) == 0);
+	T(store_response_put(s, "resp_big", "uid=1", big_resp, big_input, 1) == 0);
 	T(store_toolcache_put(s, "https://big.example/", "h", "v", big_tools, 1, 100) == 0);
 	store_close(s);
 
@@ -618,7 +619,7 @@ test_large(void)
 	T(s != NULL);
 	if (s == NULL)
 		goto done;
-	T(store_response_get(s, "resp_big", &resp, &input) == 0);
+	T(store_response_get(s, "resp_big", NULL, &resp, &input) == 0);
 	T(resp && strlen(resp) == nresp && memcmp(resp, big_resp, nresp) == 0);
 	T(input && strlen(input) == ninput && memcmp(input, big_input, ninput) == 0);
 	free(resp);
@@ -633,9 +634,9 @@ test_large(void)
 	T(store_toolcache_get(s, "https://big.example/", "h", "v", 99, &input, NULL) == 0);
 	T_STREQ(input, "[]");
 	free(input);
-	T(store_response_put(s, "resp_big", "{}", "[]", 2) == 0);
+	T(store_response_put(s, "resp_big", "uid=1", "{}", "[]", 2) == 0);
 	resp = NULL;
-	T(store_response_get(s, "resp_big", &resp, NULL) == 0);
+	T(store_response_get(s, "resp_big", NULL, &resp, NULL) == 0);
 	T_STREQ(resp, "{}");
 	free(resp);
 	store_close(s);
@@ -676,23 +677,23 @@ test_odd_ids(void)
 		return;
 	for (i = 0; i < n; i++) {
 		json = xasprintf("{\"n\":%zu}", i);
-		T(store_response_put(s, ids[i], json, "[]", (int64_t)i) == 0);
+		T(store_response_put(s, ids[i], "uid=1", json, "[]", (int64_t)i) == 0);
 		free(json);
 	}
 	T(store_response_count(s) == (int64_t)n);
 	for (i = 0; i < n; i++) {
 		json = xasprintf("{\"n\":%zu}", i);
 		resp = NULL;
-		T(store_response_get(s, ids[i], &resp, NULL) == 0);
+		T(store_response_get(s, ids[i], NULL, &resp, NULL) == 0);
 		T_STREQ(resp, json);
 		free(resp);
 		free(json);
 	}
 	/* LIKE-style wildcards match nothing but themselves. */
-	T(store_response_get(s, "resp_x", NULL, NULL) == 1);
-	T(store_response_delete(s, "resp_x") == 1);
+	T(store_response_get(s, "resp_x", NULL, NULL, NULL) == 1);
+	T(store_response_delete(s, "resp_x", NULL) == 1);
 	for (i = 0; i < n; i++)
-		T(store_response_delete(s, ids[i]) == 0);
+		T(store_response_delete(s, ids[i], NULL) == 0);
 	T(store_response_count(s) == 0);
 
 	/* The same bytes as urls, credential hashes and protocol versions. */
@@ -1133,7 +1134,7 @@ test_migrate_v1(void)
 		goto done;
 	}
 	T(store_response_count(s) == 1);
-	T(store_response_get(s, "resp_v1", &resp, &input) == 0);
+	T(store_response_get(s, "resp_v1", NULL, &resp, &input) == 0);
 	T_STREQ(resp, "{\"v\":1}");
 	T_STREQ(input, "[{\"id\":\"i\"}]");
 	free(resp);
@@ -1148,7 +1149,7 @@ test_migrate_v1(void)
 	s = store_open(path, err, sizeof err);
 	T(s != NULL);
 	if (s) {
-		T(store_response_get(s, "resp_v1", NULL, NULL) == 0);
+		T(store_response_get(s, "resp_v1", NULL, NULL, NULL) == 0);
 		ROW(s, "https://a/", "h", "v", "[\"new\"]");
 		T(store_mcp_transport_get(s, "https://a/", &resp, &input) == 0);
 		T_STREQ(resp, "streamable");
@@ -1177,7 +1178,7 @@ test_migrate_v1(void)
 	s = store_open(path2, err, sizeof err);
 	T(s != NULL);
 	if (s) {
-		T(store_response_get(s, "resp_v1", NULL, NULL) == 0);
+		T(store_response_get(s, "resp_v1", NULL, NULL, NULL) == 0);
 		T(store_mcp_transport_put(s, "https://a/", "sse", "v", 0) == 0);
 		store_close(s);
 	}
@@ -1290,21 +1291,24 @@ test_approvals(void)
 	check_pending(s, "mcpr_3", "resp_2");
 
 	/* Responses left queued or in progress by a stop become failed; the others keep their text. */
-	T(store_response_put(s, "resp_q", "{\"id\":\"resp_q\",\"status\":\"queued\"}", "[]", 1) == 0);
-	T(store_response_put(s, "resp_p", "{\"id\":\"resp_p\",\"status\":\"in_progress\"}", "[]", 1) == 0);
-	T(store_response_put(s, "resp_c", "{\"id\":\"resp_c\",\"status\":\"completed\"}", "[]", 1) == 0);
+	T(store_response_put(s, "resp_q", "uid=1", "{\"id\":\"resp_q\",\"status\":\"queued\"}", "[]", 1) ==
+	  0);
+	T(store_response_put(s, "resp_p", "uid=1", "{\"id\":\"resp_p\",\"status\":\"in_progress\"}", "[]",
+	                     1) == 0);
+	T(store_response_put(s, "resp_c", "uid=1", "{\"id\":\"resp_c\",\"status\":\"completed\"}", "[]", 1) ==
+	  0);
 	T(store_response_fail_unfinished(s, "server_restarted", "stopped") == 2);
 	T(store_response_fail_unfinished(s, "server_restarted", "stopped") == 0);
 	{
 		char *text = NULL;
 
-		T(store_response_get(s, "resp_q", &text, NULL) == 0);
+		T(store_response_get(s, "resp_q", NULL, &text, NULL) == 0);
 		T_STREQ(text,
 		        "{\"id\":\"resp_q\",\"status\":\"failed\",\"error\":{\"code\":\"server_restarted\","
 		        "\"message\":\"stopped\"}}");
 		free(text);
 		text = NULL;
-		T(store_response_get(s, "resp_c", &text, NULL) == 0);
+		T(store_response_get(s, "resp_c", NULL, &text, NULL) == 0);
 		T_STREQ(text, "{\"id\":\"resp_c\",\"status\":\"completed\"}");
 		free(text);
 	}
@@ -1388,7 +1392,7 @@ list_tools(struct store *s, int limit)
 	json_t *arr, *v;
 	size_t i;
 
-	if (store_audit_list(s, limit, &json) != 0) {
+	if (store_audit_list(s, NULL, limit, &json) != 0) {
 		free(out);
 		return NULL;
 	}
@@ -1419,7 +1423,7 @@ test_audit(void)
 	T(s != NULL);
 	if (s == NULL)
 		return;
-	T(store_audit_list(s, 10, &json) == 0);
+	T(store_audit_list(s, NULL, 10, &json) == 0);
 	T_STREQ(json, "[]");
 	free(json);
 	json = NULL;
@@ -1430,7 +1434,7 @@ test_audit(void)
 	r.decided_by = "uid=1000";
 	r.outcome = "error";
 	T(store_audit_add(s, &r) == 0);
-	T(store_audit_list(s, 1, &json) == 0);
+	T(store_audit_list(s, NULL, 1, &json) == 0);
 	T_STREQ(json,
 	        "[{\"id\":1,\"at_ms\":1700000000123,\"response_id\":\"resp_a\",\"caller\":\"uid=1000\","
 	        "\"server_label\":\"docs\",\"server_url\":\"https://mcp.example/mcp\",\"tool\":\"search\","
@@ -1444,7 +1448,7 @@ test_audit(void)
 	memset(&r, 0, sizeof r);
 	r.at_ms = 1700000000200;
 	T(store_audit_add(s, &r) == 0);
-	T(store_audit_list(s, 1, &json) == 0);
+	T(store_audit_list(s, NULL, 1, &json) == 0);
 	T_STREQ(json, "[{\"id\":2,\"at_ms\":1700000000200,\"response_id\":null,\"caller\":null,"
 	              "\"server_label\":null,\"server_url\":null,\"tool\":null,\"args_bytes\":0,"
 	              "\"args_sha256\":null,\"outcome\":null,\"error\":null,\"duration_ms\":0,"
@@ -1488,7 +1492,7 @@ test_audit(void)
 	r = audit_row(10, "t\xc3\xa9");
 	r.error = "cut \xe2\x82";
 	T(store_audit_add(s, &r) == 0);
-	T(store_audit_list(s, 10, &json) == 0);
+	T(store_audit_list(s, NULL, 10, &json) == 0);
 	arr = json ? json_loads(json, 0, NULL) : NULL;
 	T(arr != NULL && json_array_size(arr) == 1);
 	T_STREQ(json_string_value(json_object_get(json_array_get(arr, 0), "error")), "cut ??");
@@ -1499,16 +1503,16 @@ test_audit(void)
 	json = NULL;
 
 	/* Refusals leave the output alone. */
-	T(store_audit_list(s, 0, &json) == -1);
-	T(store_audit_list(s, 1001, &json) == -1);
-	T(store_audit_list(s, -1, &json) == -1);
+	T(store_audit_list(s, NULL, 0, &json) == -1);
+	T(store_audit_list(s, NULL, 1001, &json) == -1);
+	T(store_audit_list(s, NULL, -1, &json) == -1);
 	T(strstr(store_errmsg(s), "audit list") != NULL);
-	T(store_audit_list(s, 10, NULL) == -1);
+	T(store_audit_list(s, NULL, 10, NULL) == -1);
 	T(json == NULL);
 	T(store_audit_add(s, NULL) == -1);
 	T(store_audit_add(NULL, &r) == -1);
 	T(store_audit_purge(NULL, 0) == -1);
-	T(store_audit_list(NULL, 10, &json) == -1);
+	T(store_audit_list(NULL, NULL, 10, &json) == -1);
 	T(json == NULL);
 	store_close(s);
 }
@@ -1557,7 +1561,7 @@ test_audit_batches(void)
 	/* Another write commits the batch before itself. */
 	row = audit_row(2, "two");
 	T(store_audit_add(a, &row) == 0);
-	T(store_response_put(a, "resp_batch", "{}", "[]", 1) == 0);
+	T(store_response_put(a, "resp_batch", "uid=1", "{}", "[]", 1) == 0);
 	text = list_tools(b, 10);
 	T_STREQ(text, "two,one");
 	free(text);
@@ -1742,7 +1746,7 @@ test_migrate_v2(void)
 		printf("open: %s\n", err);
 		goto done;
 	}
-	T(store_response_get(s, "resp_v2", &resp, NULL) == 0);
+	T(store_response_get(s, "resp_v2", NULL, &resp, NULL) == 0);
 	T_STREQ(resp, "{\"v\":2}");
 	free(resp);
 	resp = NULL;
@@ -1804,11 +1808,199 @@ test_migrate_v2(void)
 	s = store_open(path2, err, sizeof err);
 	T(s != NULL);
 	if (s) {
-		T(store_response_get(s, "resp_v2", NULL, NULL) == 0);
+		T(store_response_get(s, "resp_v2", NULL, NULL, NULL) == 0);
 		T(store_secret(s, "compact", k2, sizeof k2) == 0);
 		store_close(s);
 	}
 	T(header_user_version(path2) == SCHEMA_VERSION);
+done:
+	free(path);
+	free(path2);
+	free(out);
+}
+
+/*
+ * Owners: get and delete act for one owner (another owner's row is "not found", like a missing one),
+ * NULL acts for all; a put cannot move a row to another owner; the audit list filters on caller.
+ */
+static void
+test_owners(void)
+{
+	char err[256] = "";
+	struct store *s = store_open(":memory:", err, sizeof err);
+	struct store_audit r1 = audit_row(1, "mine"), r2 = audit_row(2, "theirs"), r3 = audit_row(3, "ours");
+	char *resp = NULL, *input = NULL, *text;
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	T(store_response_put(s, "resp_a", "key=alpha", "{\"who\":\"a\"}", "[]", 1) == 0);
+	T(store_response_put(s, "resp_b", "uid=1000", "{\"who\":\"b\"}", "[]", 2) == 0);
+	T(store_response_get(s, "resp_a", "key=alpha", &resp, &input) == 0);
+	T_STREQ(resp, "{\"who\":\"a\"}");
+	free(resp);
+	free(input);
+	resp = input = NULL;
+	T(store_response_get(s, "resp_a", "key=beta", &resp, &input) == 1);
+	T(resp == NULL && input == NULL);
+	T(store_response_get(s, "resp_a", "uid=1000", NULL, NULL) == 1);
+	/* A prefix or a longer name is another owner. */
+	T(store_response_get(s, "resp_a", "key=alph", NULL, NULL) == 1);
+	T(store_response_get(s, "resp_a", "key=alphax", NULL, NULL) == 1);
+	T(store_response_get(s, "resp_a", "", NULL, NULL) == 1);
+	T(store_response_get(s, "resp_b", NULL, &resp, NULL) == 0);
+	T_STREQ(resp, "{\"who\":\"b\"}");
+	free(resp);
+	resp = NULL;
+
+	/* Another owner's put of the same id fails and leaves the row as it was. */
+	T(store_response_put(s, "resp_a", "key=beta", "{\"who\":\"beta\"}", "[1]", 3) == -1);
+	T(strstr(store_errmsg(s), "another owner") != NULL);
+	T(store_response_get(s, "resp_a", "key=alpha", &resp, NULL) == 0);
+	T_STREQ(resp, "{\"who\":\"a\"}");
+	free(resp);
+	resp = NULL;
+	T(store_response_get(s, "resp_a", "key=beta", NULL, NULL) == 1);
+	/* The owner's own put still replaces it. */
+	T(store_response_put(s, "resp_a", "key=alpha", "{\"who\":\"a2\"}", "[]", 4) == 0);
+	T(store_response_get(s, "resp_a", "key=alpha", &resp, NULL) == 0);
+	T_STREQ(resp, "{\"who\":\"a2\"}");
+	free(resp);
+	resp = NULL;
+	T(store_response_put(s, "resp_c", NULL, "{}", "[]", 1) == -1);
+	T(store_response_put(s, "resp_c", "", "{}", "[]", 1) == -1);
+	T(store_response_count(s) == 2);
+
+	T(store_response_delete(s, "resp_a", "key=beta") == 1);
+	T(store_response_get(s, "resp_a", "key=alpha", NULL, NULL) == 0);
+	T(store_response_delete(s, "resp_a", "key=alpha") == 0);
+	T(store_response_get(s, "resp_a", NULL, NULL, NULL) == 1);
+	T(store_response_delete(s, "resp_b", NULL) == 0);
+	T(store_response_count(s) == 0);
+
+	r2.caller = "key=other";
+	r3.caller = NULL;
+	T(store_audit_add(s, &r1) == 0 && store_audit_add(s, &r2) == 0 && store_audit_add(s, &r3) == 0);
+	T(store_audit_list(s, "uid=1000", 10, &text) == 0);
+	T(text && strstr(text, "\"mine\"") && !strstr(text, "\"theirs\"") && !strstr(text, "\"ours\""));
+	free(text);
+	T(store_audit_list(s, "key=other", 10, &text) == 0);
+	T(text && strstr(text, "\"theirs\"") && !strstr(text, "\"mine\""));
+	free(text);
+	T(store_audit_list(s, "uid=1", 10, &text) == 0);
+	T_STREQ(text, "[]");
+	free(text);
+	text = list_tools(s, 10);
+	T_STREQ(text, "ours,theirs,mine");
+	free(text);
+	store_close(s);
+}
+
+/* Migration 3's schema exactly as that release wrote it (over v2_db), with rows in it. */
+static const char v3_db[] = "CREATE TABLE mcp_approvals ("
+                            " id TEXT PRIMARY KEY NOT NULL,"
+                            " response_id TEXT NOT NULL,"
+                            " server_label TEXT NOT NULL,"
+                            " target_sha256 TEXT NOT NULL,"
+                            " tool TEXT NOT NULL,"
+                            " arguments_sha256 TEXT NOT NULL,"
+                            " requested_by TEXT NOT NULL,"
+                            " status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied',"
+                            " 'executed')),"
+                            " decided_by TEXT,"
+                            " reason TEXT,"
+                            " created_at INTEGER NOT NULL,"
+                            " decided_at INTEGER NOT NULL);"
+                            "CREATE TABLE mcp_audit ("
+                            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                            " at_ms INTEGER NOT NULL,"
+                            " response_id TEXT,"
+                            " caller TEXT,"
+                            " server_label TEXT,"
+                            " server_url TEXT,"
+                            " tool TEXT,"
+                            " args_bytes INTEGER NOT NULL,"
+                            " args_sha256 TEXT,"
+                            " outcome TEXT,"
+                            " error TEXT,"
+                            " duration_ms INTEGER NOT NULL,"
+                            " approval_id TEXT,"
+                            " decided_by TEXT);"
+                            "CREATE INDEX mcp_audit_at_ms ON mcp_audit(at_ms);"
+                            "CREATE TABLE secrets ("
+                            " name TEXT PRIMARY KEY NOT NULL,"
+                            " value BLOB NOT NULL);"
+                            "INSERT INTO responses VALUES ('resp_v3', 8, '{\"v\":3}', '[{\"id\":\"m\"}]');"
+                            "INSERT INTO mcp_audit (at_ms, caller, tool, args_bytes, duration_ms)"
+                            " VALUES (5, 'uid=1000', 'old', 0, 0);"
+                            "PRAGMA user_version = 3;";
+
+/*
+ * A version 3 database migrates to 4: its responses keep their content and belong to the legacy
+ * owner, which only the all-owners view (an operator) reaches; the audit rows keep their caller;
+ * new rows get their owner. A migration 4 that fails leaves version 3 without the column.
+ */
+static void
+test_migrate_v3(void)
+{
+	char err[256] = "";
+	char *path = tpath("v3.sqlite"), *path2 = tpath("v3_blocked.sqlite"), *out = tpath("cli3.out");
+	char *resp = NULL, *input = NULL, *text;
+	size_t len = 0;
+	struct store *s;
+
+	if (system("command -v sqlite3 >/dev/null 2>&1") != 0) {
+		printf("test_store: note: no sqlite3 command-line tool, migration from version 3 not "
+		       "tested (Debian: apt-get install sqlite3)\n");
+		goto done;
+	}
+	T(sqlite_cli(path, v2_db, NULL) == 0);
+	T(sqlite_cli(path, v3_db, NULL) == 0);
+	T(header_user_version(path) == 3);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL) {
+		printf("open: %s\n", err);
+		goto done;
+	}
+	T(store_response_get(s, "resp_v3", "uid=1000", NULL, NULL) == 1);
+	T(store_response_get(s, "resp_v3", "uid=0", NULL, NULL) == 1);
+	T(store_response_get(s, "resp_v3", "key=ci", NULL, NULL) == 1);
+	T(store_response_delete(s, "resp_v3", "uid=1000") == 1);
+	T(store_response_get(s, "resp_v3", NULL, &resp, &input) == 0);
+	T_STREQ(resp, "{\"v\":3}");
+	T_STREQ(input, "[{\"id\":\"m\"}]");
+	free(resp);
+	free(input);
+	T(store_response_get(s, "resp_v2", STORE_OWNER_LEGACY, NULL, NULL) == 0);
+	/* A caller cannot take a legacy row over by writing its id. */
+	T(store_response_put(s, "resp_v3", "uid=1000", "{}", "[]", 9) == -1);
+	T(store_response_put(s, "resp_new", "uid=1000", "{}", "[]", 9) == 0);
+	T(store_audit_list(s, "uid=1000", 10, &text) == 0);
+	T(text && strstr(text, "\"old\"") != NULL);
+	free(text);
+	store_close(s);
+	T(header_user_version(path) == SCHEMA_VERSION);
+	T(sqlite_cli(path, "SELECT id || ' ' || owner FROM responses ORDER BY id;", out) == 0);
+	text = slurp(out, &len);
+	T_STREQ(text, "resp_new uid=1000\nresp_v2 legacy:\nresp_v3 legacy:\n");
+	free(text);
+
+	/* An index in the way of migration 4's last statement: the file stays at version 3. */
+	T(sqlite_cli(path2, v2_db, NULL) == 0);
+	T(sqlite_cli(path2, v3_db, NULL) == 0);
+	T(sqlite_cli(path2, "CREATE INDEX mcp_audit_caller_at_ms ON mcp_audit(tool);", NULL) == 0);
+	err[0] = '\0';
+	s = store_open(path2, err, sizeof err);
+	T(s == NULL);
+	store_close(s);
+	T(strstr(err, "migrate") != NULL);
+	T(header_user_version(path2) == 3);
+	T(sqlite_cli(path2, "SELECT count(*) FROM pragma_table_info('responses') WHERE name = 'owner';",
+	             out) == 0);
+	text = slurp(out, &len);
+	T_STREQ(text, "0\n");
+	free(text);
 done:
 	free(path);
 	free(path2);
@@ -1843,6 +2035,8 @@ main(void)
 	test_audit_batches();
 	test_secrets();
 	test_migrate_v2();
+	test_owners();
+	test_migrate_v3();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return T_DONE();
 }
