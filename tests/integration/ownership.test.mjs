@@ -11,11 +11,12 @@
 // stays on loopback and in temp dirs.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, httpRequest, rawSSE, runCommand, startDaemon } from './lib/harness.mjs';
+import { deepMerge, freePort, httpRequest, rawSSE, runCommand, startDaemon } from './lib/harness.mjs';
 import { startMcpFault } from './lib/mcp.mjs';
 import { mcp, waitFor } from './lib/responses-mcp.mjs';
 import { validateErrorEnvelope, validateResponse } from './lib/schema.mjs';
@@ -44,12 +45,14 @@ function expect200(r, what) {
 async function startTwoKeys(extra = {}, mcpUrl = null) {
 	const port = await freePort('127.0.0.1');
 	const d = await startDaemon({
-		config: {
-			listen: { tcp: { address: '127.0.0.1', port } },
-			api_keys: [KEY_A, KEY_B],
-			...(mcpUrl ? { mcp_servers: [{ label: 'fault', url: mcpUrl, cache_ttl_s: 0 }] } : {}),
-			...extra,
-		},
+		config: deepMerge(
+			{
+				listen: { tcp: { address: '127.0.0.1', port } },
+				api_keys: [KEY_A, KEY_B],
+				...(mcpUrl ? { mcp_servers: [{ label: 'fault', url: mcpUrl, cache_ttl_s: 0 }] } : {}),
+			},
+			extra,
+		),
 	});
 	const target = { host: '127.0.0.1', port };
 	// One caller each: as(KEY_A), as(KEY_B), and the Unix socket (uid 0).
@@ -211,12 +214,34 @@ describe('stored responses are scoped to their caller', () => {
 	});
 });
 
+const NOBODY = 65534;
+
+/** GET urlPath over the Unix socket as uid/gid 65534 (setpriv + curl; the tests run as root). */
+async function getAsNobody(socketPath, urlPath) {
+	const r = await runCommand(
+		['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'curl', '-sS', '--max-time', '10', '--unix-socket', socketPath, '-w', '\n%{http_code}', `http://localhost${urlPath}`],
+		{ timeoutMs: 15000 },
+	);
+	assert.equal(r.code, 0, `curl as uid ${NOBODY} failed (exit ${r.code}): ${r.stderr}`);
+	const nl = r.stdout.lastIndexOf('\n');
+	return { status: Number(r.stdout.slice(nl + 1)), body: r.stdout.slice(0, nl) };
+}
+
 describe('operators', () => {
 	let s;
 
 	before(async () => {
-		s = await startTwoKeys({ operators: { uids: [0] } });
+		// uid 65534 is an operator without being in listen.unix.allow_uids: listing it lets it in.
+		s = await startTwoKeys({ operators: { uids: [0, NOBODY] }, listen: { unix: { mode: '0666' } } });
+		fs.chmodSync(s.d.dir, 0o755); // so that uid 65534 can reach the socket at all
 	}, SETUP);
+
+	it('an operator that is not in allow_uids is let in and sees every response', T, async () => {
+		const r = await created(s.a, { model: 'fake-text', input: 'echo: a' }, 'create as key a');
+		const got = await getAsNobody(s.d.socketPath, `/v1/responses/${r.id}`);
+		assert.equal(got.status, 200, got.body);
+		assert.equal(JSON.parse(got.body).id, r.id);
+	});
 
 	after(async () => {
 		await s?.d.stop();
