@@ -44,8 +44,9 @@
  * With a TCP listener, at least one api key is required.
  *
  * Operators are the Unix socket callers whose uid or primary gid is listed (at most CONFIG_MAX_IDS
- * each): they see and act on every caller's stored responses and audit rows. Nobody else is one:
- * not root, not the daemon's own user, never a TCP key.
+ * each): they are let in on the socket (beyond allow_uids / allow_gids) and see and act on every
+ * caller's stored responses and audit rows. Nobody else is one: not root, not the daemon's own
+ * user, never a TCP key.
  *
  * MCP header names are HTTP tokens and values carry no control characters; "Authorization" in headers
  * and a bearer_* key together are an error.
