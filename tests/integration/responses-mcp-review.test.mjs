@@ -93,8 +93,11 @@ describe('MCP in a response: review regressions', () => {
 		return { r: res.json(), text: res.body };
 	}
 
-	async function auditRows(responseId) {
-		const res = await d.request('GET', '/v1/mcp/audit?limit=1000');
+	/** The audit rows of a response, as its caller sees them (the Unix socket, or TCP with a key). */
+	async function auditRows(responseId, { key } = {}) {
+		const res = key
+			? await httpRequest(tcp(), 'GET', '/v1/mcp/audit?limit=1000', undefined, { authorization: `Bearer ${key}` })
+			: await d.request('GET', '/v1/mcp/audit?limit=1000');
 		assert.equal(res.status, 200, res.body);
 		return res.json().data.filter((row) => row.response_id === responseId);
 	}
@@ -423,15 +426,31 @@ describe('MCP in a response: review regressions', () => {
 		const apr = assertApprovalRequest(ofType(first, 'mcp_approval_request')[0], { name: 'echo', arguments: '{"message":"mine"}' });
 		const s0 = await srvA.stats();
 		const cont = { model: 'fake-mcp', previous_response_id: first.id, input: [approvalResponse(apr)], tools };
-		await expect400(cont, 'approval_mismatch', 'input[0].approval_request_id', { key: KEY_B });
-		await expect400(cont, 'approval_mismatch', 'input[0].approval_request_id'); // the Unix socket caller
+		// Another caller cannot chain through the response at all (it is not theirs: a 404)...
+		for (const opts of [{ key: KEY_B }, {}]) {
+			const res = opts.key
+				? await httpRequest(tcp(), 'POST', '/v1/responses', cont, { authorization: `Bearer ${opts.key}` })
+				: await d.request('POST', '/v1/responses', cont);
+			assert.equal(res.status, 404, res.body.slice(0, 1000));
+			assert.equal(validateErrorEnvelope(res.json()).error.code, 'previous_response_not_found', res.body);
+		}
+		// ...and sending the history back instead meets the approval's own check.
+		const history = {
+			model: 'fake-mcp',
+			input: [{ role: 'user', content: 'call echo {"message":"mine"}' }, ...first.output, approvalResponse(apr)],
+			tools,
+		};
+		const at = history.input.length - 1;
+		await expect400(history, 'approval_mismatch', `input[${at}].approval_request_id`, { key: KEY_B });
+		await expect400(history, 'approval_mismatch', `input[${at}].approval_request_id`); // the Unix socket caller
 		await sleep(100);
 		assert.equal(callsOf(s0, await srvA.stats(), 'echo'), 0, 'nothing ran');
 
 		const { r } = await create(cont, { key: KEY_A });
 		assertCall(r.output[0], { name: 'echo', output: 'Echo: mine', status: 'completed', approval_request_id: apr.id });
 		assert.equal(callsOf(s0, await srvA.stats(), 'echo'), 1);
-		const row = (await auditRows(r.id)).find((x) => x.approval_id === apr.id);
+		const row = (await auditRows(r.id, { key: KEY_A })).find((x) => x.approval_id === apr.id);
+		assert.deepEqual(await auditRows(r.id, { key: KEY_B }), [], 'not in the other key\'s audit');
 		assert.ok(row, 'an audit row for the approved call');
 		assert.equal(row.caller, 'key=a');
 		assert.equal(row.decided_by, 'key=a');
