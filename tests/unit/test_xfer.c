@@ -190,7 +190,8 @@ srv_answer(struct sconn *c, const char *method, const char *path, const char *he
 		c->piece = 0;
 		c->npieces = 4;
 		c->silent_after = strcmp(path, "/silent") == 0 ? 2 : 0;
-		uv_timer_start(&c->timer, on_sse_tick, c->silent_after ? 20 : 400, c->silent_after ? 20 : 400);
+		uv_timer_start(&c->timer, on_sse_tick, c->silent_after ? 20 : 400,
+		               c->silent_after ? 20 : 400);
 	} else if (strcmp(path, "/500") == 0) {
 		srv_writes(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
 		              "Content-Length: 4\r\n\r\noops");
