@@ -430,12 +430,12 @@ urlarg(struct lws *wsi, const char *name, char *buf, int len)
 }
 
 static void
-on_models(void *ud, const json_t *list)
+on_models(void *ud, int http_status, const json_t *body)
 {
 	struct http_txn *txn = ud;
 
 	txn->models = NULL;
-	txn_answer(txn, 200, list);
+	txn_answer(txn, http_status, body);
 }
 
 static void
