@@ -1,8 +1,10 @@
 #include "api/engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api/apierr.h"
 #include "api/compact.h"
@@ -72,7 +74,8 @@ struct engine_job {
 	int saw_done;  /* the upstream sent data: [DONE] */
 	int failed;    /* err holds why */
 	struct api_error err;
-	struct buf body; /* upstream error body or non-streamed JSON answer, capped */
+	char retry_after[24]; /* the upstream's valid Retry-After of a 429/503, in seconds; "": none */
+	struct buf body;      /* upstream error body or non-streamed JSON answer, capped */
 
 	uv_timer_t tick;     /* keep-alive comments while the upstream is silent */
 	uv_timer_t deadline; /* request_timeout_s */
@@ -351,6 +354,14 @@ on_upstream_headers(void *ud, long status, const char *content_type)
 	struct engine_job *job = ud;
 
 	job->upstream_status = status;
+	if (status == 429 || status == 503) {
+		/* Passed on so that the caller's SDK waits as long as the upstream asked; checked and
+		 * bounded first (upstream_retry_after), a bad value is dropped. */
+		long secs = upstream_retry_after(xfer_header(job->xfer, "Retry-After"), time(NULL));
+
+		if (secs >= 0)
+			snprintf(job->retry_after, sizeof job->retry_after, "%ld", secs);
+	}
 	if (status < 200 || status > 299) {
 		job->mode = MODE_ERROR;
 		buf_init(&job->body, ENGINE_ERRBODY_MAX);
@@ -418,6 +429,10 @@ upstream_http_error(struct engine_job *job)
 		msg = json_string_value(e); /* some servers send "error": "text" */
 	if (st == 429) {
 		status = 429, type = "too_many_requests", code = "rate_limit_exceeded";
+	} else if (st == 503) {
+		/* Overloaded or down for a while: a 503 of our own, so that callers retry (with its
+		 * Retry-After) rather than take it for a broken upstream (502). */
+		status = 503, type = "server_error", code = "upstream_unavailable";
 	} else if (st == 400 || st == 404 || st == 413 || st == 422) {
 		/* The upstream judged the request (unknown model, context too long): the caller's to fix. */
 		status = st == 422 ? 400 : (int)st, type = st == 404 ? "not_found" : "invalid_request";
@@ -700,6 +715,7 @@ start_turn(struct engine_job *job)
 	buf_init(&job->body, ENGINE_ERRBODY_MAX);
 	job->mode = MODE_WAITING;
 	job->saw_done = 0;
+	job->retry_after[0] = '\0';
 
 	body = json_dumps(chat, JSON_COMPACT);
 	json_decref(chat);
@@ -859,9 +875,12 @@ job_finish(struct engine_job *job)
 		if (!job->streaming && !job->detached) {
 			/* Nothing went out yet: a real HTTP status with the envelope. */
 			json_t *env = api_error_envelope(&job->err);
+			int retry = job->retry_after[0] && (job->err.status == 429 || job->err.status == 503);
+
 			job->sink = NULL;
 			if (sink)
-				sink->on_finish(job->ud, job->err.status, env);
+				sink->on_finish(job->ud, job->err.status, env,
+				                retry ? job->retry_after : NULL);
 			json_decref(env);
 			job_free(job);
 			return;
@@ -888,10 +907,10 @@ job_finish(struct engine_job *job)
 		events_done(job->events);
 		job->sink = NULL;
 		if (sink)
-			sink->on_finish(job->ud, 0, NULL);
+			sink->on_finish(job->ud, 0, NULL, NULL);
 	} else if (sink) {
 		job->sink = NULL;
-		sink->on_finish(job->ud, 200, compacted ? compacted : job->response);
+		sink->on_finish(job->ud, 200, compacted ? compacted : job->response, NULL);
 	}
 	json_decref(compacted);
 	job_free(job);
@@ -1038,7 +1057,7 @@ detach(struct engine_job *job)
 	store_result(job);
 	job->sink = NULL;
 	job->detached = 1;
-	sink->on_finish(job->ud, 200, job->response);
+	sink->on_finish(job->ud, 200, job->response, NULL);
 	response_set_status(job->response, "in_progress");
 }
 

@@ -57,8 +57,10 @@ struct engine_sink {
 	int (*congested)(void *ud);
 	/* Last call for the job. body is NULL after a stream (already fully sent through on_event);
 	 * otherwise it is the JSON to send with http_status (the response, or an error envelope);
-	 * borrowed for the call. The job is freed right after this returns. */
-	void (*on_finish)(void *ud, int http_status, const json_t *body);
+	 * borrowed for the call. retry_after: with a 429 or 503 from the upstream that said when to
+	 * retry, that many seconds as a string ("7"), to send as Retry-After; else NULL. Borrowed for
+	 * the call. The job is freed right after this returns. */
+	void (*on_finish)(void *ud, int http_status, const json_t *body, const char *retry_after);
 };
 
 /* Who is asking: for logs, upstream credential forwarding and ownership. Copied. The identity owns

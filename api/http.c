@@ -53,7 +53,8 @@ struct http_txn {
 	struct engine_job *job;
 	struct models_req *models;
 	struct mcpadmin_req *mcpadmin;
-	const char *ctype; /* of a non-SSE answer; NULL: application/json */
+	const char *ctype;    /* of a non-SSE answer; NULL: application/json */
+	char retry_after[24]; /* sent as Retry-After when not empty (the engine's on_finish) */
 
 	int status;
 	int sse; /* the answer is an SSE stream (chunked) */
@@ -157,11 +158,13 @@ sink_congested(void *ud)
 }
 
 static void
-sink_finish(void *ud, int http_status, const json_t *body)
+sink_finish(void *ud, int http_status, const json_t *body, const char *retry_after)
 {
 	struct http_txn *txn = ud;
 
 	txn->job = NULL;
+	if (retry_after)
+		snprintf(txn->retry_after, sizeof txn->retry_after, "%s", retry_after);
 	if (body) {
 		txn_answer(txn, http_status, body);
 		return;
@@ -204,6 +207,10 @@ add_headers(struct http_txn *txn)
 	} else if (lws_add_http_header_content_length(wsi, txn->out.len, &p, end)) {
 		return -1;
 	}
+	if (txn->retry_after[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+	                                                       (const unsigned char *)txn->retry_after,
+	                                                       (int)strlen(txn->retry_after), &p, end))
+		return -1;
 	if (txn->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 	                                                     (const unsigned char *)"close", 5, &p, end))
 		return -1;
@@ -433,12 +440,12 @@ urlarg(struct lws *wsi, const char *name, char *buf, int len)
 }
 
 static void
-on_models(void *ud, const json_t *list)
+on_models(void *ud, int http_status, const json_t *body)
 {
 	struct http_txn *txn = ud;
 
 	txn->models = NULL;
-	txn_answer(txn, 200, list);
+	txn_answer(txn, http_status, body);
 }
 
 static void

@@ -1,8 +1,10 @@
 #include "api/models.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/apierr.h"
 #include "api/engine.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
@@ -23,6 +25,7 @@ struct models_fetch {
 	int is_default;
 	struct xfer *xfer;
 	long status;
+	char err[256]; /* why the fetch failed (transport error), "" otherwise */
 	struct buf body;
 	char *auth; /* secret */
 };
@@ -49,16 +52,22 @@ add_model(json_t *data, json_t *seen, const char *id, const char *owned_by, json
 	                                      created, "owned_by", owned_by));
 }
 
-/* Adds what one upstream answered; 0 when its answer was usable. */
+/* Adds what one upstream answered; 0 when its answer was usable, else -1 with why in why. */
 static int
-merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f)
+merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f, char *why, size_t whylen)
 {
 	json_t *root, *list, *m;
 	size_t i;
 	int rc = -1;
 
-	if (f->status != 200)
+	if (f->err[0]) {
+		snprintf(why, whylen, "%s", f->err);
 		return -1;
+	}
+	if (f->status != 200) {
+		snprintf(why, whylen, "answered HTTP %ld", f->status);
+		return -1;
+	}
 	root = json_loadb(f->body.data ? f->body.data : "", f->body.len, 0, NULL);
 	list = json_object_get(root, "data");
 	if (json_is_array(list)) {
@@ -75,33 +84,67 @@ merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f)
 			free(name);
 		}
 		rc = 0;
+	} else {
+		snprintf(why, whylen, "did not answer a model list");
 	}
 	json_decref(root);
 	return rc;
 }
 
+/*
+ * A dead upstream is reported, never hidden: when no upstream listed its models the answer is a 502
+ * error envelope naming each upstream and why; when some did, a 200 with their models (and the
+ * failed ones' default_model, still routable) plus "upstream_errors": [{"upstream", "message"}]. The
+ * openai SDK's models.list() keeps only "object" and "data" of the body (its Page), so the extra
+ * field costs its callers nothing, while a person or a script can see which upstream is missing.
+ * Only a listing where every upstream answered is cached: a cached failure would hide the upstream
+ * for a minute after it is back.
+ */
 static void
 finish(struct models_req *r)
 {
-	json_t *data = json_array(), *seen = json_object(), *list;
-	size_t i;
+	json_t *data = json_array(), *seen = json_object(), *errors = json_array(), *body;
+	struct api_error e;
+	struct buf names;
+	char why[300];
+	size_t i, nfailed = 0;
+	int status = 200;
 
+	buf_init(&names, 0);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
-		if (merge_upstream(data, seen, f) < 0) {
-			log_warnx("models: upstream %s did not list its models (HTTP %ld)", f->name,
-			          f->status);
-			if (f->default_model)
-				add_model(data, seen, f->default_model, f->name, 0);
-		}
+
+		why[0] = '\0';
+		if (merge_upstream(data, seen, f, why, sizeof why) == 0)
+			continue;
+		log_warnx("models: upstream %s did not list its models: %s", f->name, why);
+		nfailed++;
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "upstream", f->name, "message", why));
+		buf_printf(&names, "%s%s: %s", nfailed > 1 ? "; " : "", f->name, why);
+		if (f->default_model)
+			add_model(data, seen, f->default_model, f->name, 0);
 	}
 	json_decref(seen);
-	list = json_pack("{s:s, s:o}", "object", "list", "data", data);
-	json_decref(cache);
-	cache = json_incref(list);
-	cache_ms = util_mono_ms();
-	r->done(r->ud, list);
-	json_decref(list);
+	if (r->n > 0 && nfailed == r->n) {
+		status = 502;
+		api_error_set(&e, 502, "model_error", "upstream_unreachable", NULL,
+		              "no upstream listed its models (%.400s)", names.data ? names.data : "");
+		body = api_error_envelope(&e);
+		json_decref(data);
+	} else {
+		body = json_pack("{s:s, s:o}", "object", "list", "data", data);
+		if (nfailed > 0) {
+			json_object_set(body, "upstream_errors", errors);
+		} else {
+			json_decref(cache);
+			cache = json_incref(body);
+			cache_ms = util_mono_ms();
+		}
+	}
+	json_decref(errors);
+	buf_free(&names);
+	r->done(r->ud, status, body);
+	json_decref(body);
 	models_cancel(r);
 }
 
@@ -128,8 +171,10 @@ on_done(void *ud, const struct xfer_result *result)
 	struct models_fetch *f = ud;
 
 	f->xfer = NULL;
-	if (!result->ok)
+	if (!result->ok) {
 		f->status = 0;
+		snprintf(f->err, sizeof f->err, "%.200s", result->error[0] ? result->error : "failed");
+	}
 	if (--f->req->pending == 0)
 		finish(f->req);
 }
@@ -144,7 +189,7 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 	size_t i;
 
 	if (cache && util_mono_ms() - cache_ms < MODELS_CACHE_MS) {
-		done(ud, cache);
+		done(ud, 200, cache);
 		return NULL;
 	}
 	r = xcalloc(1, sizeof *r);
@@ -184,6 +229,8 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 		free(url);
 		if (f->xfer)
 			r->pending++;
+		else
+			snprintf(f->err, sizeof f->err, "the request could not be started");
 	}
 	if (r->pending == 0) {
 		finish(r);

@@ -2,8 +2,10 @@
  * models: GET /v1/models, the models the configured upstreams serve. Each upstream is asked for its
  * /models list (in parallel, short timeouts, capped bodies); the default upstream's ids are listed as
  * they are, another upstream's as "<id>:<upstream name>" (the routing suffix that reaches it, see
- * RESPONSES-NOTES 5.6). An upstream that fails contributes its default_model, if any. The merged list
- * is cached for a minute; models_cleanup() drops it (at exit and on a config reload). Loop thread only.
+ * RESPONSES-NOTES 5.6). A failed upstream is named: 502 with the error envelope when none listed its
+ * models; otherwise 200 with the others' models, the failed one's default_model (if any) and
+ * "upstream_errors": [{"upstream","message"}]. Only a listing without failures is cached, for a
+ * minute; models_cleanup() drops it (at exit and on a config reload). Loop thread only.
  */
 #ifndef API_MODELS_H
 #define API_MODELS_H
@@ -13,8 +15,9 @@
 struct engine_ctx;
 struct models_req;
 
-/* list is borrowed for the call: {"object":"list","data":[...]}. */
-typedef void (*models_done_fn)(void *ud, const json_t *list);
+/* body is borrowed for the call: {"object":"list","data":[...]} (http_status 200), or the error
+ * envelope (502). */
+typedef void (*models_done_fn)(void *ud, int http_status, const json_t *body);
 
 /* Starts a listing. done runs exactly once unless models_cancel is called first; it may run before
  * this returns (cache hit), in which case NULL is returned. bearer: the caller's token, sent only to

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/apierr.h"
 #include "api/request.h"
@@ -810,4 +811,54 @@ done:
 	json_decref(c.called);
 	json_decref(body);
 	return result;
+}
+
+/* Dates are converted to seconds rather than passed on as they came: one form for the caller to
+ * read, and the same bound for both. The daemon and its callers share the host's clock. strptime's
+ * day and month names are the C locale's: toolhostd never calls setlocale. */
+long
+upstream_retry_after(const char *value, time_t now)
+{
+	static const char *const formats[] = {
+	        "%a, %d %b %Y %H:%M:%S GMT", /* IMF-fixdate */
+	        "%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850 */
+	        "%a %b %e %H:%M:%S %Y",      /* asctime */
+	};
+	const char *p, *end;
+	struct tm tm;
+	time_t when;
+	long secs = 0;
+	size_t i;
+
+	if (value == NULL)
+		return -1;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (*value >= '0' && *value <= '9') {
+		for (p = value; *p >= '0' && *p <= '9'; p++) {
+			secs = secs * 10 + (*p - '0');
+			if (secs > UPSTREAM_RETRY_AFTER_MAX)
+				return -1;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		return *p == '\0' ? secs : -1;
+	}
+	for (i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+		memset(&tm, 0, sizeof tm);
+		end = strptime(value, formats[i], &tm);
+		if (end == NULL)
+			continue;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (*end != '\0')
+			continue;
+		when = timegm(&tm);
+		if (when == (time_t)-1)
+			return -1;
+		if (when <= now)
+			return 0;
+		return when - now > UPSTREAM_RETRY_AFTER_MAX ? -1 : (long)(when - now);
+	}
+	return -1;
 }

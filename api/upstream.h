@@ -41,6 +41,10 @@
 #define API_UPSTREAM_H
 
 #include <jansson.h>
+#include <time.h>
+
+/* The longest Retry-After passed on to a caller: an upstream that asks for more is not believed. */
+#define UPSTREAM_RETRY_AFTER_MAX 3600
 
 struct api_error;
 struct request;
@@ -61,5 +65,10 @@ struct upstream_extra {
  * (400) set. */
 json_t *upstream_chat_body(const struct request *req, const char *model, const json_t *items,
                            const struct upstream_extra *extra, struct api_error *err);
+
+/* An upstream's Retry-After value (may be NULL) as delta-seconds from now: delta-seconds (digits
+ * only) or an HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime forms; one in the past is
+ * 0). -1 when absent, malformed or above UPSTREAM_RETRY_AFTER_MAX. */
+long upstream_retry_after(const char *value, time_t now);
 
 #endif

@@ -15,6 +15,17 @@
  * connection itself before it reuses it. Handles are closed when curl closes the socket
  * (CURLOPT_CLOSESOCKETFUNCTION), found by descriptor in ctx->byfd.
  *
+ * Idle deadline (xfer_request.idle_timeout_s): kept by us, not by curl. CURLOPT_LOW_SPEED_TIME
+ * judges an average speed over several seconds and so fired about 6 s after the last byte. Each
+ * transfer with an idle timeout is on the list of its idle class (ctx->idle_cls: one per distinct
+ * timeout, in practice one or two), ordered by last activity: every piece received moves it to the
+ * tail, O(1) and no timer call, so with equal timeouts the head's deadline is the class's earliest.
+ * One uv timer (ctx->idle_timer) for all transfers is armed at the earliest head deadline; moving a
+ * head only makes that deadline later, so a firing may find nothing due and re-arms. 10,000 held
+ * streams cost two pointers and a time each, not a uv timer each. A paused transfer is off its
+ * list: the owner is not reading, the server is not idle; xfer_resume puts it back with a fresh
+ * clock.
+ *
  * Lifetime of a transfer: it is linked in ctx->xfers from xfer_start until it is freed. While
  * ctx->depth > 0 we are inside a curl call that may run the owner's callbacks; nothing may be
  * added to or removed from the multi handle then (curl forbids it from its callbacks), so such
@@ -24,6 +35,7 @@
 #include "daemon/xfer.h"
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +57,23 @@ struct xsock {
 	struct xsock *prev, *next;
 };
 
+/* The transfers that share one idle timeout, least recently active first. */
+struct idle_class {
+	uint64_t idle_ms;
+	struct xfer *head, *tail;
+};
+
 /* Easy handles kept for reuse: curl_easy_init + cleanup per transfer cost more than a reset. */
 #define XFER_SPARE_EASY 64
 
 struct xfer_ctx {
 	uv_loop_t *loop;
 	CURLM *multi;
-	uv_timer_t *timer; /* heap: freed by its close callback, after the ctx is gone */
-	uv_idle_t *idle;   /* runs reap() when work was deferred */
+	uv_timer_t *timer;      /* heap: freed by its close callback, after the ctx is gone */
+	uv_idle_t *idle;        /* runs reap() when work was deferred */
+	uv_timer_t *idle_timer; /* the earliest idle deadline of all transfers; heap, like timer */
+	struct idle_class *idle_cls;
+	size_t n_idle_cls;
 	struct xsock *socks;
 	struct xsock **byfd; /* indexed by descriptor, nbyfd entries */
 	size_t nbyfd;
@@ -83,9 +104,14 @@ struct xfer {
 	int header_overflow;
 	int paused;
 	int in_done;
+	int idle_expired; /* no byte for idle_ms: finished by us with CURLE_OPERATION_TIMEDOUT */
+	uint64_t idle_ms; /* 0: no idle deadline */
+	uint64_t last_rx; /* uv_now() of the last byte received (or of the start, or of the resume) */
+	struct idle_class *idle_cls; /* the list x is on; NULL when off (paused, done, no deadline) */
 	char errbuf[CURL_ERROR_SIZE];
 	struct xfer *prev, *next;
 	struct xfer *reap_next;
+	struct xfer *idle_prev, *idle_next;
 };
 
 static void check_multi_info(struct xfer_ctx *ctx);
@@ -318,6 +344,131 @@ dequeue_reap(struct xfer_ctx *ctx, struct xfer *x)
 	x->reap_next = NULL;
 }
 
+/* ---- idle deadlines ---- */
+
+static void
+idle_off(struct xfer *x)
+{
+	struct idle_class *c = x->idle_cls;
+
+	if (c == NULL)
+		return;
+	if (x->idle_prev)
+		x->idle_prev->idle_next = x->idle_next;
+	else
+		c->head = x->idle_next;
+	if (x->idle_next)
+		x->idle_next->idle_prev = x->idle_prev;
+	else
+		c->tail = x->idle_prev;
+	x->idle_prev = x->idle_next = NULL;
+	x->idle_cls = NULL;
+}
+
+static void on_idle_timer(uv_timer_t *t);
+
+/* Arms the idle timer at the earliest head deadline, or stops it when no transfer has one. */
+static void
+idle_arm(struct xfer_ctx *ctx)
+{
+	uint64_t now = uv_now(ctx->loop), due = UINT64_MAX, d;
+	size_t i;
+
+	for (i = 0; i < ctx->n_idle_cls; i++) {
+		if (ctx->idle_cls[i].head == NULL)
+			continue;
+		d = ctx->idle_cls[i].head->last_rx + ctx->idle_cls[i].idle_ms;
+		if (d < due)
+			due = d;
+	}
+	if (due == UINT64_MAX || ctx->closing) {
+		uv_timer_stop(ctx->idle_timer);
+		return;
+	}
+	uv_timer_start(ctx->idle_timer, on_idle_timer, due > now ? due - now : 0, 0);
+}
+
+/* Puts x at the tail of its class's list, its clock at now; arms the timer if the list was empty
+ * (otherwise the timer is already due at or before an earlier head's deadline). */
+static void
+idle_on(struct xfer_ctx *ctx, struct xfer *x)
+{
+	struct idle_class *c = NULL;
+	size_t i;
+	int was_empty;
+
+	if (x->idle_ms == 0 || ctx->closing)
+		return;
+	x->last_rx = uv_now(ctx->loop);
+	if (x->idle_cls && x->idle_cls->tail == x)
+		return;
+	idle_off(x);
+	for (i = 0; i < ctx->n_idle_cls && c == NULL; i++)
+		if (ctx->idle_cls[i].idle_ms == x->idle_ms)
+			c = &ctx->idle_cls[i];
+	for (i = 0; i < ctx->n_idle_cls && c == NULL; i++)
+		if (ctx->idle_cls[i].head == NULL) {
+			c = &ctx->idle_cls[i]; /* an empty class of an old timeout (config reload) */
+			c->idle_ms = x->idle_ms;
+		}
+	if (c == NULL) {
+		/* Pointers into the array are kept by the transfers: move them with it. */
+		struct idle_class *old = ctx->idle_cls, *nc;
+		struct xfer *y;
+
+		nc = xcalloc(ctx->n_idle_cls + 1, sizeof *nc);
+		if (ctx->n_idle_cls)
+			memcpy(nc, old, ctx->n_idle_cls * sizeof *nc);
+		for (i = 0; i < ctx->n_idle_cls; i++)
+			for (y = nc[i].head; y; y = y->idle_next)
+				y->idle_cls = &nc[i];
+		free(old);
+		ctx->idle_cls = nc;
+		c = &nc[ctx->n_idle_cls++];
+		c->idle_ms = x->idle_ms;
+	}
+	was_empty = c->head == NULL;
+	x->idle_cls = c;
+	x->idle_prev = c->tail;
+	x->idle_next = NULL;
+	if (c->tail)
+		c->tail->idle_next = x;
+	else
+		c->head = x;
+	c->tail = x;
+	if (was_empty)
+		idle_arm(ctx);
+}
+
+static void xfer_finish(struct xfer_ctx *ctx, struct xfer *x, CURLcode code);
+
+/* Fails every transfer whose server has been quiet for its idle time, then re-arms. */
+static void
+on_idle_timer(uv_timer_t *t)
+{
+	struct xfer_ctx *ctx = t->data;
+	uint64_t now = uv_now(ctx->loop);
+	struct xfer *x;
+	size_t i;
+
+	/* One at a time from the heads: on_done may start, cancel or finish other transfers. */
+	for (i = 0; i < ctx->n_idle_cls; i++) {
+		while ((x = ctx->idle_cls[i].head) != NULL && now - x->last_rx >= ctx->idle_cls[i].idle_ms) {
+			idle_off(x);
+			x->idle_expired = 1;
+			snprintf(x->errbuf, sizeof x->errbuf, "no data from the server for %llu s",
+			         (unsigned long long)(x->idle_ms / 1000));
+			if (ctx->depth > 0 || x->queued) {
+				queue_reap(ctx, x); /* not expected from a uv timer; reap() finishes it */
+				continue;
+			}
+			xfer_finish(ctx, x, CURLE_OPERATION_TIMEDOUT);
+		}
+	}
+	idle_arm(ctx);
+	reap(ctx);
+}
+
 static void
 xfer_unlink(struct xfer_ctx *ctx, struct xfer *x)
 {
@@ -329,6 +480,7 @@ xfer_unlink(struct xfer_ctx *ctx, struct xfer *x)
 		x->next->prev = x->prev;
 	x->prev = x->next = NULL;
 	dequeue_reap(ctx, x);
+	idle_off(x);
 }
 
 static CURL *
@@ -426,7 +578,9 @@ reap(struct xfer_ctx *ctx)
 		ctx->reapq = x->reap_next;
 		x->reap_next = NULL;
 		x->queued = 0;
-		if (x->pending_add && !x->cancelled) {
+		if (x->idle_expired && !x->cancelled) {
+			xfer_finish(ctx, x, CURLE_OPERATION_TIMEDOUT);
+		} else if (x->pending_add && !x->cancelled) {
 			x->pending_add = 0;
 			mc = curl_multi_add_handle(ctx->multi, x->easy);
 			if (mc == CURLM_OK) {
@@ -478,6 +632,7 @@ on_curl_header(char *ptr, size_t size, size_t nitems, void *userdata)
 
 	if (x->cancelled || x->aborted || x->header_overflow)
 		return 0;
+	idle_on(x->ctx, x);
 	if (len > x->max_header_bytes - x->header_bytes) {
 		x->header_overflow = 1;
 		return 0;
@@ -514,12 +669,14 @@ on_curl_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		return 0;
 	if (len == 0)
 		return 0;
+	idle_on(x->ctx, x);
 	if (x->cb.on_data)
 		rc = x->cb.on_data(x->ud, ptr, len);
 	if (x->cancelled)
 		return 0;
 	if (rc == XFER_PAUSE) {
 		x->paused = 1;
+		idle_off(x);
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (rc != XFER_OK) {
@@ -551,6 +708,9 @@ xfer_ctx_new(uv_loop_t *loop)
 	ctx->idle = xmalloc(sizeof *ctx->idle);
 	uv_idle_init(loop, ctx->idle);
 	ctx->idle->data = ctx;
+	ctx->idle_timer = xmalloc(sizeof *ctx->idle_timer);
+	uv_timer_init(loop, ctx->idle_timer);
+	ctx->idle_timer->data = ctx;
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETDATA, ctx);
 	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -579,6 +739,8 @@ xfer_ctx_free(struct xfer_ctx *ctx)
 	while (ctx->socks)
 		sock_close(ctx, ctx->socks);
 	free(ctx->byfd);
+	free(ctx->idle_cls);
+	uv_close((uv_handle_t *)ctx->idle_timer, on_handle_closed);
 	uv_close((uv_handle_t *)ctx->timer, on_handle_closed);
 	uv_close((uv_handle_t *)ctx->idle, on_handle_closed);
 	free(ctx);
@@ -702,11 +864,7 @@ setup_easy(struct xfer *x, const struct xfer_request *req)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
 	if (req->total_timeout_ms > 0)
 		SET(CURLOPT_TIMEOUT_MS, req->total_timeout_ms);
-	if (req->idle_timeout_s > 0) {
-		/* Below one byte per second for idle_timeout_s seconds; curl skips paused transfers. */
-		SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-		SET(CURLOPT_LOW_SPEED_TIME, req->idle_timeout_s);
-	}
+	/* idle_timeout_s is ours (idle_on), not CURLOPT_LOW_SPEED_TIME: see the top of the file. */
 	if (strcmp(method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (has_body) {
@@ -752,6 +910,10 @@ xfer_start(struct xfer_ctx *ctx, const struct xfer_request *req, const struct xf
 		ctx->xfers->prev = x;
 	ctx->xfers = x;
 	ctx->active++;
+	if (req->idle_timeout_s > 0) {
+		x->idle_ms = (uint64_t)req->idle_timeout_s * 1000;
+		idle_on(ctx, x);
+	}
 	/* curl refuses curl_multi_add_handle from inside its callbacks (CURLM_RECURSIVE_API_CALL). */
 	if (ctx->depth > 0) {
 		x->pending_add = 1;
@@ -797,6 +959,8 @@ xfer_resume(struct xfer *x)
 		return;
 	ctx = x->ctx;
 	x->paused = 0;
+	/* The clock starts again: while paused, the server could not be heard. */
+	idle_on(ctx, x);
 	/* May run on_data synchronously with the held bytes; it may pause again. */
 	ctx->depth++;
 	curl_easy_pause(x->easy, CURLPAUSE_CONT);
@@ -817,6 +981,7 @@ xfer_cancel(struct xfer *x)
 	ctx = x->ctx;
 	x->cancelled = 1;
 	ctx->active--;
+	idle_off(x);
 	if (ctx->depth == 0 || !x->added) {
 		xfer_destroy(ctx, x);
 		return;

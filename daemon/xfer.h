@@ -33,7 +33,8 @@ struct xfer_request {
 	const char *body;           /* copied; may be NULL */
 	size_t body_len;
 	long connect_timeout_ms; /* 0: curl's default */
-	long idle_timeout_s;     /* abort when no byte arrives for this long; 0: none */
+	long idle_timeout_s;     /* fail (timed_out) when no byte arrives for this long, within a second
+	                          * of it; time spent paused (XFER_PAUSE) does not count; 0: none */
 	long total_timeout_ms;   /* 0: none (streams use the idle timeout instead) */
 	size_t max_header_bytes; /* cap on all response headers together; 0: 64 KiB */
 	int http2;               /* https only: HTTP/2 by ALPN, multiplexed with the other http2

@@ -5,6 +5,7 @@
 //   up.url                                  // "http://127.0.0.1:<port>/v1"
 //   up.requests                             // every request: {method, path, headers, body, httpVersion, ...}
 //   up.sessions()                           // {tcp, http1, http2}: connections seen (see below)
+//   up.modelsStatus = 500                   // GET /v1/models answers that status with an error body (200: the list)
 //   await up.close();
 //
 // Options (default: plain HTTP/1.1):
@@ -58,6 +59,9 @@ export const SCENARIOS = Object.freeze({
 	'fake-401': 'HTTP 401 with an OpenAI error body',
 	'fake-nonstream': 'ignores stream:true and answers one chat.completion JSON',
 	'fake-hang': 'never answers (held until close())',
+	'fake-status':
+		'HTTP <code> with an OpenAI error body, from the last user message "status <code> [retry-after <value>]" ' +
+		'(the value is sent verbatim as Retry-After, to the end of the line)',
 	'fake-mcp':
 		'directive lines in the last user message: "call NAME JSON" (parallel tool_calls of the first turn), ' +
 		'"then NAME JSON" (of the second turn), "loop NAME JSON" (every turn); NAME is the request tool named NAME, ' +
@@ -503,6 +507,13 @@ export async function startUpstream({
 			const e = ERRORS[model];
 			return sendJson(res, e.status, e.body, e.headers);
 		}
+		if (model === 'fake-status') {
+			const text = messageText(lastUserMessage(Array.isArray(body.messages) ? body.messages : [])?.content);
+			const m = /^status (\d{3})(?: retry-after (.*))?$/m.exec(text);
+			if (!m) return sendJson(res, 400, errorBody('fake-status needs "status <code>" (fake upstream).', 'invalid_request_error', null));
+			const headers = m[2] !== undefined ? { 'retry-after': m[2] } : {};
+			return sendJson(res, Number(m[1]), errorBody(`Scripted HTTP ${m[1]} (fake upstream).`, 'server_error', null), headers);
+		}
 		if (model === 'fake-hang') {
 			held.add(res);
 			res.on('close', () => held.delete(res));
@@ -565,6 +576,8 @@ export async function startUpstream({
 	}
 
 	function models(res) {
+		if (api.modelsStatus !== 200)
+			return sendJson(res, api.modelsStatus, errorBody(`Scripted HTTP ${api.modelsStatus} for /models (fake upstream).`, 'server_error', null));
 		sendJson(res, 200, {
 			object: 'list',
 			data: Object.keys(SCENARIOS).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake-upstream' })),
@@ -695,6 +708,8 @@ export async function startUpstream({
 		/** With tls: the certificate's PEM file (its own CA); else null. */
 		caFile: cert ? cert.caFile : null,
 		requests,
+		/** GET /v1/models answers this status (200: the scenario list; else an error body). */
+		modelsStatus: 200,
 		/** The POST /v1/chat/completions requests only. */
 		chatRequests() {
 			return requests.filter((r) => r.method === 'POST' && r.path === '/v1/chat/completions');

@@ -270,7 +270,8 @@ describe('upstream failures', () => {
 	it('an upstream that never answers: 504 envelope with upstream_idle_timeout_s 1, for JSON and stream:true', T, async (t) => {
 		const d = await startDaemon({ config: { limits: { upstream_idle_timeout_s: 1 } } });
 		try {
-			// Both at once (each takes the idle timeout plus curl's speed-check lag).
+			// Both at once. The daemon keeps the idle deadline itself: it fires within a second of
+			// the idle time (curl's speed check, used before, came about 6 s late).
 			const one = async (stream) => {
 				const t0 = Date.now();
 				const body = { model: 'fake-hang', input: `hang ${stream}`, stream };
@@ -284,7 +285,8 @@ describe('upstream failures', () => {
 				const e = expectError(r, 504, `hang (stream:${stream}):`);
 				assert.equal(e.code, 'upstream_timeout');
 				assert.ok(took >= 900, `not before the idle timeout (${took} ms)`);
-				assert.ok(took < 10000, `within a few seconds of the 1 s idle timeout, took ${took} ms`);
+				// 1 s idle + at most 1 s late + 0.5 s for the request's own way on a loaded machine.
+				assert.ok(took < 2500, `within a second of the 1 s idle timeout, took ${took} ms`);
 				const up = d.upstream.chatRequests().find((c) => c.body?.input === undefined && JSON.stringify(c.body).includes(`hang ${stream}`));
 				assert.ok(up, 'the upstream got the request');
 				await d.upstream.waitFor(() => up.aborted, 3000, 'the daemon to close the upstream request');

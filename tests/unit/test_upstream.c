@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "api/apierr.h"
@@ -1007,6 +1008,52 @@ test_mcp_through_request_parse(void)
 	request_free(r);
 }
 
+/* Retry-After: only a valid, bounded value is passed on (as seconds). now is a fixed instant. */
+static void
+test_retry_after(void)
+{
+	static const struct {
+		const char *in;
+		long want;
+	} cases[] = {
+	        {"7", 7},
+	        {"0", 0},
+	        {" 120 ", 120},
+	        {"3600", 3600},
+	        {"3601", -1},
+	        {"99999999999999999999999", -1},
+	        {"-1", -1},
+	        {"1.5", -1},
+	        {"7s", -1},
+	        {"soon", -1},
+	        {"", -1},
+	        {NULL, -1},
+	        {"Wed, 02 Dec 2026 17:00:30 GMT", 30},
+	        {"Wednesday, 02-Dec-26 17:01:00 GMT", 60},
+	        {"Wed Dec  2 17:00:10 2026", 10},
+	        {"Wed, 02 Dec 2026 16:00:00 GMT", 0},  /* in the past: now */
+	        {"Wed, 02 Dec 2026 19:00:00 GMT", -1}, /* two hours: beyond the bound */
+	        {"Wed, 02 Dec 2026 17:00:30 CET", -1},
+	        {"Wed, 02 Dec 2026 17:00:30 GMT junk", -1},
+	        {"Wed, 32 Dec 2026 17:00:30 GMT", -1},
+	};
+	struct tm tm;
+	time_t now;
+	size_t i;
+
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = 2026 - 1900, tm.tm_mon = 11, tm.tm_mday = 2, tm.tm_hour = 17;
+	now = timegm(&tm);
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		long got = upstream_retry_after(cases[i].in, now);
+
+		if (got != cases[i].want)
+			printf("retry-after \"%s\": got %ld, want %ld\n",
+			       cases[i].in ? cases[i].in : "(null)", got, cases[i].want);
+		T(got == cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -1020,5 +1067,6 @@ main(void)
 	test_extra();
 	test_error_cap();
 	test_mcp_through_request_parse();
+	test_retry_after();
 	return T_DONE();
 }

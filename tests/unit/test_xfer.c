@@ -30,6 +30,7 @@ struct sconn {
 	size_t inlen;
 	int busy;           /* a response is still being produced */
 	int piece, npieces; /* chunked SSE progress */
+	int silent_after;   /* /silent: pieces sent before the server goes quiet */
 	int closing;
 	int pending_close;
 	struct sconn *prev, *next;
@@ -122,6 +123,10 @@ on_sse_tick(uv_timer_t *t)
 	char piece[64], chunk[96];
 	int n;
 
+	if (c->silent_after > 0 && c->piece >= c->silent_after) {
+		uv_timer_stop(t); /* still busy: the connection stays open, nothing more comes */
+		return;
+	}
 	if (c->piece >= c->npieces) {
 		srv_writes(c, "0\r\n\r\n");
 		uv_timer_stop(t);
@@ -176,6 +181,17 @@ srv_answer(struct sconn *c, const char *method, const char *path, const char *he
 		c->piece = 0;
 		c->npieces = strcmp(path, "/sse") == 0 ? SSE_N : 100000;
 		uv_timer_start(&c->timer, on_sse_tick, 20, 20);
+	} else if (strcmp(path, "/silent") == 0 || strcmp(path, "/trickle") == 0) {
+		/* /silent: two pieces 20 ms apart, then silence with the connection open. /trickle: a
+		 * piece every 400 ms, 1.6 s in all: never quiet for a second, though longer than one. */
+		srv_writes(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+		              "Transfer-Encoding: chunked\r\n\r\n");
+		c->busy = 1;
+		c->piece = 0;
+		c->npieces = 4;
+		c->silent_after = strcmp(path, "/silent") == 0 ? 2 : 0;
+		uv_timer_start(&c->timer, on_sse_tick, c->silent_after ? 20 : 400,
+		               c->silent_after ? 20 : 400);
 	} else if (strcmp(path, "/500") == 0) {
 		srv_writes(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
 		              "Content-Length: 4\r\n\r\noops");
@@ -423,6 +439,7 @@ enum {
 	TC_CANCEL_OTHER,     /* cancel tc->other from inside on_data */
 	TC_START_OTHER,      /* start tc->other from inside on_data */
 	TC_PAUSE_FOREVER,    /* pause and never resume */
+	TC_PAUSE_LONG,       /* pause on the first piece for 1500 ms, then resume */
 };
 
 struct tc {
@@ -444,6 +461,7 @@ struct tc {
 	int npause, replay_ok, replay_bad, resumed_sync;
 	struct tc *other;
 	const char *other_path;
+	uint64_t last_data_ms, done_ms; /* util_mono_ms() of the last on_data and of on_done */
 };
 
 static int ndone; /* on_done calls across all transfers of a test */
@@ -558,6 +576,7 @@ tc_on_data(void *ud, const char *data, size_t len)
 	if (t->cancelled)
 		t->after_cancel++;
 	t->ndata++;
+	t->last_data_ms = util_mono_ms();
 	if (len > t->max_data)
 		t->max_data = len;
 	check_replay(t, data, len);
@@ -609,6 +628,13 @@ tc_on_data(void *ud, const char *data, size_t len)
 		break;
 	case TC_PAUSE_FOREVER:
 		return XFER_PAUSE;
+	case TC_PAUSE_LONG:
+		if (t->ndata == 1) {
+			t->npause++;
+			uv_timer_start(&t->timer, on_resume_timer, 1500, 0);
+			return XFER_PAUSE;
+		}
+		break;
 	default:
 		break;
 	}
@@ -625,6 +651,7 @@ tc_on_done(void *ud, const struct xfer_result *r)
 	if (t->cancelled)
 		t->after_cancel++;
 	t->done++;
+	t->done_ms = util_mono_ms();
 	t->res = *r;
 	T(r->error != NULL);
 	snprintf(t->err, sizeof t->err, "%s", r->error ? r->error : "(null)");
@@ -847,6 +874,56 @@ test_timeouts(void)
 	T(c.res.timed_out == 1);
 	T(c.res.http_status == 200);
 	T(c.ndata >= 2);
+	tc_free(&a);
+	tc_free(&b);
+	tc_free(&c);
+	env_done();
+}
+
+/* upstream_idle_timeout_s: a server that goes quiet after some bytes fails the transfer between one
+ * and two idle periods after the last byte (curl's low-speed window took about 6 s more). Bytes
+ * that keep coming, each gap below the idle time, and a pause longer than it (the owner is not
+ * reading: the server is not idle) do not. */
+static void
+test_idle_deadline(void)
+{
+	struct xfer_request req;
+	struct tc a, b, c;
+	char url[3][128];
+	uint64_t quiet;
+
+	env_init();
+	ndone = 0;
+	tc_init(&a, TC_PLAIN);
+	tc_init(&b, TC_PLAIN);
+	tc_init(&c, TC_PAUSE_LONG);
+	snprintf(url[0], sizeof url[0], "http://127.0.0.1:%d/silent", srv.port);
+	snprintf(url[1], sizeof url[1], "http://127.0.0.1:%d/trickle", srv.port);
+	snprintf(url[2], sizeof url[2], "http://127.0.0.1:%d/sse", srv.port);
+	memset(&req, 0, sizeof req);
+	req.idle_timeout_s = 1;
+	req.url = url[0];
+	T(tc_start_req(&a, &req) != NULL);
+	req.url = url[1];
+	T(tc_start_req(&b, &req) != NULL);
+	req.url = url[2];
+	T(tc_start_req(&c, &req) != NULL);
+	T(run_until(&ndone, 3) == 0);
+
+	T(a.done == 1 && a.ndata == 2);
+	T(a.res.ok == 0 && a.res.timed_out == 1 && a.res.http_status == 200);
+	T(strstr(a.err, "no data from the server for 1 s") != NULL);
+	quiet = a.done_ms - a.last_data_ms;
+	printf("idle: the silent server's transfer ended %llu ms after its last byte (idle 1 s)\n",
+	       (unsigned long long)quiet);
+	T(a.last_data_ms > 0 && quiet >= 990 && quiet < 2000);
+
+	T(b.done == 1 && b.res.ok == 1 && b.res.timed_out == 0);
+	T(b.body.len > 0 && strstr(b.body.data, "piece 3") != NULL);
+
+	T(c.done == 1 && c.res.ok == 1 && c.res.timed_out == 0 && c.npause == 1);
+	T(c.body.len > 0 && strstr(c.body.data, "piece 4") != NULL);
+	T(xfer_ctx_active(ctx) == 0);
 	tc_free(&a);
 	tc_free(&b);
 	tc_free(&c);
@@ -1201,6 +1278,7 @@ main(void)
 	test_post();
 	test_refused_requests();
 	test_timeouts();
+	test_idle_deadline();
 	test_header_cap();
 	test_pause_resume();
 	test_cancel();
