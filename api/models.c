@@ -36,6 +36,7 @@ struct models_req {
 	void *ud;
 	struct models_fetch *fetch;
 	size_t n, pending;
+	int per_caller; /* an upstream was asked with the caller's own token: the listing is not cached */
 };
 
 static json_t *cache;
@@ -135,7 +136,7 @@ finish(struct models_req *r)
 		body = json_pack("{s:s, s:o}", "object", "list", "data", data);
 		if (nfailed > 0) {
 			json_object_set(body, "upstream_errors", errors);
-		} else {
+		} else if (!r->per_caller) {
 			json_decref(cache);
 			cache = json_incref(body);
 			cache_ms = util_mono_ms();
@@ -181,6 +182,19 @@ on_done(void *ud, const struct xfer_result *result)
 
 static const struct xfer_callbacks models_callbacks = {on_headers, on_data, on_done};
 
+/* 1 when an upstream is asked with the caller's token (forward_caller_auth): what it lists is that
+ * caller's view, so one caller's listing must never answer another caller. */
+static int
+models_per_caller(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_upstreams; i++)
+		if (cfg->upstreams[i].forward_caller_auth)
+			return 1;
+	return 0;
+}
+
 struct models_req *
 models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, void *ud)
 {
@@ -188,7 +202,7 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 	struct models_req *r;
 	size_t i;
 
-	if (cache && util_mono_ms() - cache_ms < MODELS_CACHE_MS) {
+	if (cache && !models_per_caller(cfg) && util_mono_ms() - cache_ms < MODELS_CACHE_MS) {
 		done(ud, 200, cache);
 		return NULL;
 	}
@@ -197,6 +211,7 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 	r->done = done;
 	r->ud = ud;
 	r->n = cfg->n_upstreams;
+	r->per_caller = models_per_caller(cfg);
 	r->fetch = xcalloc(r->n ? r->n : 1, sizeof *r->fetch);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];

@@ -543,6 +543,16 @@ describe('upstream credentials', () => {
 		assert.equal(a.lastChat().headers.authorization, undefined);
 	});
 
+	it('with forward_caller_auth each caller\'s GET /v1/models is asked with its own token, never answered from another caller\'s listing', T, async () => {
+		const modelsAuth = () => a.requests.filter((q) => q.method === 'GET' && q.path === '/v1/models').map((q) => q.headers.authorization);
+		const before = modelsAuth().length;
+		for (const token of ['caller-one-0123456789', 'caller-two-0123456789']) {
+			const r = await d.request('GET', '/v1/models', undefined, { authorization: `Bearer ${token}` });
+			assert.equal(r.status, 200, r.body.slice(0, 300));
+		}
+		assert.deepEqual(modelsAuth().slice(before), ['Bearer caller-one-0123456789', 'Bearer caller-two-0123456789']);
+	});
+
 	it('otherwise the configured key (api_key_env / api_key_file), never the caller\'s', T, async () => {
 		await ask('fake-text:b', `Bearer ${CALLER}`);
 		assert.equal(b.lastChat().headers.authorization, `Bearer ${KEY_B}`);
