@@ -22,7 +22,7 @@ UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test
 FUZZ    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_T  ?= 30
 
-.PHONY: all deps test unit integration valgrind lint format format-check fuzz bench run clean
+.PHONY: all deps test unit integration valgrind lint format format-check fuzz fuzz-seeds bench run clean
 all: $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
 
 deps:
@@ -83,6 +83,11 @@ fuzz: $(FUZZ)
 	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_T)s"; \
 	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+# Each target over its own seed corpus once, no fuzzing: a harness must accept the seeds it ships.
+fuzz-seeds: $(FUZZ)
+	@for f in $(FUZZ); do n=$$(basename $$f); echo "fuzz-seeds: $$n"; \
+	  $$f -runs=0 tests/fuzz/corpus/$$n || exit 1; done
 
 bench: deps
 	$(MAKE) BUILD=build/release build/release/toolhostd build/release/toolhost-mcp
