@@ -82,12 +82,13 @@ build/fuzz/%: tests/fuzz/%.c $(filter-out daemon/main.c,$(LIB_SRC))
 fuzz: $(FUZZ)
 	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_T)s"; \
-	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 -artifact_prefix=build/fuzz/ \
+	    build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
 # Each target over its own seed corpus once, no fuzzing: a harness must accept the seeds it ships.
 fuzz-seeds: $(FUZZ)
 	@for f in $(FUZZ); do n=$$(basename $$f); echo "fuzz-seeds: $$n"; \
-	  $$f -runs=0 tests/fuzz/corpus/$$n || exit 1; done
+	  $$f -runs=0 -artifact_prefix=build/fuzz/ tests/fuzz/corpus/$$n || exit 1; done
 
 bench: deps
 	$(MAKE) BUILD=build/release build/release/toolhostd build/release/toolhost-mcp
@@ -95,7 +96,7 @@ bench: deps
 	tests/bench/mcp.sh
 	tests/bench/mcp-responses.sh
 
-run: deps $(BUILD)/toolhostd
+run: deps $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
 	./scripts/run-local.sh $(BUILD)/toolhostd
 
 clean:
