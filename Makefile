@@ -20,6 +20,7 @@ LIB_SRC := $(sort $(wildcard api/*.c store/*.c mcpclient/*.c) $(filter-out daemo
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 FUZZ    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+TOOLS   := $(BUILD)/tests/sdlaunch
 FUZZ_T  ?= 30
 
 .PHONY: all deps test unit integration valgrind lint format format-check fuzz fuzz-seeds bench run clean
@@ -46,12 +47,17 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libtoolhost.a
 	@mkdir -p $(@D)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
+# The systemd test's launcher (tests/systemd/sdlaunch.c): seccomp, umask, user, /proc, notify socket.
+$(BUILD)/tests/sdlaunch: tests/systemd/sdlaunch.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $< -lseccomp
+
 # `make test` is the sanitizer run: unit tests, then the integration tests against the ASan daemon.
 test: deps
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd build/asan/toolhost-mcp unit-bins
 	TOOLHOSTD=build/asan/toolhostd tests/run.sh $(patsubst $(BUILD)/%,build/asan/%,$(UNIT))
 
-unit-bins: $(UNIT)
+unit-bins: $(UNIT) $(TOOLS)
 unit: unit-bins
 	tests/run.sh --unit-only $(UNIT)
 
