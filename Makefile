@@ -20,9 +20,10 @@ LIB_SRC := $(sort $(wildcard api/*.c store/*.c mcpclient/*.c) $(filter-out daemo
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 FUZZ    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+TOOLS   := $(BUILD)/tests/sdlaunch
 FUZZ_T  ?= 30
 
-.PHONY: all deps test unit integration valgrind lint format format-check fuzz bench run clean
+.PHONY: all deps test unit integration valgrind lint format format-check fuzz fuzz-seeds bench run clean
 all: $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
 
 deps:
@@ -46,12 +47,17 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libtoolhost.a
 	@mkdir -p $(@D)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
+# The systemd test's launcher (tests/systemd/sdlaunch.c): seccomp, umask, user, /proc, notify socket.
+$(BUILD)/tests/sdlaunch: tests/systemd/sdlaunch.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $< -lseccomp
+
 # `make test` is the sanitizer run: unit tests, then the integration tests against the ASan daemon.
 test: deps
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd build/asan/toolhost-mcp unit-bins
 	TOOLHOSTD=build/asan/toolhostd tests/run.sh $(patsubst $(BUILD)/%,build/asan/%,$(UNIT))
 
-unit-bins: $(UNIT)
+unit-bins: $(UNIT) $(TOOLS)
 unit: unit-bins
 	tests/run.sh --unit-only $(UNIT)
 
@@ -82,7 +88,13 @@ build/fuzz/%: tests/fuzz/%.c $(filter-out daemon/main.c,$(LIB_SRC))
 fuzz: $(FUZZ)
 	@for f in $(FUZZ); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_T)s"; \
-	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+	  $$f -max_total_time=$(FUZZ_T) -print_final_stats=0 -artifact_prefix=build/fuzz/ \
+	    build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+# Each target over its own seed corpus once, no fuzzing: a harness must accept the seeds it ships.
+fuzz-seeds: $(FUZZ)
+	@for f in $(FUZZ); do n=$$(basename $$f); echo "fuzz-seeds: $$n"; \
+	  $$f -runs=0 -artifact_prefix=build/fuzz/ tests/fuzz/corpus/$$n || exit 1; done
 
 bench: deps
 	$(MAKE) BUILD=build/release build/release/toolhostd build/release/toolhost-mcp
@@ -90,7 +102,7 @@ bench: deps
 	tests/bench/mcp.sh
 	tests/bench/mcp-responses.sh
 
-run: deps $(BUILD)/toolhostd
+run: deps $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
 	./scripts/run-local.sh $(BUILD)/toolhostd
 
 clean:

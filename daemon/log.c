@@ -3,9 +3,49 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static enum log_level current = LOG_LVL_INFO;
+static int prefix = -1; /* "<N>" before each line: 1 yes, 0 no, -1 not decided yet */
+
+/* systemd.exec(5): JOURNAL_STREAM is "DEV:INODE" of the stream it connected to the journal; an
+ * inherited one that names another file (a shell started from a service) does not count. */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (js == NULL || fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	errno = 0;
+	dev = strtoull(js, &end, 10);
+	if (end == js || *end != ':' || errno != 0)
+		return 0;
+	js = end + 1;
+	ino = strtoull(js, &end, 10);
+	if (end == js || *end != '\0' || errno != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Decided once, at the first line: stderr does not change under a running daemon. */
+static int
+want_prefix(void)
+{
+	if (prefix < 0) {
+		int saved = errno; /* a caller may still read it after logging */
+
+		prefix = stderr_is_journal() || !isatty(STDERR_FILENO);
+		errno = saved;
+	}
+	return prefix;
+}
 
 void
 log_set_level(enum log_level level)
@@ -48,7 +88,9 @@ vlog(enum log_level level, const char *errstr, const char *fmt, va_list ap)
 	if (n < 0)
 		return;
 	/* One fprintf per line so concurrent writers (none today) and journald see whole lines. */
-	if (errstr)
+	if (!want_prefix())
+		fprintf(stderr, "%s%s%s\n", line, errstr ? ": " : "", errstr ? errstr : "");
+	else if (errstr)
 		fprintf(stderr, "<%d>%s: %s\n", (int)level, line, errstr);
 	else
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
@@ -81,6 +123,10 @@ log_lws_emit(int lws_level, const char *line)
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	if (level <= current)
+	if (level > current)
+		return;
+	if (want_prefix())
 		fprintf(stderr, "<%d>lws: %.*s\n", (int)level, (int)n, line);
+	else
+		fprintf(stderr, "lws: %.*s\n", (int)n, line);
 }

@@ -1,6 +1,8 @@
 /*
  * log: one line per message on stderr with an sd-daemon "<N>" priority prefix, which journald
- * turns into the entry's priority. log_warn() appends strerror(errno); log_warnx() does not.
+ * turns into the entry's priority (sd-daemon(3)). A terminal gets the lines without it: stderr is a
+ * tty and not the stream JOURNAL_STREAM names. Pipes and files keep it (a supervisor's log reader
+ * may want it). log_warn() appends strerror(errno); log_warnx() does not.
  * Never pass secrets (Authorization, API keys, MCP headers, full session ids) or request bodies.
  */
 #ifndef DAEMON_LOG_H

@@ -5,11 +5,13 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <getopt.h>
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <uv.h>
@@ -54,13 +56,89 @@ struct daemon {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: toolhostd [-n] [-v] [-c config.json] [-s socket-path] [-S store-path]\n"
-	           "  -c FILE  config file (default " DEFAULT_CONFIG ")\n"
-	           "  -n       check the config and exit (non-zero with a message naming the bad key)\n"
-	           "  -s PATH  Unix socket path (overrides listen.unix.path)\n"
-	           "  -S PATH  SQLite store path (overrides store.path)\n"
-	           "  -v       debug logging (overrides log_level)\n"
-	           "  -V       print the version and exit\n");
+	fprintf(f,
+	        "usage: toolhostd [-n] [-v] [-c config.json] [-s socket-path] [-S store-path]\n"
+	        "  -c FILE         config file (default " DEFAULT_CONFIG ")\n"
+	        "  -n              check the config and exit (non-zero with a message naming the bad key)\n"
+	        "  -s PATH         Unix socket path (overrides listen.unix.path; missing directories\n"
+	        "                  are created)\n"
+	        "  -S PATH         SQLite store path (overrides store.path; missing directories are\n"
+	        "                  created)\n"
+	        "  -v              debug logging (overrides log_level)\n"
+	        "  -V, --version   print the version and exit\n"
+	        "  -h, --help      print this help and exit\n");
+}
+
+/*
+ * The store creates the missing directories of its path (store_open); the socket's are created
+ * here, so that -s and -S behave alike. Mode 0755 whatever the umask: the socket file's own mode
+ * and the SO_PEERCRED rules decide who may connect, and a 0700 directory (umask 0077) would lock
+ * out every allowed caller but us. Under systemd the RuntimeDirectory= already exists.
+ */
+static int
+make_parent_dirs(const char *path, char *err, size_t errlen)
+{
+	char *dir = xstrdup(path), *p;
+	struct stat st;
+	int result = -1;
+
+	p = strrchr(dir, '/');
+	if (p == NULL || p == dir) {
+		result = 0;
+		goto done;
+	}
+	*p = '\0';
+	for (p = dir + 1;; p++) {
+		int last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (stat(dir, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				snprintf(err, errlen, "%s is not a directory", dir);
+				goto done;
+			}
+		} else if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+			goto done;
+		} else if (mkdir(dir, 0755) == 0) {
+			if (chmod(dir, 0755) < 0) {
+				snprintf(err, errlen, "chmod %s: %s", dir, strerror(errno));
+				goto done;
+			}
+		} else if (errno != EEXIST) {
+			snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+			goto done;
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	result = 0;
+done:
+	free(dir);
+	return result;
+}
+
+/* Says why the config could not be read, naming the file once (into out). */
+static const char *
+config_error(const char *path, const char *err, char *out, size_t outlen)
+{
+	size_t n = strlen(path);
+
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		snprintf(out, outlen, "no config file %s%s", path,
+		         strcmp(path, DEFAULT_CONFIG) == 0
+		                 ? " (name one with -c FILE; systemd/toolhostd.example.json "
+		                   "is an example, scripts/run-local.sh writes one)"
+		                 : "");
+	/* config_load_file names the file in what it cannot open or read, not in a bad key. */
+	else if (strncmp(err, path, n) == 0 && strncmp(err + n, ": ", 2) == 0)
+		snprintf(out, outlen, "%s", err);
+	else
+		snprintf(out, outlen, "%s: %s", path, err);
+	return out;
 }
 
 /* Loads the config file and applies the flags over it. */
@@ -204,7 +282,10 @@ on_hup(uv_signal_t *s, int signum)
 	sd_notify(0, "RELOADING=1");
 	cfg = load_config(d, err, sizeof err);
 	if (cfg == NULL) {
-		log_err("reload: %s: %s; keeping the running config", d->config_path, err);
+		char msg[1024];
+
+		log_err("reload: %s; keeping the running config",
+		        config_error(d->config_path, err, msg, sizeof msg));
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -337,6 +418,10 @@ start(struct daemon *d)
 		log_err("lws_create_vhost failed");
 		return -1;
 	}
+	if (sd_listen_fds(0) <= 0 && make_parent_dirs(d->cfg->unix_path, err, sizeof err) < 0) {
+		log_err("socket %s: %s", d->cfg->unix_path, err);
+		return -1;
+	}
 	d->listeners = listen_open(&d->loop, d->cfg, on_accept, d, err, sizeof err);
 	if (d->listeners == NULL) {
 		log_err("%s", err);
@@ -400,6 +485,12 @@ stop(struct daemon *d)
 		log_warnx("the event loop still had open handles at exit");
 }
 
+static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+};
+
 int
 main(int argc, char **argv)
 {
@@ -409,7 +500,7 @@ main(int argc, char **argv)
 
 	memset(&d, 0, sizeof d);
 	d.config_path = DEFAULT_CONFIG;
-	while ((opt = getopt(argc, argv, "c:ns:S:vVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:ns:S:vVh", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			d.config_path = optarg;
@@ -443,7 +534,9 @@ main(int argc, char **argv)
 	}
 	d.cfg = load_config(&d, err, sizeof err);
 	if (d.cfg == NULL) {
-		log_err("%s: %s", d.config_path, err);
+		char msg[1024];
+
+		log_err("%s", config_error(d.config_path, err, msg, sizeof msg));
 		return 1;
 	}
 	if (check_only) {

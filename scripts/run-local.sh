@@ -1,12 +1,13 @@
 #!/bin/sh
-# Starts toolhostd in the foreground with a default config in build/run/: the Unix socket is
-# build/run/toolhostd.sock. The upstream is the Hugging Face router when HF_TOKEN is set, otherwise
-# a local OpenAI-compatible server (Ollama's default port; override with UPSTREAM_URL).
+# Starts toolhostd in the foreground with a default config in build/run/ (RUN_DIR overrides it): the
+# Unix socket is build/run/toolhostd.sock. The upstream is the Hugging Face router when HF_TOKEN is
+# set, otherwise a local OpenAI-compatible server (Ollama's default port; override with UPSTREAM_URL).
 set -eu
 cd "$(dirname "$0")/.."
 bin=${1:-build/release/toolhostd}
-dir=$(pwd)/build/run
+dir=${RUN_DIR:-build/run}
 mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 if [ -n "${HF_TOKEN:-}" ]; then
 	upstream='{"name": "hf", "base_url": "https://router.huggingface.co/v1", "api_key_env": "HF_TOKEN", "default": true}'
 else

@@ -14,6 +14,8 @@
 //                     connection is closed). A cut resets the stream (RST_STREAM INTERNAL_ERROR)
 //                     instead of destroying the connection, which the other streams of the session share.
 //   allowHTTP1: true  with http2 and tls: HTTP/1.1 too, for clients that do not offer h2
+//   aliases: {name: scenario}  a model name that plays a scenario (a README example's real model
+//                     name, say); the answers carry the name asked for
 //   tls: true         https with a fresh self-signed certificate for 127.0.0.1, ::1 and localhost
 //                     (made by the openssl command); up.caFile is its PEM file, to trust it.
 //
@@ -454,6 +456,7 @@ export async function startUpstream({
 	http2: useHttp2 = false,
 	tls = false,
 	allowHTTP1 = false,
+	aliases = {},
 } = {}) {
 	const requests = [];
 	const abort = new AbortController();
@@ -502,24 +505,25 @@ export async function startUpstream({
 		if (body === null || typeof body !== 'object' || Array.isArray(body))
 			return sendJson(res, 400, errorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
 		const model = typeof body.model === 'string' ? body.model : '';
+		const scenario = Object.hasOwn(aliases, model) ? aliases[model] : model;
 		entry.model = model;
-		if (ERRORS[model]) {
-			const e = ERRORS[model];
+		if (ERRORS[scenario]) {
+			const e = ERRORS[scenario];
 			return sendJson(res, e.status, e.body, e.headers);
 		}
-		if (model === 'fake-status') {
+		if (scenario === 'fake-status') {
 			const text = messageText(lastUserMessage(Array.isArray(body.messages) ? body.messages : [])?.content);
 			const m = /^status (\d{3})(?: retry-after (.*))?$/m.exec(text);
 			if (!m) return sendJson(res, 400, errorBody('fake-status needs "status <code>" (fake upstream).', 'invalid_request_error', null));
 			const headers = m[2] !== undefined ? { 'retry-after': m[2] } : {};
 			return sendJson(res, Number(m[1]), errorBody(`Scripted HTTP ${m[1]} (fake upstream).`, 'server_error', null), headers);
 		}
-		if (model === 'fake-hang') {
+		if (scenario === 'fake-hang') {
 			held.add(res);
 			res.on('close', () => held.delete(res));
 			return; // never answered; close() destroys it
 		}
-		const steps = script(model, body);
+		const steps = script(scenario, body);
 		if (steps === null)
 			return sendJson(
 				res,
@@ -529,7 +533,7 @@ export async function startUpstream({
 
 		const id = `chatcmpl-fake${++seq}`;
 		const created = Math.floor(Date.now() / 1000);
-		const stream = body.stream === true && model !== 'fake-nonstream';
+		const stream = body.stream === true && scenario !== 'fake-nonstream';
 
 		if (!stream) {
 			for (const s of steps) {

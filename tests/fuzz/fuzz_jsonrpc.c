@@ -2,6 +2,7 @@
  * fuzz_jsonrpc: libFuzzer target for jsonrpc_parse(), the first code to see what an MCP server sends.
  * The callback reads every field of each message and checks the shape jsonrpc.h promises; a request's
  * id is echoed through jsonrpc_result/jsonrpc_error and must parse back as a response with the same id.
+ * A response has an id unless it is an error (id then NULL, or json null when the server sent one).
  * Each result also goes through mcp_result_text() and mcp_tool_callable(), as a tools/call or
  * tools/list answer would; so does the whole input when it is any JSON at all. Text for a model must
  * be valid UTF-8 and within its cap.
@@ -123,7 +124,9 @@ on_msg(void *ud, const struct jsonrpc_msg *m)
 		free(s);
 		break;
 	case JSONRPC_RESPONSE:
-		if (!m->id || m->method || !m->result == !m->error)
+		/* An error may come without an id (jsonrpc.c takes it on purpose: a server that could not
+		 * read our request has no id to give back); a result never does. */
+		if (m->method || !m->result == !m->error || (!m->id && !m->error))
 			abort();
 		if (m->error) {
 			if (!json_is_object(m->error) || !m->error_message)
