@@ -70,9 +70,9 @@ int64_t store_toolcache_delete(struct store *s, const char *url, const char *cre
 /* Deletes the rows whose expires_at <= now: the number deleted, or -1 on error. */
 int64_t store_toolcache_purge(struct store *s, int64_t now);
 
-/* The transport last found to work for url (kept like the tool cache's url) ("streamable" or "sse"; the store keeps whatever text it is
- * given) and the protocol version negotiated over it, at updated_at (seconds since the epoch). put
- * replaces the row of the same url. */
+/* The transport last found to work for url (kept like the tool cache's url) ("streamable" or "sse"; the store
+ * keeps whatever text it is given) and the protocol version negotiated over it, at updated_at (seconds since
+ * the epoch). put replaces the row of the same url. */
 int store_mcp_transport_put(struct store *s, const char *url, const char *transport,
                             const char *protocol_version, int64_t updated_at);
 /* 0 found (*transport and *protocol_version are malloc'd; neither out-pointer may be NULL), 1 not found,
