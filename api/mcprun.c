@@ -50,6 +50,7 @@ struct run_call {
 	char *approval_id; /* or NULL */
 	char *decided_by;  /* or NULL */
 	uint64_t started_ms;
+	int64_t audit_id; /* its "in_progress" audit row, 0 when none was written */
 };
 
 /* An approved call waiting for the listing. */
@@ -146,11 +147,13 @@ to_mcp_server(const struct run_server *s, struct mcp_server *out)
 
 /* ---- the audit log ---- */
 
-/* One audit row (and one log line) per MCP call made or refused; shown_url (redacted) may be NULL. */
+/* One audit row (and one log line) per MCP call made or refused; shown_url (redacted) may be NULL.
+ * With start_id, the row of a call about to be sent: written as "in_progress" and committed before
+ * this returns (store_audit_start), its id in *start_id (0 when it could not be written). */
 static void
 audit_row(struct mcp_run *run, const char *label, const char *shown_url, const char *tool,
           const char *arguments, const char *outcome, const char *error, uint64_t duration_ms,
-          const char *approval_id, const char *decided_by)
+          const char *approval_id, const char *decided_by, int64_t *start_id)
 {
 	struct store_audit row;
 	char hash[65];
@@ -170,6 +173,13 @@ audit_row(struct mcp_run *run, const char *label, const char *shown_url, const c
 	row.duration_ms = (int64_t)duration_ms;
 	row.approval_id = approval_id;
 	row.decided_by = decided_by;
+	if (start_id) {
+		*start_id = 0;
+		if (run->env.store && store_audit_start(run->env.store, &row, start_id) < 0)
+			log_err("%s: could not write the MCP audit row of a call: %s", run->response_id,
+			        store_errmsg(run->env.store));
+		return;
+	}
 	if (run->env.store && store_audit_add(run->env.store, &row) < 0)
 		log_err("%s: could not write the MCP audit row: %s", run->response_id,
 		        store_errmsg(run->env.store));
@@ -184,7 +194,27 @@ audit(struct mcp_run *run, const struct run_server *srv, const char *tool, const
       const char *decided_by)
 {
 	audit_row(run, srv->ps.label, srv->shown_url, tool, arguments, outcome, error, duration_ms,
-	          approval_id, decided_by);
+	          approval_id, decided_by, NULL);
+}
+
+/* The end of a call: completes its started row, or writes the whole row when it has none (a call
+ * refused before it was sent, or whose start row could not be written). */
+static void
+audit_call(struct mcp_run *run, struct run_call *c, const char *outcome, const char *error,
+           uint64_t duration_ms)
+{
+	const char *tool = json_string_value(json_object_get(c->item, "name"));
+
+	if (c->audit_id > 0 && run->env.store) {
+		if (store_audit_end(run->env.store, c->audit_id, outcome, error, (int64_t)duration_ms) < 0)
+			log_err("%s: could not complete the MCP audit row: %s", run->response_id,
+			        store_errmsg(run->env.store));
+		log_debug("%s: mcp %s %s/%s%s%s", run->response_id, outcome, run->servers[c->server].ps.label,
+		          tool ? tool : "-", error ? ": " : "", error ? error : "");
+		return;
+	}
+	audit(run, &run->servers[c->server], tool, json_string_value(json_object_get(c->item, "arguments")),
+	      outcome, error, duration_ms, c->approval_id, c->decided_by);
 }
 
 /* A JSON string of s even when a byte cap cut it inside a UTF-8 sequence (at most 3 bytes of a
@@ -415,7 +445,7 @@ decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *e
 			audit_row(run, json_string_value(json_object_get(ri, "server_label")),
 			          srv ? srv->shown_url : NULL, json_string_value(json_object_get(ri, "name")),
 			          json_string_value(json_object_get(ri, "arguments")), "denied", reason, 0,
-			          id, run->identity);
+			          id, run->identity, NULL);
 			continue;
 		}
 		a = &run->approved[run->napproved++];
@@ -529,8 +559,10 @@ mcp_run_free(struct mcp_run *run)
 		struct run_call *c = run->calls;
 
 		run->calls = c->next;
-		if (c->op)
+		if (c->op) {
 			mcp_op_cancel(c->op);
+			audit_call(run, c, "cancelled", NULL, util_mono_ms() - c->started_ms);
+		}
 		call_free(c);
 	}
 	for (i = 0; i < run->nservers; i++) {
@@ -832,9 +864,6 @@ on_call(void *ud, const struct mcp_call_result *r)
 {
 	struct run_call *c = ud;
 	struct mcp_run *run = c->run;
-	struct run_server *s = &run->servers[c->server];
-	const char *tool = json_string_value(json_object_get(c->item, "name"));
-	const char *args = json_string_value(json_object_get(c->item, "arguments"));
 	uint64_t ms = util_mono_ms() - c->started_ms;
 	const char *outcome;
 	char *text;
@@ -860,8 +889,7 @@ on_call(void *ud, const struct mcp_call_result *r)
 		free(text);
 		outcome = "ok";
 	}
-	audit(run, s, tool, args, outcome, r->error ? r->error->message : NULL, ms, c->approval_id,
-	      c->decided_by);
+	audit_call(run, c, outcome, r->error ? r->error->message : NULL, ms);
 	finish_item(run, c,
 	            strcmp(outcome, "ok") == 0 ? "response.mcp_call.completed" : "response.mcp_call.failed");
 	call_done(run, c);
@@ -871,13 +899,9 @@ on_call(void *ud, const struct mcp_call_result *r)
 static void
 call_refuse(struct mcp_run *run, struct run_call *c, json_t *error, const char *outcome)
 {
-	struct run_server *s = &run->servers[c->server];
-
 	json_object_set_new(c->item, "error", error);
 	json_object_set_new(c->item, "status", json_string("failed"));
-	audit(run, s, json_string_value(json_object_get(c->item, "name")),
-	      json_string_value(json_object_get(c->item, "arguments")), outcome,
-	      json_string_value(json_object_get(error, "message")), 0, c->approval_id, c->decided_by);
+	audit_call(run, c, outcome, json_string_value(json_object_get(error, "message")), 0);
 	finish_item(run, c, "response.mcp_call.failed");
 }
 
@@ -917,6 +941,9 @@ call_start(struct mcp_run *run, struct run_call *c)
 	}
 	to_mcp_server(s, &ms);
 	c->started_ms = util_mono_ms();
+	/* Committed before the request can leave: a crash from here on keeps a record of the call. */
+	audit_row(run, s->ps.label, s->shown_url, name, args, NULL, NULL, 0, c->approval_id, c->decided_by,
+	          &c->audit_id);
 	c->op = run->env.client ? mcp_call_tool(run->env.client, &ms, name, jargs, NULL, on_call, c) : NULL;
 	json_decref(jargs);
 	if (c->op == NULL) {
@@ -1246,10 +1273,7 @@ mcp_run_cancel(struct mcp_run *run)
 		if (c->op) {
 			mcp_op_cancel(c->op);
 			json_object_set_new(c->item, "status", json_string("incomplete"));
-			audit(run, &run->servers[c->server],
-			      json_string_value(json_object_get(c->item, "name")),
-			      json_string_value(json_object_get(c->item, "arguments")), "cancelled", NULL,
-			      util_mono_ms() - c->started_ms, c->approval_id, c->decided_by);
+			audit_call(run, c, "cancelled", NULL, util_mono_ms() - c->started_ms);
 		}
 		call_free(c);
 	}

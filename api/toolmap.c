@@ -178,10 +178,55 @@ hashed(const struct slot *s, unsigned salt)
 	return xasprintf("%.*s_%.8s", TOOLMAP_CUT, s->s2, hex);
 }
 
+/*
+ * The prefix every generated name of a label starts with: sanitize(label) "__", cut at 55 like a
+ * step-3 name. Every step-2 name ("<label>__<name>") and every step-3 name (its first 55 characters
+ * and a digest) of that label starts with it. A literal name that starts with it would squat a name
+ * the map may generate for another tool (a server listing "fault__echo" would take the name of the
+ * "fault" server's "echo", and the model's calls to it would go to the wrong server), so such a
+ * literal is never kept as it is: it is renamed like a clash. This holds for the tool's own label
+ * too, which keeps the rule simple: no kept literal ever looks like any label's generated form.
+ * A set of prefixes (jansson object), one per distinct label.
+ */
+static json_t *
+label_prefixes(const struct toolmap *m)
+{
+	json_t *set = json_object();
+	char *tmp, *san;
+	size_t i;
+
+	if (set == NULL)
+		abort();
+	for (i = 0; i < m->n; i++) {
+		tmp = xasprintf("%s__", m->slots[i].label);
+		san = sanitize(tmp);
+		if (strlen(san) > TOOLMAP_CUT)
+			san[TOOLMAP_CUT] = '\0';
+		json_object_set_new(set, san, json_true());
+		free(san);
+		free(tmp);
+	}
+	return set;
+}
+
+/* 1 when name starts with one of the prefixes (labels are few: a request names a handful). */
+static int
+looks_generated(const json_t *prefixes, const char *name)
+{
+	const char *p;
+	json_t *v;
+
+	json_object_foreach ((json_t *)prefixes, p, v) {
+		if (strncmp(name, p, strlen(p)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void
 toolmap_build(struct toolmap *m)
 {
-	json_t *count1, *count2, *kept, *taken;
+	json_t *count1, *count2, *kept, *taken, *prefixes;
 	struct slot *s;
 	char *cand, *tmp;
 	unsigned salt;
@@ -197,15 +242,18 @@ toolmap_build(struct toolmap *m)
 	if (!count1 || !count2 || !kept || !taken)
 		abort();
 
-	/* Step 1 for everyone; a name that is empty, too long, a function's, or shared goes to step 2. */
+	/* Step 1 for everyone; a name that is empty, too long, a function's, shared, or in the form
+	 * generated for a label of the request goes to step 2. */
 	for (i = 0; i < m->n; i++) {
 		m->slots[i].s1 = sanitize(m->slots[i].name);
 		count_in(count1, m->slots[i].s1);
 	}
+	prefixes = label_prefixes(m);
 	for (i = 0; i < m->n; i++) {
 		s = &m->slots[i];
 		s->step = (s->s1[0] == '\0' || strlen(s->s1) > TOOLMAP_MAX_NAME ||
-		           json_object_get(m->functions, s->s1) || count_of(count1, s->s1) > 1)
+		           json_object_get(m->functions, s->s1) || count_of(count1, s->s1) > 1 ||
+		           looks_generated(prefixes, s->s1))
 		                  ? 2
 		                  : 1;
 		if (s->step == 1)
@@ -263,6 +311,7 @@ toolmap_build(struct toolmap *m)
 	json_decref(count2);
 	json_decref(kept);
 	json_decref(taken);
+	json_decref(prefixes);
 }
 
 size_t

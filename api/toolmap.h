@@ -8,7 +8,9 @@
  *  1. the tool's name with every character outside [A-Za-z0-9_-] replaced by '_';
  *  2. when that is empty, longer than 64, or equal to a function tool's name or to the name of any
  *     other MCP tool of the request (after step 1), every tool in that clash is named
- *     "<label>__<name>" instead (sanitised the same way);
+ *     "<label>__<name>" instead (sanitised the same way); so is a tool whose name already has the
+ *     form generated for a label of the request ("<label>__..."): a literal name never takes a
+ *     name generated for another server's tool;
  *  3. when that is still over 64 characters or still clashes, it is cut to 55 characters and
  *     "_" + the first 8 hex digits of SHA-256(label "\0" name) is appended.
  * Names are never reused: a later tool that would collide with an earlier entry moves on to the

@@ -372,6 +372,9 @@ start(struct daemon *d)
 	if (store_response_fail_unfinished(d->store, "server_restarted",
 	                                   "toolhostd stopped before this response finished") > 0)
 		log_warnx("marked the responses left unfinished by the last run failed");
+	/* Nor will an MCP call that was in flight: its row says so rather than staying open forever. */
+	if (store_audit_interrupt_open(d->store, "toolhostd stopped before the call ended") > 0)
+		log_warnx("marked the MCP calls left in flight by the last run interrupted");
 	d->xfer = xfer_ctx_new(&d->loop);
 	d->engine.loop = &d->loop;
 	d->engine.cfg = d->cfg;

@@ -108,6 +108,8 @@ struct xfer {
 	uint64_t idle_ms; /* 0: no idle deadline */
 	uint64_t last_rx; /* uv_now() of the last byte received (or of the start, or of the resume) */
 	struct idle_class *idle_cls; /* the list x is on; NULL when off (paused, done, no deadline) */
+	int sends;          /* times curl was about to send the request (CURLOPT_PREREQFUNCTION) */
+	int resend_refused; /* the second one was refused */
 	char errbuf[CURL_ERROR_SIZE];
 	struct xfer *prev, *next;
 	struct xfer *reap_next;
@@ -541,6 +543,9 @@ xfer_finish(struct xfer_ctx *ctx, struct xfer *x, CURLcode code)
 			snprintf(msg, sizeof msg, "response headers larger than %zu bytes",
 			         x->max_header_bytes);
 			r.error = msg;
+		} else if (x->resend_refused) {
+			r.error = "the connection closed before any answer; the request was not sent again, "
+			          "as it may have reached the server";
 		} else if (x->aborted) {
 			r.error = "transfer aborted by its owner";
 		} else if (x->errbuf[0]) {
@@ -684,6 +689,27 @@ on_curl_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		return 0;
 	}
 	return len;
+}
+
+/*
+ * curl calls this each time it is about to send the request, on a new or reused connection. When a
+ * reused connection dies before any byte of the answer, curl 7.88 sends the request again on a
+ * fresh one (Curl_retry_request): right for a GET, wrong for a POST that the server may already
+ * have acted on (an MCP tools/call would run twice). A second call for a no_resend transfer is such
+ * a resend, and aborting it fails the transfer instead. Unlike refusing a rewind of the body, this
+ * also holds for a body sent with the headers (CURLOPT_COPYPOSTFIELDS, one send per request), which
+ * curl resends without asking.
+ */
+static int
+on_curl_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct xfer *x = clientp;
+
+	if (++x->sends > 1) {
+		x->resend_refused = 1;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
 }
 
 struct xfer_ctx *
@@ -860,6 +886,10 @@ setup_easy(struct xfer *x, const struct xfer_request *req)
 	SET(CURLOPT_WRITEDATA, (void *)x);
 	if (x->headers)
 		SET(CURLOPT_HTTPHEADER, x->headers);
+	if (req->no_resend) {
+		SET(CURLOPT_PREREQFUNCTION, on_curl_prereq);
+		SET(CURLOPT_PREREQDATA, (void *)x);
+	}
 	if (req->connect_timeout_ms > 0)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
 	if (req->total_timeout_ms > 0)

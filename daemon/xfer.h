@@ -41,6 +41,9 @@ struct xfer_request {
 	                          * transfers to the same host; 0: HTTP/1.1 */
 	const char *ca_file;     /* PEM bundle to trust instead of the system's; copied; may be NULL */
 	long recv_buffer_bytes;  /* curl's receive buffer, 1024 and up; 0: curl's default (16 KiB) */
+	int no_resend;           /* the request must not reach the server twice (not idempotent): when
+	                          * a reused connection dies before any answer, curl would send it
+	                          * again on a fresh one; with this set the transfer fails instead */
 };
 
 struct xfer_result {

@@ -265,6 +265,7 @@ mcp_chan_open(struct xfer_ctx *xfer, const struct mcp_chan_request *req, const s
 	        .connect_timeout_ms = req->connect_timeout_ms,
 	        .total_timeout_ms = req->total_timeout_ms,
 	        .max_header_bytes = CHAN_HEADER_MAX,
+	        .no_resend = req->no_resend,
 	};
 
 	ch->cb = *cb;

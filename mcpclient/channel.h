@@ -28,6 +28,7 @@ struct mcp_chan_request {
 	long total_timeout_ms; /* 0: none (streams) */
 	size_t max_message;    /* cap on one message or SSE event */
 	int discard_body;      /* a 2xx body is skipped unread (answers to our notifications) */
+	int no_resend;         /* never sent twice (xfer_request.no_resend): a tools/call, a notification */
 };
 
 struct mcp_chan_result {

@@ -346,6 +346,28 @@ schan_cancel(struct schan *sc)
 }
 
 /*
+ * Whether curl may send a POST again on a fresh connection when the reused one died before any
+ * answer (xfer_request.no_resend). Only for requests that change nothing a second time would undo:
+ * ping and tools/list read, and a second initialize makes a second session that the server drops
+ * when it expires, whereas failing it would back the whole server off. A tools/call may act, and a
+ * notification or an answer to the server must arrive once (a second notifications/cancelled or
+ * initialized confuses a server as much as a second call): those are never resent. GET streams and
+ * DELETE (idempotent) have no body and keep curl's resend.
+ */
+static int
+resend_safe(const struct mcp_req *req)
+{
+	static const char *const safe[] = {"initialize", "ping", "tools/list"};
+	size_t i;
+
+	for (i = 0; req && i < sizeof safe / sizeof safe[0]; i++) {
+		if (strcmp(req->method, safe[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Opens one HTTP exchange on behalf of the session: the configured headers plus MCP's own. body NULL
  * means GET (or DELETE). Returns NULL when curl refuses the request.
  */
@@ -392,6 +414,7 @@ open_chan(struct mcp_session *s, enum purpose p, const char *method, const char 
 	                                                   : 0;
 	cr.max_message = s->env.cfg->max_message_bytes;
 	cr.discard_body = p == P_FIRE || p == P_INITIALIZED || p == P_DELETE;
+	cr.no_resend = body != NULL && !resend_safe(req);
 	sc->s = s;
 	sc->p = p;
 	sc->req = req;

@@ -112,6 +112,16 @@ static const struct migration migrations[] = {
          */
         {4, "ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'legacy:';" /* STORE_OWNER_LEGACY */
             "CREATE INDEX mcp_audit_caller_at_ms ON mcp_audit(caller, at_ms);"},
+        /*
+         * URLs are stored with their user info and query hashed (url_key): rows written before kept
+         * them in clear, and a query may carry a credential. They are only a cache and a hint, so they
+         * are dropped rather than rewritten ('@' also matches a path that has one: such a row is merely
+         * fetched again). Calls now write an "in_progress" audit row when they start; the partial index
+         * keeps the sweep of the rows a stopped daemon left open off a full scan of the log.
+         */
+        {5, "DELETE FROM mcp_tool_cache WHERE instr(url, '?') > 0 OR instr(url, '@') > 0;"
+            "DELETE FROM mcp_transport WHERE instr(url, '?') > 0 OR instr(url, '@') > 0;"
+            "CREATE INDEX mcp_audit_open ON mcp_audit(outcome) WHERE outcome = 'in_progress';"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
@@ -137,6 +147,8 @@ enum store_stmt {
 	STMT_APPROVAL_CLAIM,
 	STMT_RESPONSE_FAIL_UNFINISHED,
 	STMT_AUDIT_ADD,
+	STMT_AUDIT_END,
+	STMT_AUDIT_INTERRUPT,
 	STMT_AUDIT_PURGE,
 	STMT_AUDIT_LIST,
 	STMT_AUDIT_LIST_CALLER,
@@ -205,6 +217,11 @@ static const char *const stmt_sql[STMT_MAX] = {
                 "INSERT INTO mcp_audit (at_ms, response_id, caller, server_label, server_url, tool,"
                 " args_bytes, args_sha256, outcome, error, duration_ms, approval_id, decided_by)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        /* Only an open row: a row completed once (or swept as interrupted) stays as it is. */
+        [STMT_AUDIT_END] = "UPDATE mcp_audit SET outcome = ?2, error = ?3, duration_ms = ?4"
+                           " WHERE id = ?1 AND outcome = 'in_progress'",
+        [STMT_AUDIT_INTERRUPT] = "UPDATE mcp_audit SET outcome = 'interrupted', error = ?1"
+                                 " WHERE outcome = 'in_progress'",
         [STMT_AUDIT_PURGE] = "DELETE FROM mcp_audit WHERE at_ms < ?1",
         /* id breaks ties between rows of the same millisecond: the later insert is the newer. */
         [STMT_AUDIT_LIST] = "SELECT id, at_ms, response_id, caller, server_label, server_url, tool,"
@@ -568,7 +585,8 @@ step(struct store *s, sqlite3_stmt *st, const char *what)
 
 	/* Every other write commits the batched audit rows first: a response or a decision must never
 	 * wait on the audit batch to become durable. */
-	if (s->audit_pending > 0 && st != s->stmt[STMT_AUDIT_ADD] && !sqlite3_stmt_readonly(st))
+	if (s->audit_pending > 0 && st != s->stmt[STMT_AUDIT_ADD] && st != s->stmt[STMT_AUDIT_END] &&
+	    !sqlite3_stmt_readonly(st))
 		audit_commit(s);
 	rc = sqlite3_step(st);
 
@@ -773,12 +791,52 @@ bind_toolcache_key(struct store *s, sqlite3_stmt *st, const char *url, const cha
 	return 0;
 }
 
+/*
+ * The form of an MCP server's URL kept in the tool cache and transport rows. User info and query may
+ * carry a credential (https://host/mcp?token=..., https://user:secret@host/mcp) and the database is
+ * not a secret store, so both are replaced by "?sha256=" and the SHA-256 (hex) of exactly those bytes
+ * (the user info with its '@', then the query from its '?' to the end): two URLs that differ there
+ * still get two rows, and nothing of the secret is kept. A URL with neither is kept as it is; a key
+ * never contains '@', and has a '?' only when something was hashed. Caller frees.
+ */
+static char *
+url_key(const char *url)
+{
+	const char *auth, *end, *at = NULL, *q, *p;
+	char hex[65], *secret, *out;
+	size_t ul, ql;
+
+	p = strstr(url, "://");
+	auth = p ? p + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++) {
+		if (*p == '@')
+			at = p;
+	}
+	q = strchr(end, '?');
+	if (at == NULL && q == NULL)
+		return xstrdup(url);
+	ul = at ? (size_t)(at + 1 - auth) : 0;
+	ql = q ? strlen(q) : 0;
+	secret = xmalloc(ul + ql + 1);
+	memcpy(secret, auth, ul);
+	memcpy(secret + ul, q ? q : "", ql + 1);
+	util_sha256_hex(secret, ul + ql, hex);
+	explicit_bzero(secret, ul + ql);
+	free(secret);
+	/* scheme://, host and path (the user info and the query cut out), the digest. */
+	out = xasprintf("%.*s%.*s?sha256=%s", (int)(auth - url), url,
+	                (int)((q ? q : end + strlen(end)) - (auth + ul)), auth + ul, hex);
+	return out;
+}
+
 int
 store_toolcache_put(struct store *s, const char *url, const char *cred_hash, const char *protocol_version,
                     const char *tools_json, int64_t fetched_at, int64_t expires_at)
 {
 	const char *what = "tool cache put";
 	sqlite3_stmt *st;
+	char *key;
 	int result = -1;
 
 	if (s == NULL)
@@ -787,8 +845,9 @@ store_toolcache_put(struct store *s, const char *url, const char *cred_hash, con
 		set_err(s, "%s: missing url, credential hash, protocol version or tools", what);
 		return -1;
 	}
+	key = url_key(url);
 	st = s->stmt[STMT_TOOLCACHE_PUT];
-	if (bind_toolcache_key(s, st, url, cred_hash, protocol_version, what) == -1 ||
+	if (bind_toolcache_key(s, st, key, cred_hash, protocol_version, what) == -1 ||
 	    bind_text(s, st, 4, tools_json, what) == -1 || bind_int(s, st, 5, fetched_at, what) == -1 ||
 	    bind_int(s, st, 6, expires_at, what) == -1)
 		goto done;
@@ -797,6 +856,7 @@ store_toolcache_put(struct store *s, const char *url, const char *cred_hash, con
 	result = 0;
 done:
 	finish(st);
+	free(key);
 	return result;
 }
 
@@ -806,6 +866,7 @@ store_toolcache_get(struct store *s, const char *url, const char *cred_hash, con
 {
 	const char *what = "tool cache get";
 	sqlite3_stmt *st;
+	char *key;
 	int rc, result = -1;
 
 	if (s == NULL)
@@ -814,8 +875,9 @@ store_toolcache_get(struct store *s, const char *url, const char *cred_hash, con
 		set_err(s, "%s: missing url, credential hash, protocol version or output", what);
 		return -1;
 	}
+	key = url_key(url);
 	st = s->stmt[STMT_TOOLCACHE_GET];
-	if (bind_toolcache_key(s, st, url, cred_hash, protocol_version, what) == -1 ||
+	if (bind_toolcache_key(s, st, key, cred_hash, protocol_version, what) == -1 ||
 	    bind_int(s, st, 4, now, what) == -1)
 		goto done;
 	rc = step(s, st, what);
@@ -833,6 +895,7 @@ store_toolcache_get(struct store *s, const char *url, const char *cred_hash, con
 	result = 0;
 done:
 	finish(st);
+	free(key);
 	return result;
 }
 
@@ -841,21 +904,23 @@ store_toolcache_delete(struct store *s, const char *url, const char *cred_hash)
 {
 	const char *what = "tool cache delete";
 	sqlite3_stmt *st;
+	char *key;
 	int64_t result = -1;
 
 	if (s == NULL)
 		return -1;
+	key = url ? url_key(url) : NULL;
 	/* Three statements rather than "?1 IS NULL OR url = ?1", which would keep SQLite from using the
 	 * primary key. */
 	if (url == NULL) {
 		st = s->stmt[STMT_TOOLCACHE_DELETE_ALL];
 	} else if (cred_hash == NULL) {
 		st = s->stmt[STMT_TOOLCACHE_DELETE_URL];
-		if (bind_text(s, st, 1, url, what) == -1)
+		if (bind_text(s, st, 1, key, what) == -1)
 			goto done;
 	} else {
 		st = s->stmt[STMT_TOOLCACHE_DELETE_CRED];
-		if (bind_text(s, st, 1, url, what) == -1 || bind_text(s, st, 2, cred_hash, what) == -1)
+		if (bind_text(s, st, 1, key, what) == -1 || bind_text(s, st, 2, cred_hash, what) == -1)
 			goto done;
 	}
 	if (step(s, st, what) != SQLITE_DONE)
@@ -863,6 +928,7 @@ store_toolcache_delete(struct store *s, const char *url, const char *cred_hash)
 	result = sqlite3_changes(s->db);
 done:
 	finish(st);
+	free(key);
 	return result;
 }
 
@@ -898,6 +964,7 @@ store_mcp_transport_put(struct store *s, const char *url, const char *transport,
 {
 	const char *what = "transport put";
 	sqlite3_stmt *st;
+	char *key;
 	int result = -1;
 
 	if (s == NULL)
@@ -906,8 +973,9 @@ store_mcp_transport_put(struct store *s, const char *url, const char *transport,
 		set_err(s, "%s: missing url, transport or protocol version", what);
 		return -1;
 	}
+	key = url_key(url);
 	st = s->stmt[STMT_TRANSPORT_PUT];
-	if (bind_text(s, st, 1, url, what) == -1 || bind_text(s, st, 2, transport, what) == -1 ||
+	if (bind_text(s, st, 1, key, what) == -1 || bind_text(s, st, 2, transport, what) == -1 ||
 	    bind_text(s, st, 3, protocol_version, what) == -1 || bind_int(s, st, 4, updated_at, what) == -1)
 		goto done;
 	if (step(s, st, what) != SQLITE_DONE)
@@ -915,6 +983,7 @@ store_mcp_transport_put(struct store *s, const char *url, const char *transport,
 	result = 0;
 done:
 	finish(st);
+	free(key);
 	return result;
 }
 
@@ -923,6 +992,7 @@ store_mcp_transport_get(struct store *s, const char *url, char **transport, char
 {
 	const char *what = "transport get";
 	sqlite3_stmt *st;
+	char *key;
 	char *tr = NULL, *version = NULL;
 	int rc, result = -1;
 
@@ -932,8 +1002,9 @@ store_mcp_transport_get(struct store *s, const char *url, char **transport, char
 		set_err(s, "%s: missing url or output", what);
 		return -1;
 	}
+	key = url_key(url);
 	st = s->stmt[STMT_TRANSPORT_GET];
-	if (bind_text(s, st, 1, url, what) == -1)
+	if (bind_text(s, st, 1, key, what) == -1)
 		goto done;
 	rc = step(s, st, what);
 	if (rc == SQLITE_DONE) {
@@ -950,6 +1021,7 @@ store_mcp_transport_get(struct store *s, const char *url, char **transport, char
 	result = 0;
 done:
 	finish(st);
+	free(key);
 	free(tr);
 	free(version);
 	return result;
@@ -1190,6 +1262,83 @@ done:
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	if (s->audit_pending >= STORE_AUDIT_BATCH)
 		audit_commit(s);
+	return result;
+}
+
+int
+store_audit_start(struct store *s, const struct store_audit *row, int64_t *id_out)
+{
+	struct store_audit open_row;
+
+	if (s == NULL)
+		return -1;
+	if (row == NULL || id_out == NULL) {
+		set_err(s, "audit start: missing row or id");
+		return -1;
+	}
+	open_row = *row;
+	open_row.outcome = "in_progress";
+	open_row.error = NULL;
+	open_row.duration_ms = 0;
+	if (store_audit_add(s, &open_row) < 0)
+		return -1;
+	*id_out = (int64_t)sqlite3_last_insert_rowid(s->db);
+	/* The row joined (or opened) the batch; committing it now commits the batch with it. */
+	return audit_commit(s);
+}
+
+int
+store_audit_end(struct store *s, int64_t id, const char *outcome, const char *error, int64_t duration_ms)
+{
+	const char *what = "audit end";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (outcome == NULL) {
+		set_err(s, "%s: missing outcome", what);
+		return -1;
+	}
+	/* Batched like store_audit_add: a completion lost in a crash leaves the row open, and the next
+	 * start marks it interrupted, which is what the log can honestly say then. */
+	if (s->audit_pending == 0 && sqlite3_get_autocommit(s->db) &&
+	    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		set_db_err(s, what);
+		return -1;
+	}
+	st = s->stmt[STMT_AUDIT_END];
+	if (bind_int(s, st, 1, id, what) == -1 || bind_text(s, st, 2, outcome, what) == -1 ||
+	    bind_text_or_null(s, st, 3, error, what) == -1 || bind_int(s, st, 4, duration_ms, what) == -1)
+		goto done;
+	if (step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db) > 0 ? 0 : 1;
+	s->audit_pending++;
+done:
+	finish(st);
+	if (result < 0 && s->audit_pending == 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s->audit_pending >= STORE_AUDIT_BATCH)
+		audit_commit(s);
+	return result;
+}
+
+int64_t
+store_audit_interrupt_open(struct store *s, const char *message)
+{
+	const char *what = "audit interrupt";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_AUDIT_INTERRUPT];
+	if (bind_text_or_null(s, st, 1, message, what) == -1 || step(s, st, what) != SQLITE_DONE)
+		goto done;
+	result = sqlite3_changes(s->db);
+done:
+	finish(st);
 	return result;
 }
 

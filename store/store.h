@@ -56,7 +56,8 @@ int64_t store_response_count(struct store *s);
 /*
  * The MCP tool-list cache, one row per (url, credential hash, protocol version), so that a listing
  * fetched with one credential or protocol version is never served for another:
- *   url              the MCP server's URL
+ *   url              the MCP server's URL, kept with its user info and query replaced by their SHA-256
+ *                    (they may hold a credential); callers pass and compare the URL as it is
  *   cred_hash        identifies the credential the listing was fetched with: a hash, never the
  *                    credential itself, because the database file is not a secret store
  *   protocol_version the MCP protocol version the listing was fetched under
@@ -77,9 +78,9 @@ int64_t store_toolcache_delete(struct store *s, const char *url, const char *cre
 /* Deletes the rows whose expires_at <= now: the number deleted, or -1 on error. */
 int64_t store_toolcache_purge(struct store *s, int64_t now);
 
-/* The transport last found to work for url ("streamable" or "sse"; the store keeps whatever text it is
- * given) and the protocol version negotiated over it, at updated_at (seconds since the epoch). put
- * replaces the row of the same url. */
+/* The transport last found to work for url (kept like the tool cache's url) ("streamable" or "sse"; the store
+ * keeps whatever text it is given) and the protocol version negotiated over it, at updated_at (seconds since
+ * the epoch). put replaces the row of the same url. */
 int store_mcp_transport_put(struct store *s, const char *url, const char *transport,
                             const char *protocol_version, int64_t updated_at);
 /* 0 found (*transport and *protocol_version are malloc'd; neither out-pointer may be NULL), 1 not found,
@@ -131,7 +132,9 @@ struct store_audit {
 	const char *tool;
 	int64_t args_bytes;
 	const char *args_sha256;
-	const char *outcome;     /* "ok" | "tool_error" | "error" | "denied" | "refused" | "cancelled" */
+	const char *outcome;     /* "ok" | "tool_error" | "error" | "denied" | "refused" | "cancelled",
+	                          * "in_progress" (started, not ended) | "interrupted" (the daemon
+	                          * stopped while the call was in flight) */
 	const char *error;       /* short message, or NULL */
 	int64_t duration_ms;     /* 0 when not executed */
 	const char *approval_id; /* or NULL */
@@ -143,6 +146,20 @@ int store_audit_add(struct store *s, const struct store_audit *row);
  * killed outright loses the rows of the open batch, never a response or an approval. Reads through
  * this struct store see the rows at once. 0 or -1. */
 int store_audit_flush(struct store *s);
+/*
+ * A call that goes to a server has its row written when it starts and completed when it ends, so that a
+ * crash in between still leaves a record of a call that may have run. store_audit_start writes row as
+ * "in_progress" (its outcome, error and duration are ignored) and commits it, with the open batch, before
+ * it returns: the caller sends the request after this, so a process killed at any later point keeps the
+ * row. *id_out is the row's id. 0 or -1 (the caller may still make the call, having logged the failure).
+ */
+int store_audit_start(struct store *s, const struct store_audit *row, int64_t *id_out);
+/* Completes a started row (outcome, error or NULL, duration): batched like store_audit_add. 0 done, 1 no
+ * such open row (completed or swept already), -1 error. */
+int store_audit_end(struct store *s, int64_t id, const char *outcome, const char *error, int64_t duration_ms);
+/* Marks every row still "in_progress" "interrupted" with error message: for the daemon's start, when no
+ * call of a previous run can still be in flight. The number marked, or -1. */
+int64_t store_audit_interrupt_open(struct store *s, const char *message);
 /* Deletes rows with at_ms < before_ms: the number deleted, or -1 on error. */
 int64_t store_audit_purge(struct store *s, int64_t before_ms);
 /* The newest rows of caller (compared byte for byte; NULL: every caller's, for an operator) first,

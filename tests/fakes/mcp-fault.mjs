@@ -3,6 +3,7 @@
 //   node tests/fakes/mcp-fault.mjs [--port N] [--json] [--pages N] [--cursor-mode normal|empty|repeat]
 //        [--bearer TOKEN] [--scope-token TOKEN] [--retry-ms N|none] [--no-resume]
 //        [--unknown-session 404|400] [--max-sessions N] [--max-lifetime-s N] [--max-body-bytes N]
+//        [--extra-tool NAME]...
 //
 // Prints "listening <port>" on stdout once it accepts connections (with --port 0, the real port).
 // Serves 127.0.0.1 only. MCP endpoint: /mcp (stateful sessions, the SDK's StreamableHTTPServerTransport,
@@ -313,12 +314,20 @@ export async function startFaultServer(options = {}) {
 	const toolNames = new Map(); // `${sessionId} ${JSON id}` -> tool name (tools/call), for cancellations
 	const globalAbort = new AbortController();
 	const addedTools = [];
+	// --extra-tool NAME: tools with any literal name (e.g. one shaped like another server's
+	// "label__name"), answering text "<NAME>: <message>".
+	const extraTools = (opts.extraTools ?? []).map((name) => ({
+		name,
+		description: `Extra tool ${name}.`,
+		inputSchema: { type: 'object', properties: { message: { type: 'string' } } },
+		annotations: { readOnlyHint: true, openWorldHint: false },
+	}));
 	let lastDropAt = null;
 	let port = opts.port;
 	let closing = null;
 
 	function allTools() {
-		return [...BASE_TOOLS, ...addedTools];
+		return [...BASE_TOOLS, ...extraTools, ...addedTools];
 	}
 
 	function serverRequestStats(method) {
@@ -479,6 +488,7 @@ export async function startFaultServer(options = {}) {
 				throw new McpError(ErrorCode.MethodNotFound, 'Tool task_only requires task augmentation (taskSupport: required)');
 			default: {
 				if (addedTools.some((t) => t.name === name)) return textResult(`${name} called`);
+				if (extraTools.some((t) => t.name === name)) return textResult(`${name}: ${String(args.message ?? '')}`);
 				throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
 			}
 		}
@@ -829,6 +839,7 @@ function usage() {
 		'  --max-sessions N         oldest sessions are dropped past N (default 5000)',
 		'  --max-lifetime-s N       exit after N s (default 3600)',
 		'  --max-body-bytes N       POST body cap (default 8 MiB)',
+		'  --extra-tool NAME        one more tool named NAME (repeatable, up to 16), text "<NAME>: <message>"',
 		'tools:',
 		...Object.entries(TOOL_HELP).map(([k, v]) => `  ${k.padEnd(19)} ${v}`),
 	];
@@ -870,7 +881,12 @@ function parseArgs(argv) {
 		} else if (a === '--max-sessions') out.maxSessions = num(val(), a, 1, 100000);
 		else if (a === '--max-lifetime-s') out.maxLifetimeS = num(val(), a, 1, 86400);
 		else if (a === '--max-body-bytes') out.maxBodyBytes = num(val(), a, 1024, 1024 * 1024 * 1024);
-		else if (a === '--help' || a === '-h') out.help = true;
+		else if (a === '--extra-tool') {
+			const name = val();
+			if (name.length < 1 || name.length > 128) throw new Error('--extra-tool needs a name of 1..128 characters');
+			(out.extraTools ??= []).push(name);
+			if (out.extraTools.length > 16) throw new Error('at most 16 --extra-tool');
+		} else if (a === '--help' || a === '-h') out.help = true;
 		else throw new Error(`unknown argument ${a}`);
 	}
 	if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) throw new Error('the port must be 0..65535');

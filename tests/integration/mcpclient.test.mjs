@@ -617,7 +617,7 @@ describe('mcp-fault --json (application/json answers)', () => {
 	// Known limitation: libcurl re-sends a request once, on a fresh connection, when the kept-alive
 	// connection it reused dies before any byte of the answer; for a tools/call that can run a tool
 	// twice. Tracked here until the client can forbid that retry.
-	it('a connection reset before any answer fails the call fast, once: the tools/call is not sent twice', { ...T, todo: 'libcurl retries a POST whose reused connection died before answering' }, async () => {
+	it('a connection reset before any answer fails the call fast, once: the tools/call is not sent twice', T, async () => {
 		await f.resetStats();
 		// echo first, so that the next POST goes on a reused keep-alive connection; in JSON mode the
 		// server destroys the socket before a single response byte.

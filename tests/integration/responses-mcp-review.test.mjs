@@ -467,4 +467,26 @@ describe('MCP in a response: review regressions', () => {
 		assert.equal(got.status, 'failed', JSON.stringify(got).slice(0, 800));
 		assert.equal(got.error?.code, 'server_restarted', JSON.stringify(got.error));
 	});
+
+	// Issue 11, 8: the row of a call is written when the call starts, so a crash while the server
+	// holds the call leaves a record of it, marked "interrupted" by the next start.
+	it('an MCP call held by the server at SIGKILL has an audit row, "interrupted" after a restart', SETUP, async () => {
+		const h0 = (await waits.stats()).hang.started;
+		const { r } = await create({ model: 'fake-mcp', background: true, input: 'call hang {}', tools: [mcp('waits')] });
+		await waitFor(async () => (await waits.stats()).hang.started > h0, 'the hang call to reach the server');
+		const open = await auditRows(r.id);
+		assert.equal(open.length, 1, JSON.stringify(open));
+		assert.equal(open[0].outcome, 'in_progress', JSON.stringify(open[0]));
+		await d.kill9();
+		await d.restart();
+		const rows = await auditRows(r.id);
+		assert.equal(rows.length, 1, `one audit row for the call cut by the crash: ${JSON.stringify(rows)}`);
+		const row = rows[0];
+		assert.equal(row.outcome, 'interrupted', JSON.stringify(row));
+		assert.equal(row.tool, 'hang');
+		assert.equal(row.server_label, 'waits');
+		assert.equal(row.caller, UID);
+		assert.match(row.error ?? '', /stopped before the call ended/);
+		assert.equal(row.args_sha256, '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', 'SHA-256 of "{}"');
+	});
 });

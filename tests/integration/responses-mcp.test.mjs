@@ -340,6 +340,34 @@ describe('MCP tools in a response', () => {
 			assert.deepEqual(t1.tool_call_args.at(-1), { tool: 'echo', arguments: { message: 'two' } });
 		});
 
+		// Issue 11, 4: a server that lists a tool literally named "fault__echo" must not take the name
+		// of the fault server's echo (which clashes with its own echo): the model's call to
+		// fault__echo reaches the fault server, and the squatter's tool is renamed itself.
+		it('a tool literally named like another server\'s generated name does not take it: the call reaches the right server', T, async () => {
+			const squat = await startMcpFault(['--extra-tool', 'fault__echo']);
+			try {
+				const [f0, q0] = await Promise.all([fault.stats(), squat.stats()]);
+				const { r, up } = await create({
+					model: 'fake-mcp',
+					input: lines('call fault__echo {"message":"one"}'),
+					tools: [mcp('fault'), { type: 'mcp', server_label: 'squat', server_url: squat.url, require_approval: 'never' }],
+				});
+				const seen = up[0].tools.map((t) => t.function?.name);
+				assert.equal(new Set(seen).size, seen.length, `no duplicate names: ${seen}`);
+				for (const n of ['fault__echo', 'squat__echo', 'squat__fault__echo']) assert.ok(seen.includes(n), `${n} in ${seen}`);
+				assert.equal(r.status, 'completed');
+				const call = ofType(r, 'mcp_call');
+				assert.equal(call.length, 1, JSON.stringify(r.output).slice(0, 800));
+				assertCall(call[0], { server_label: 'fault', name: 'echo', arguments: '{"message":"one"}', output: 'Echo: one' });
+				const [f1, q1] = await Promise.all([fault.stats(), squat.stats()]);
+				assert.equal(f1.tool_calls.echo - (f0.tool_calls.echo ?? 0), 1, 'the fault server ran echo once');
+				assert.equal((q1.tool_calls.fault__echo ?? 0) - (q0.tool_calls.fault__echo ?? 0), 0, 'the squatter never got the call');
+				assert.equal((q1.tool_calls.echo ?? 0) - (q0.tool_calls.echo ?? 0), 0);
+			} finally {
+				await squat.stop();
+			}
+		});
+
 		it('a function tool and an MCP tool share a name; a function_call in the turn ends the response after the MCP call', T, async () => {
 			const s0 = await fault.stats();
 			const fnTool = {

@@ -360,6 +360,96 @@ test_bad_transport(struct store *s)
 	mcp_cache_free(c);
 }
 
+/* 1 when the file at path holds needle anywhere (the database file, after a checkpointing close). */
+static int
+file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0, cap = 0, k, nl = strlen(needle);
+	char *buf = NULL;
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	for (;;) {
+		if (n == cap)
+			buf = xrealloc(buf, cap = cap ? cap * 2 : 65536);
+		k = fread(buf + n, 1, cap - n, f);
+		if (k == 0)
+			break;
+		n += k;
+	}
+	fclose(f);
+	for (k = 0; !found && k + nl <= n; k++)
+		found = memcmp(buf + k, needle, nl) == 0;
+	free(buf);
+	return found;
+}
+
+/*
+ * Issue 11, 9: a credential in a URL's query (or user info) never reaches the database file, yet the
+ * rows of two queries stay apart and a restarted daemon finds its own. Closes s.
+ */
+static void
+test_query_secret(struct store *s)
+{
+#define UQ1 "https://mcp.example.com/mcp?token=s3cr3t-one&x=1"
+#define UQ2 "https://mcp.example.com/mcp?token=s3cr3t-two&x=1"
+#define UUI "https://alice:pw-s3cr3t-three@mcp.example.com/mcp"
+	struct mcp_cache *c = mcp_cache_new(s);
+	json_t *a = listing("one"), *b = listing("two"), *u = listing("three");
+	char *t = NULL, *v = NULL, err[256] = "";
+
+	mcp_cache_put(c, UQ1, "A", V1, a, T0, 60);
+	mcp_cache_put(c, UQ2, "A", V1, b, T0, 60);
+	mcp_cache_put(c, UUI, "A", V1, u, T0, 60);
+	mcp_cache_transport_put(c, UQ1, "sse", "2024-11-05", T0);
+	mcp_cache_transport_put(c, UUI, "streamable", V2, T0);
+	mcp_cache_free(c);
+	T(in_store(s, UQ1, "A", V1, T0 + 1));
+	T(in_store(s, UQ2, "A", V1, T0 + 1));
+	T(!in_store(s, "https://mcp.example.com/mcp", "A", V1, T0 + 1));
+	T(!in_store(s, "https://mcp.example.com/mcp?token=s3cr3t-one", "A", V1, T0 + 1));
+	T(!in_store(s, "https://mcp.example.com/mcp?sha256=x", "A", V1, T0 + 1));
+	store_close(s);
+	T(!file_has(dbpath, "s3cr3t"));
+	T(!file_has(dbpath, "token="));
+	T(!file_has(dbpath, "alice"));
+
+	s = store_open(dbpath, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL) {
+		printf("store_open: %s\n", err);
+		goto out;
+	}
+	c = mcp_cache_new(s);
+	T(got(c, UQ1, "A", V1, T0 + 30, a));
+	T(got(c, UQ2, "A", V1, T0 + 30, b));
+	T(got(c, UUI, "A", V1, T0 + 30, u));
+	T(mcp_cache_transport_get(c, UQ1, &t, &v) == 0);
+	T_STREQ(t, "sse");
+	free(t);
+	free(v);
+	T(mcp_cache_transport_get(c, UQ2, &t, &v) == 1);
+	T(mcp_cache_transport_get(c, UUI, &t, &v) == 0);
+	T_STREQ(t, "streamable");
+	free(t);
+	free(v);
+	/* Invalidation by URL finds the rows of that query only. */
+	mcp_cache_invalidate(c, UQ1, NULL);
+	T(!in_store(s, UQ1, "A", V1, T0 + 1));
+	T(in_store(s, UQ2, "A", V1, T0 + 1));
+	mcp_cache_free(c);
+	store_close(s);
+out:
+	json_decref(a);
+	json_decref(b);
+	json_decref(u);
+#undef UQ1
+#undef UQ2
+#undef UUI
+}
+
 static struct store *
 open_store(const char *name)
 {
@@ -397,6 +487,9 @@ main(void)
 	s = open_store("restart.db");
 	if (s)
 		test_restart(s); /* closes s */
+	s = open_store("query.db");
+	if (s)
+		test_query_secret(s); /* closes s */
 	s = open_store("damaged.db");
 	if (s) {
 		test_damaged(s);

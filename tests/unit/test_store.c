@@ -26,7 +26,7 @@
 #include "tests/unit/t.h"
 
 /* The store's current schema version, as its file header must show it. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
@@ -2007,6 +2007,196 @@ done:
 	free(out);
 }
 
+/* The outcome (and error) of the audit row with id, read through the list; NULL when absent. */
+static char *
+audit_outcome(struct store *s, int64_t id, char **error)
+{
+	char *json = NULL, *out = NULL;
+	json_t *arr, *row;
+	size_t i;
+
+	if (error)
+		*error = NULL;
+	if (store_audit_list(s, NULL, 1000, &json) != 0)
+		return NULL;
+	arr = json_loads(json, 0, NULL);
+	free(json);
+	json_array_foreach (arr, i, row) {
+		if (json_integer_value(json_object_get(row, "id")) != id)
+			continue;
+		out = xstrdup(json_string_value(json_object_get(row, "outcome")));
+		if (error && json_is_string(json_object_get(row, "error")))
+			*error = xstrdup(json_string_value(json_object_get(row, "error")));
+	}
+	json_decref(arr);
+	return out;
+}
+
+/*
+ * Issue 11, 8: a call's row is written when it starts and completed when it ends. The start is
+ * committed before store_audit_start returns (a process killed right after keeps it, while a batched
+ * completion may be lost), and the sweep at the next start marks what was left open "interrupted".
+ */
+static void
+test_audit_start(void)
+{
+	char err[256] = "";
+	char *path = tpath("audit-kill/db.sqlite"), *o, *e;
+	struct store *s = store_open(":memory:", err, sizeof err);
+	struct store_audit r = audit_row(1700000000000, "slow");
+	int64_t id = 0, id2 = 0, ids[2] = {0, 0};
+	pid_t pid;
+	int status = 0, fds[2];
+
+	T(s != NULL);
+	if (s == NULL)
+		return;
+	r.outcome = "ok"; /* ignored by start */
+	r.error = "ignored";
+	r.duration_ms = 99;
+	T(store_audit_start(s, &r, &id) == 0 && id > 0);
+	o = audit_outcome(s, id, &e);
+	T_STREQ(o, "in_progress");
+	T(e == NULL);
+	free(o);
+	T(store_audit_end(s, id, "tool_error", "it failed", 42) == 0);
+	o = audit_outcome(s, id, &e);
+	T_STREQ(o, "tool_error");
+	T_STREQ(e, "it failed");
+	free(o);
+	free(e);
+	/* A row ends once; an unknown id is not an error of the store. */
+	T(store_audit_end(s, id, "ok", NULL, 1) == 1);
+	T(store_audit_end(s, id + 100, "ok", NULL, 1) == 1);
+	o = audit_outcome(s, id, NULL);
+	T_STREQ(o, "tool_error");
+	free(o);
+	T(store_audit_end(s, id, NULL, NULL, 1) == -1);
+	T(store_audit_start(s, NULL, &id2) == -1);
+	T(store_audit_start(s, &r, NULL) == -1);
+	T(store_audit_start(NULL, &r, &id2) == -1);
+	/* The sweep: only open rows. */
+	T(store_audit_start(s, &r, &id2) == 0 && id2 > id);
+	T(store_audit_interrupt_open(s, "stopped") == 1);
+	o = audit_outcome(s, id2, &e);
+	T_STREQ(o, "interrupted");
+	T_STREQ(e, "stopped");
+	free(o);
+	free(e);
+	o = audit_outcome(s, id, NULL);
+	T_STREQ(o, "tool_error");
+	free(o);
+	T(store_audit_end(s, id2, "ok", NULL, 5) == 1);
+	T(store_audit_interrupt_open(s, "stopped") == 0);
+	store_close(s);
+
+	/* Killed with no flush at all: the started rows are there, open; the unflushed completion of one
+	 * of them may be lost, and then the sweep marks it interrupted as well. */
+	T(pipe(fds) == 0);
+	fflush(stdout);
+	pid = fork();
+	T(pid != -1);
+	if (pid == 0) {
+		close(fds[0]);
+		s = store_open(path, err, sizeof err);
+		if (s == NULL)
+			_exit(2);
+		r = audit_row(1700000000000, "hang");
+		if (store_audit_start(s, &r, &ids[0]) != 0)
+			_exit(3);
+		r.tool = "echo";
+		if (store_audit_start(s, &r, &ids[1]) != 0 || store_audit_end(s, ids[1], "ok", NULL, 3) != 0)
+			_exit(3);
+		if (write(fds[1], ids, sizeof ids) != (ssize_t)sizeof ids)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	T(read(fds[0], ids, sizeof ids) == (ssize_t)sizeof ids);
+	close(fds[0]);
+	T(kill(pid, SIGKILL) == 0);
+	T(waitpid(pid, &status, 0) == pid);
+	T(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s) {
+		o = audit_outcome(s, ids[0], NULL);
+		T_STREQ(o, "in_progress");
+		free(o);
+		o = audit_outcome(s, ids[1], NULL);
+		T(o != NULL && (strcmp(o, "in_progress") == 0 || strcmp(o, "ok") == 0));
+		free(o);
+		T(store_audit_interrupt_open(s, "toolhostd stopped before the call ended") >= 1);
+		o = audit_outcome(s, ids[0], &e);
+		T_STREQ(o, "interrupted");
+		T_STREQ(e, "toolhostd stopped before the call ended");
+		free(o);
+		free(e);
+		store_close(s);
+	}
+	free(path);
+}
+
+/*
+ * Version 5 drops the tool-cache and transport rows whose URL kept a query or user info in clear,
+ * and keeps the others.
+ */
+static void
+test_migrate_v5_urls(void)
+{
+	char err[256] = "";
+	char *path = tpath("v5/db.sqlite"), *out = tpath("v5/out.txt"), *text, *t = NULL, *v = NULL;
+	struct store *s;
+	size_t len = 0;
+
+	if (system("command -v sqlite3 >/dev/null 2>&1") != 0) {
+		printf("test_store: note: no sqlite3 command-line tool, migration 5 not tested\n");
+		free(path);
+		free(out);
+		return;
+	}
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL)
+		goto out;
+	store_close(s);
+	/* Back to version 4 as it was: rows written with the URL in clear. */
+	T(sqlite_cli(
+	          path,
+	          "DROP INDEX mcp_audit_open;"
+	          "INSERT INTO mcp_tool_cache VALUES ('https://h/mcp?token=s3cr3t', 'c', 'v', '[]', 1, "
+	          "9999999999);"
+	          "INSERT INTO mcp_tool_cache VALUES ('https://u:pw@h/mcp', 'c', 'v', '[]', 1, 9999999999);"
+	          "INSERT INTO mcp_tool_cache VALUES ('https://h/mcp', 'c', 'v', '[1]', 1, 9999999999);"
+	          "INSERT INTO mcp_transport VALUES ('https://h/mcp?token=s3cr3t', 'sse', 'v', 1);"
+	          "INSERT INTO mcp_transport VALUES ('https://h/mcp', 'streamable', 'v', 1);"
+	          "PRAGMA user_version = 4;",
+	          NULL) == 0);
+	T(header_user_version(path) == 4);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	if (s == NULL)
+		goto out;
+	T(store_toolcache_get(s, "https://h/mcp", "c", "v", 1, &text, NULL) == 0);
+	T_STREQ(text, "[1]");
+	free(text);
+	T(store_mcp_transport_get(s, "https://h/mcp", &t, &v) == 0);
+	T_STREQ(t, "streamable");
+	free(t);
+	free(v);
+	store_close(s);
+	T(header_user_version(path) == SCHEMA_VERSION);
+	T(sqlite_cli(path, "SELECT url FROM mcp_tool_cache UNION ALL SELECT url FROM mcp_transport;", out) ==
+	  0);
+	text = slurp(out, &len);
+	T(text != NULL && strcmp(text, "https://h/mcp\nhttps://h/mcp\n") == 0);
+	free(text);
+out:
+	free(path);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -2037,6 +2227,8 @@ main(void)
 	test_migrate_v2();
 	test_owners();
 	test_migrate_v3();
+	test_audit_start();
+	test_migrate_v5_urls();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return T_DONE();
 }

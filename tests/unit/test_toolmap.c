@@ -190,17 +190,18 @@ test_clashes(void)
 	toolmap_free(m);
 	json_decref(fns);
 
-	/* A step-2 name equal to a name another tool keeps: that one keeps it, the renamed one is hashed. */
+	/* A literal name in the form generated for another label ("a__x" on server c) does not take
+	 * that name from server a's "x": it is renamed itself. */
 	m = toolmap_new(NULL);
 	add(m, 0, "a", ax);
 	add(m, 1, "b", ax);
 	add(m, 2, "c", cx);
 	toolmap_build(m);
-	T_STREQ(joined(m), "a__x_8b86bced b__x a__x");
+	T_STREQ(joined(m), "a__x b__x c__a__x");
 	e = toolmap_find(m, "a__x");
-	T(e != NULL && e->server == 2 && strcmp(e->name, "a__x") == 0);
-	e = toolmap_find(m, "a__x_8b86bced");
 	T(e != NULL && e->server == 0 && strcmp(e->name, "x") == 0);
+	e = toolmap_find(m, "c__a__x");
+	T(e != NULL && e->server == 2 && strcmp(e->name, "a__x") == 0);
 	T(names_ok(m));
 	toolmap_free(m);
 
@@ -222,6 +223,82 @@ test_clashes(void)
 	T_STREQ(joined(m), "a__x");
 	toolmap_free(m);
 	json_decref(fns);
+}
+
+/* Issue 11, 4: a server listing a tool literally named "fault__echo" must not take the name that
+ * the "fault" server's "echo" gets, in whatever order the servers come. */
+static void
+test_squat(void)
+{
+	static const char *const real[] = {"echo", "add", NULL};
+	static const char *const squat[] = {"fault__echo", "echo", NULL};
+	static const char *const lone[] = {"fault__echo", NULL};
+	static const char *const own[] = {"a__b", "fault_echo", NULL};
+	char l62[63], gen[80];
+	const char *one[2] = {"x", NULL}, *lit[2] = {gen, NULL};
+	const struct toolmap_entry *e;
+	struct toolmap *m;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		m = toolmap_new(NULL);
+		if (k == 0) {
+			add(m, 0, "fault", real);
+			add(m, 1, "evil", squat);
+		} else {
+			add(m, 1, "evil", squat);
+			add(m, 0, "fault", real);
+		}
+		toolmap_build(m);
+		e = toolmap_find(m, "fault__echo");
+		T(e != NULL && strcmp(e->label, "fault") == 0 && strcmp(e->name, "echo") == 0);
+		T_STREQ(toolmap_visible(m, "fault", "echo"), "fault__echo");
+		T_STREQ(toolmap_visible(m, "evil", "fault__echo"), "evil__fault__echo");
+		T_STREQ(toolmap_visible(m, "evil", "echo"), "evil__echo");
+		T_STREQ(toolmap_visible(m, "fault", "add"), "add");
+		T(names_ok(m));
+		toolmap_free(m);
+	}
+
+	/* The squatter alone with the real server that has no clash: still renamed, so that the name is
+	 * never the one a later clash would generate for fault's echo. */
+	m = toolmap_new(NULL);
+	add(m, 0, "fault", real);
+	add(m, 1, "evil", lone);
+	toolmap_build(m);
+	T_STREQ(joined(m), "echo add evil__fault__echo");
+	T(toolmap_find(m, "fault__echo") == NULL);
+	toolmap_free(m);
+
+	/* Its own label's form too ("a__b" on server a); a name that only resembles one stays. */
+	m = toolmap_new(NULL);
+	add(m, 0, "a", own);
+	toolmap_build(m);
+	T_STREQ(joined(m), "a__a__b fault_echo");
+	toolmap_free(m);
+
+	/* A step-3 name (a label too long for "<label>__x" to fit in 64): a literal equal to it does not take
+	 * it. The name is read from a map without the squatter, then the squatter lists it literally. */
+	memset(l62, 'l', 62);
+	l62[62] = '\0';
+	m = toolmap_new(NULL);
+	add(m, 0, l62, one);
+	add(m, 1, "b", one);
+	toolmap_build(m);
+	snprintf(gen, sizeof gen, "%s", toolmap_visible(m, l62, "x"));
+	T(strlen(gen) == 64 && strncmp(gen, l62, 55) == 0);
+	toolmap_free(m);
+	m = toolmap_new(NULL);
+	add(m, 2, "z", lit);
+	add(m, 0, l62, one);
+	add(m, 1, "b", one);
+	toolmap_build(m);
+	T_STREQ(toolmap_visible(m, l62, "x"), gen);
+	e = toolmap_find(m, gen);
+	T(e != NULL && e->server == 0);
+	T(toolmap_visible(m, "z", gen) != NULL && strcmp(toolmap_visible(m, "z", gen), gen) != 0);
+	T(names_ok(m));
+	toolmap_free(m);
 }
 
 static void
@@ -520,6 +597,7 @@ main(void)
 {
 	test_no_clash();
 	test_clashes();
+	test_squat();
 	test_sanitise();
 	test_long();
 	test_determinism();

@@ -43,6 +43,7 @@ struct srv {
 	int accepted;
 	int eof; /* connections the client closed */
 	int requests;
+	int drops; /* requests to /drop: the connection closed without an answer */
 	struct sconn *conns;
 };
 
@@ -226,6 +227,9 @@ srv_answer(struct sconn *c, const char *method, const char *path, const char *he
 		srv_writes(c, h);
 		srv_write(c, b.data, b.len, 0);
 		buf_free(&b);
+	} else if (strcmp(path, "/drop") == 0) {
+		c->srv->drops++;
+		conn_close(c);
 	} else if (strcmp(path, "/redirect") == 0) {
 		srv_writes(c, "HTTP/1.1 302 Found\r\nLocation: /json\r\nContent-Length: 0\r\n\r\n");
 	} else {
@@ -1181,6 +1185,57 @@ test_keepalive(void)
 	env_done();
 }
 
+/*
+ * Issue 11, 7: a POST whose reused connection closes before any answer. curl sends it again on a
+ * fresh connection, so the server sees it twice; with no_resend it sees it once and the transfer
+ * fails with a message that says why. The connection pool goes on working afterwards.
+ */
+static void
+test_no_resend(void)
+{
+	static const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\"}";
+	struct xfer_request req;
+	struct tc w, d, after;
+	char url[128];
+	int once;
+
+	for (once = 0; once < 2; once++) {
+		env_init();
+		ndone = 0;
+		tc_init(&w, TC_PLAIN);
+		tc_init(&d, TC_PLAIN);
+		tc_init(&after, TC_PLAIN);
+		/* A first exchange leaves a kept-alive connection for the POST to reuse. */
+		T(tc_start(&w, "/json") != NULL);
+		T(run_until(&ndone, 1) == 0);
+		T(w.res.ok == 1 && srv.accepted == 1);
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/drop", srv.port);
+		memset(&req, 0, sizeof req);
+		req.url = url;
+		req.body = body;
+		req.body_len = strlen(body);
+		req.connect_timeout_ms = 2000;
+		req.no_resend = once;
+		T(tc_start_req(&d, &req) != NULL);
+		T(run_until(&ndone, 2) == 0);
+		T(d.res.ok == 0 && d.res.http_status == 0);
+		if (once) {
+			T(srv.drops == 1);
+			T(strstr(d.err, "not sent again") != NULL);
+		} else {
+			/* curl's own behaviour, which no_resend exists to prevent. */
+			T(srv.drops == 2);
+		}
+		T(tc_start(&after, "/json") != NULL);
+		T(run_until(&ndone, 3) == 0);
+		T(after.res.ok == 1);
+		tc_free(&w);
+		tc_free(&d);
+		tc_free(&after);
+		env_done();
+	}
+}
+
 static int loop_turns;
 
 static void
@@ -1353,6 +1408,7 @@ main(void)
 	test_concurrent();
 	test_recv_buffer();
 	test_teardown_in_flight();
+	test_no_resend();
 	free(big_body);
 	return T_DONE();
 }
