@@ -8,6 +8,7 @@
 
 #include "daemon/buf.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "mcpclient/cache.h"
 #include "mcpclient/mcpclient.h"
@@ -394,8 +395,13 @@ on_list_reply(void *ud, const struct mcp_reply *reply)
 		} else {
 			op->hidden++;
 			char *u = util_url_redact(op->url);
+			struct redact *rs = redact_new();
 
+			/* why names the tool: a server's text, which may echo what it was sent. */
+			redact_add_headers(rs, (const char *const *)op->headers);
+			redact_inplace(rs, why, sizeof why);
 			log_debug("mcp %s: %s: left out", u, why);
+			redact_free(rs);
 			free(u);
 		}
 	}
