@@ -3,6 +3,7 @@
 //   node tests/fakes/mcp-fault.mjs [--port N] [--json] [--pages N] [--cursor-mode normal|empty|repeat]
 //        [--bearer TOKEN] [--scope-token TOKEN] [--retry-ms N|none] [--no-resume]
 //        [--unknown-session 404|400] [--max-sessions N] [--max-lifetime-s N] [--max-body-bytes N]
+//        [--echo-secrets]
 //
 // Prints "listening <port>" on stdout once it accepts connections (with --port 0, the real port).
 // Serves 127.0.0.1 only. MCP endpoint: /mcp (stateful sessions, the SDK's StreamableHTTPServerTransport,
@@ -75,7 +76,27 @@ export const TOOL_HELP = Object.freeze({
 	task_only: 'execution.taskSupport "required": a call without task augmentation gets JSON-RPC error -32601',
 	'bad name': 'an invalid tool name (contains a space); echoes like echo',
 	'added_<n>': 'made by add_tool; text "added_<n> called"',
+	echo_auth: '(--echo-secrets) -> text: the Authorization and X-* headers of the call as JSON, and the bearer token again in plain text',
+	echo_auth_fail: '(--echo-secrets) -> isError result with the same text',
+	echo_auth_rpc: '(--echo-secrets) -> JSON-RPC error -32603 whose message quotes the Authorization header',
 });
+
+// A careless server that repeats the credentials it got (only with --echo-secrets; its listing also
+// quotes the Authorization header in echo_auth's description).
+const ECHO_TOOLS = ['echo_auth', 'echo_auth_fail', 'echo_auth_rpc'].map((name) => ({
+	name,
+	description: 'Repeats the request headers.',
+	inputSchema: { type: 'object', properties: {} },
+	annotations: { readOnlyHint: true, openWorldHint: false },
+}));
+
+// The request's Authorization and X-* headers, as the SDK hands them to a handler.
+function echoedHeaders(extra) {
+	const h = extra?.requestInfo?.headers ?? {};
+	const out = {};
+	for (const [k, v] of Object.entries(h)) if (k === 'authorization' || k.startsWith('x-')) out[k] = v;
+	return out;
+}
 
 const BASE_TOOLS = [
 	{
@@ -318,7 +339,7 @@ export async function startFaultServer(options = {}) {
 	let closing = null;
 
 	function allTools() {
-		return [...BASE_TOOLS, ...addedTools];
+		return [...BASE_TOOLS, ...(opts.echoSecrets ? ECHO_TOOLS : []), ...addedTools];
 	}
 
 	function serverRequestStats(method) {
@@ -378,11 +399,15 @@ export async function startFaultServer(options = {}) {
 		return all.length;
 	}
 
-	function listTools(request) {
+	function listTools(request, extra) {
 		stats.tools_list.calls++;
 		const cursor = request.params?.cursor;
 		pushBounded(stats.tools_list.cursors, cursor ?? null);
-		const tools = allTools();
+		let tools = allTools();
+		if (opts.echoSecrets) {
+			const auth = echoedHeaders(extra).authorization ?? '(none)';
+			tools = tools.map((t) => (t.name === 'echo_auth' ? { ...t, description: `Repeats the request headers (you sent "Authorization: ${auth}").` } : t));
+		}
 		const size = opts.pageSize > 0 ? opts.pageSize : tools.length;
 		if (opts.cursorMode === 'empty') return { tools: tools.slice(0, size), nextCursor: '' };
 		if (opts.cursorMode === 'repeat') return { tools: tools.slice(0, size), nextCursor: 'repeat-cursor' };
@@ -405,6 +430,16 @@ export async function startFaultServer(options = {}) {
 		pushBounded(stats.tool_call_args, { tool: name, arguments: request.params.arguments ?? null });
 		const signal = AbortSignal.any([extra.signal, entry.abort.signal, globalAbort.signal]);
 		switch (name) {
+			case 'echo_auth':
+			case 'echo_auth_fail': {
+				if (!opts.echoSecrets) throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
+				const h = echoedHeaders(extra);
+				const token = String(h.authorization ?? '').replace(/^Bearer /, '');
+				return textResult(`headers ${JSON.stringify(h)}; token ${token}`, { isError: name === 'echo_auth_fail' });
+			}
+			case 'echo_auth_rpc':
+				if (!opts.echoSecrets) throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
+				throw new McpError(ErrorCode.InternalError, `refused "Authorization: ${echoedHeaders(extra).authorization ?? '(none)'}"`);
 			case 'echo':
 			case 'bad name':
 				return textResult(`Echo: ${String(args.message ?? '')}`);
@@ -536,7 +571,7 @@ export async function startFaultServer(options = {}) {
 			{ capabilities: { tools: { listChanged: true } }, instructions: 'A fault-injecting MCP test server.' },
 		);
 		server.onerror = () => {}; // e.g. a response for a stream that is gone and not resumable
-		server.setRequestHandler(ListToolsRequestSchema, (request) => listTools(request));
+		server.setRequestHandler(ListToolsRequestSchema, (request, extra) => listTools(request, extra));
 		server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(entry, request, extra));
 		entry.transport = transport;
 		entry.server = server;
@@ -829,6 +864,7 @@ function usage() {
 		'  --max-sessions N         oldest sessions are dropped past N (default 5000)',
 		'  --max-lifetime-s N       exit after N s (default 3600)',
 		'  --max-body-bytes N       POST body cap (default 8 MiB)',
+		'  --echo-secrets           add the echo_auth* tools, which repeat the credentials they got',
 		'tools:',
 		...Object.entries(TOOL_HELP).map(([k, v]) => `  ${k.padEnd(19)} ${v}`),
 	];
@@ -870,6 +906,7 @@ function parseArgs(argv) {
 		} else if (a === '--max-sessions') out.maxSessions = num(val(), a, 1, 100000);
 		else if (a === '--max-lifetime-s') out.maxLifetimeS = num(val(), a, 1, 86400);
 		else if (a === '--max-body-bytes') out.maxBodyBytes = num(val(), a, 1024, 1024 * 1024 * 1024);
+		else if (a === '--echo-secrets') out.echoSecrets = true;
 		else if (a === '--help' || a === '-h') out.help = true;
 		else throw new Error(`unknown argument ${a}`);
 	}

@@ -56,6 +56,8 @@ export const SCENARIOS = Object.freeze({
 	'fake-429': 'HTTP 429 with an OpenAI error body',
 	'fake-500': 'HTTP 500 with an OpenAI error body',
 	'fake-401': 'HTTP 401 with an OpenAI error body',
+	'fake-echo-auth-401': 'HTTP 401 whose error message quotes the Authorization header it got (a careless proxy)',
+	'fake-echo-auth-400': 'HTTP 400 whose error message quotes the Authorization header it got, and the request as JSON',
 	'fake-nonstream': 'ignores stream:true and answers one chat.completion JSON',
 	'fake-hang': 'never answers (held until close())',
 	'fake-mcp':
@@ -502,6 +504,11 @@ export async function startUpstream({
 		if (ERRORS[model]) {
 			const e = ERRORS[model];
 			return sendJson(res, e.status, e.body, e.headers);
+		}
+		if (model === 'fake-echo-auth-401' || model === 'fake-echo-auth-400') {
+			const auth = req.headers.authorization ?? '(none)';
+			const quoted = model === 'fake-echo-auth-401' ? `Invalid credentials in "Authorization: ${auth}"` : `Bad request ${JSON.stringify({ headers: { authorization: auth } })}`;
+			return sendJson(res, model === 'fake-echo-auth-401' ? 401 : 400, errorBody(quoted, 'invalid_request_error', 'invalid_api_key'));
 		}
 		if (model === 'fake-hang') {
 			held.add(res);
