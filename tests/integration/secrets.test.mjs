@@ -162,3 +162,27 @@ describe('secrets echoed by peers', () => {
 		assertClean(res.body, 'the operator listing');
 	});
 });
+
+describe('a forwarded caller bearer echoed by the upstream', () => {
+	const CALLER = `caller-bearer-${randomUUID()}`;
+	let d;
+
+	before(async () => {
+		d = await startDaemon({ upstreamConfig: { forward_caller_auth: true } });
+	}, SETUP);
+
+	after(async () => {
+		await d?.stop();
+	}, SETUP);
+
+	it("the upstream's 401 quoting the caller's own bearer: redacted in the answer and the log", T, async () => {
+		const from = d.stderr.length;
+		const res = await d.request('POST', '/v1/responses', { model: 'fake-echo-auth-401', input: 'hi' }, { authorization: `Bearer ${CALLER}` });
+		assert.equal(res.status, 502, res.body);
+		assert.equal(d.upstream.chatRequests().at(-1).headers.authorization, `Bearer ${CALLER}`);
+		assert.match(validateErrorEnvelope(res.json()).error.message, /Authorization: Bearer \[redacted\]/, res.body);
+		assert.ok(!res.body.includes(CALLER), res.body);
+		await d.waitLog(/failed \(/, { from });
+		assert.ok(!d.stderr.slice(from).includes(CALLER), d.stderr.slice(from));
+	});
+});
