@@ -416,6 +416,18 @@ on_list_reply(void *ud, const struct mcp_reply *reply)
 		list_page(op, json_string_value(next));
 		return;
 	}
+	if (op->headers[0]) {
+		/* The listing is kept (memory, the store) and handed out: without the credentials the
+		 * server may have quoted in it. Shared, not copied, when it quotes none. */
+		struct redact *rs = redact_new();
+		json_t *clean;
+
+		redact_add_headers(rs, (const char *const *)op->headers);
+		clean = redact_json(rs, op->tools);
+		json_decref(op->tools);
+		op->tools = clean;
+		redact_free(rs);
+	}
 	if (op->ttl_s > 0 && version[0])
 		mcp_cache_put(c->cache, op->url, op->cred, version, op->tools, util_wall_s(), op->ttl_s);
 	list_finish(op, NULL, version);

@@ -10,6 +10,7 @@
 // would still show it. One daemon for the file; everything stays on loopback and in a temp dir.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon } from './lib/harness.mjs';
@@ -160,6 +161,15 @@ describe('secrets echoed by peers', () => {
 		const t = res.json().data.find((x) => x.name === 'echo_auth');
 		assert.equal(t?.description, 'Repeats the request headers (you sent "Authorization: [redacted]").');
 		assertClean(res.body, 'the operator listing');
+	});
+
+	it('at rest: the store (responses, audit rows, the tool-list cache) holds no secret', T, async () => {
+		const db = d.config.store.path;
+		const files = [db, `${db}-wal`].filter((f) => fs.existsSync(f));
+		const bytes = Buffer.concat(files.map((f) => fs.readFileSync(f)));
+		// The cache row of the echo server's listing is there, with the mark in place of the bearer.
+		assert.ok(bytes.includes('you sent \\"Authorization: [redacted]\\"'), 'the cached listing is in the store');
+		for (const [i, sec] of SECRETS.entries()) assert.ok(!bytes.includes(sec), `the store holds secret #${i}`);
 	});
 });
 
