@@ -283,6 +283,19 @@ string_of(const char *t, size_t n)
 	return v ? v : json_string(REDACT_MARK);
 }
 
+/* A new object with the first n members of v (shared). */
+static json_t *
+object_prefix(json_t *v, size_t n)
+{
+	json_t *copy = json_object();
+	void *it = json_object_iter(v);
+	size_t j;
+
+	for (j = 0; j < n && it; j++, it = json_object_iter_next(v, it))
+		json_object_set(copy, json_object_iter_key(it), json_object_iter_value(it));
+	return copy;
+}
+
 json_t *
 redact_json(const struct redact *r, json_t *v)
 {
@@ -327,18 +340,8 @@ redact_json(const struct redact *r, json_t *v)
 			char *k = redact_text(r, key, strlen(key), NULL);
 
 			nv = redact_json(r, elem);
-			if ((nv != elem || k) && copy == NULL) {
-				const char *k2;
-				json_t *e2;
-				size_t j = 0;
-
-				copy = json_object();
-				json_object_foreach (v, k2, e2) {
-					if (j++ == idx)
-						break;
-					json_object_set(copy, k2, e2);
-				}
-			}
+			if ((nv != elem || k) && copy == NULL)
+				copy = object_prefix(v, idx);
 			if (copy)
 				json_object_set_new(copy, k ? k : key, nv);
 			else
