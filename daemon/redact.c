@@ -14,6 +14,7 @@
 struct needle {
 	char *s;
 	size_t len;
+	size_t period; /* the smallest p with s[i] == s[i + p] for all i: len when s has no border */
 };
 
 struct redact {
@@ -48,6 +49,26 @@ redact_empty(const struct redact *r)
 	return r == NULL || r->n == 0;
 }
 
+/* len minus the longest proper border of s (KMP's failure function), once per secret. */
+static size_t
+period_of(const char *s, size_t len)
+{
+	size_t *fail = xmalloc(len * sizeof *fail);
+	size_t i, k = 0, p;
+
+	fail[0] = 0;
+	for (i = 1; i < len; i++) {
+		while (k > 0 && s[i] != s[k])
+			k = fail[k - 1];
+		if (s[i] == s[k])
+			k++;
+		fail[i] = k;
+	}
+	p = len - fail[len - 1];
+	free(fail);
+	return p;
+}
+
 static void
 add_needle(struct redact *r, const char *s, size_t len)
 {
@@ -64,6 +85,7 @@ add_needle(struct redact *r, const char *s, size_t len)
 	}
 	r->v[r->n].s = xstrndup(s, len);
 	r->v[r->n].len = len;
+	r->v[r->n].period = period_of(s, len);
 	r->n++;
 }
 
@@ -172,9 +194,10 @@ out_put(struct buf_out *o, const char *p, size_t n)
 /*
  * The scan: next[i] is the next occurrence of needle i at or after the cursor. The leftmost one
  * opens a run; every occurrence that starts inside or right at the end of the run extends it, until
- * none does; the run becomes one mark. A needle's search only ever moves forward, and after a run it
- * resumes where an occurrence could still reach past the run's end (end - len + 1), so each needle
- * reads the text about once.
+ * none does; the run becomes one mark. A needle's search only ever moves forward and resumes where an
+ * occurrence could still reach past the run's end, so each needle reads the text about once; a run
+ * of self-overlapping copies of one needle ("aaaa..." for a secret of a's) is followed a period at a
+ * time with memcmp instead of one memmem per byte.
  */
 static int
 scan(const struct redact *r, const char *s, size_t n, struct buf_out *out)
@@ -200,15 +223,33 @@ scan(const struct redact *r, const char *s, size_t n, struct buf_out *out)
 				const struct needle *k = &r->v[i];
 
 				while (next[i] != NONE && next[i] <= end) {
-					size_t from = next[i] + 1;
+					size_t e = next[i] + k->len, from;
 
-					if (next[i] + k->len > end) {
-						end = next[i] + k->len;
+					if (e > end) {
+						end = e;
 						grew = 1;
 					}
-					/* Occurrences that end inside the run add nothing: skip them. */
-					if (end + 1 > k->len && end + 1 - k->len > from)
-						from = end + 1 - k->len;
+					if (e == end) {
+						/* This needle ends the run: the occurrence one period on
+						 * holds iff the next period bytes continue the needle
+						 * (O(period) for each, so a repetitive text costs O(n), not n
+						 * x len). */
+						while (end + k->period <= n &&
+						       memcmp(s + end, k->s + k->len - k->period,
+						              k->period) == 0) {
+							end += k->period;
+							grew = 1;
+						}
+						/* A shift shorter than the period cannot match; longer ones
+						 * may. */
+						from = end - k->len + k->period + 1;
+					} else {
+						/* Occurrences that end inside the run add nothing: skip them.
+						 */
+						from = next[i] + 1;
+						if (end + 1 > k->len && end + 1 - k->len > from)
+							from = end + 1 - k->len;
+					}
 					next[i] = find(k, s, n, from);
 				}
 			}

@@ -24,9 +24,11 @@
  * matched bytes is replaced, so no tail of a secret is left beside the mark.
  *
  * Cost: an empty set (or NULL) costs one pointer test per call. Otherwise each secret scans the text
- * once with memmem (glibc's is linear in the haystack), its search resuming after its last match: a
- * text of n bytes costs O(secrets x n), never secrets x n x restarts. Strings that hold no secret are
- * not copied (redact_json shares them).
+ * once with memmem (glibc's is linear in the haystack), its search resuming after its last match, and
+ * self-overlapping copies of a secret are followed by its period: a text of n bytes costs
+ * O(secrets x n), never secrets x n x restarts. (A text made so that the overlaps of two different
+ * secrets alternate can cost up to a secret's length more per byte of the run; secrets are at most
+ * 4 KiB.) Strings that hold no secret are not copied (redact_json shares them).
  *
  * A set is filled once (per job, per admin request, per MCP session), then only read. Owned by
  * whoever made it; loop thread.
