@@ -7,6 +7,7 @@
 #include "daemon/buf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "daemon/xfer.h"
 
@@ -83,11 +84,15 @@ merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f)
 static void
 finish(struct models_req *r)
 {
-	json_t *data = json_array(), *seen = json_object(), *list;
+	json_t *data = json_array(), *seen = json_object(), *list, *clean;
+	struct redact *secrets = redact_new();
 	size_t i;
 
+	redact_add_config(secrets, r->ctx->cfg);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
+
+		redact_add_header(secrets, f->auth); /* a forwarded caller bearer */
 		if (merge_upstream(data, seen, f) < 0) {
 			log_warnx("models: upstream %s did not list its models (HTTP %ld)", f->name,
 			          f->status);
@@ -96,7 +101,11 @@ finish(struct models_req *r)
 		}
 	}
 	json_decref(seen);
-	list = json_pack("{s:s, s:o}", "object", "list", "data", data);
+	/* The list is an upstream's text, cached and shown to every caller. */
+	clean = redact_json(secrets, data);
+	json_decref(data);
+	redact_free(secrets);
+	list = json_pack("{s:s, s:o}", "object", "list", "data", clean);
 	json_decref(cache);
 	cache = json_incref(list);
 	cache_ms = util_mono_ms();

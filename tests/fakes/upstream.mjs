@@ -15,6 +15,8 @@
 //   allowHTTP1: true  with http2 and tls: HTTP/1.1 too, for clients that do not offer h2
 //   tls: true         https with a fresh self-signed certificate for 127.0.0.1, ::1 and localhost
 //                     (made by the openssl command); up.caFile is its PEM file, to trust it.
+//   echoAuthInModels: true  GET /v1/models lists one more model whose id quotes the Authorization
+//                     header of that request (a careless upstream)
 //
 // Standalone: `node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1] [--http2] [--tls]` prints the
 // base URL (and with --tls the certificate's path on stderr) and serves until SIGINT/SIGTERM.
@@ -452,6 +454,7 @@ export async function startUpstream({
 	http2: useHttp2 = false,
 	tls = false,
 	allowHTTP1 = false,
+	echoAuthInModels = false,
 } = {}) {
 	const requests = [];
 	const abort = new AbortController();
@@ -571,10 +574,12 @@ export async function startUpstream({
 		res.end();
 	}
 
-	function models(res) {
+	function models(req, res) {
+		const ids = Object.keys(SCENARIOS);
+		if (echoAuthInModels) ids.push(`you-sent:${req.headers.authorization ?? '(none)'}`);
 		sendJson(res, 200, {
 			object: 'list',
-			data: Object.keys(SCENARIOS).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake-upstream' })),
+			data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake-upstream' })),
 		});
 	}
 
@@ -647,7 +652,7 @@ export async function startUpstream({
 			Promise.resolve()
 				.then(() => {
 					if (route === 'POST /v1/chat/completions') return chatCompletions(req, res, entry);
-					if (route === 'GET /v1/models') return models(res);
+					if (route === 'GET /v1/models') return models(req, res);
 					return sendJson(res, 404, errorBody(`No route ${route} (fake upstream).`, 'invalid_request_error', 'not_found'));
 				})
 				.catch((err) => {

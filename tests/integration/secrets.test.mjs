@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { startUpstream } from '../fakes/upstream.mjs';
 import { startDaemon } from './lib/harness.mjs';
 import { startMcpFault } from './lib/mcp.mjs';
 import { mcp } from './lib/responses-mcp.mjs';
@@ -175,14 +176,20 @@ describe('secrets echoed by peers', () => {
 
 describe('a forwarded caller bearer echoed by the upstream', () => {
 	const CALLER = `caller-bearer-${randomUUID()}`;
+	let up;
 	let d;
 
 	before(async () => {
-		d = await startDaemon({ upstreamConfig: { forward_caller_auth: true } });
+		up = await startUpstream({ echoAuthInModels: true });
+		d = await startDaemon({ upstream: up, upstreamConfig: { forward_caller_auth: true } });
 	}, SETUP);
 
 	after(async () => {
-		await d?.stop();
+		try {
+			await d?.stop();
+		} finally {
+			await up?.close();
+		}
 	}, SETUP);
 
 	it("the upstream's 401 quoting the caller's own bearer: redacted in the answer and the log", T, async () => {
@@ -194,5 +201,13 @@ describe('a forwarded caller bearer echoed by the upstream', () => {
 		assert.ok(!res.body.includes(CALLER), res.body);
 		await d.waitLog(/failed \(/, { from });
 		assert.ok(!d.stderr.slice(from).includes(CALLER), d.stderr.slice(from));
+	});
+
+	it('GET /v1/models: an upstream model id that quotes the bearer it got is redacted', T, async () => {
+		const res = await d.request('GET', '/v1/models', undefined, { authorization: `Bearer ${CALLER}` });
+		assert.equal(res.status, 200, res.body);
+		assert.equal(up.requests.filter((q) => q.path === '/v1/models').at(-1).headers.authorization, `Bearer ${CALLER}`);
+		assert.ok(res.json().data.some((m) => m.id === 'you-sent:[redacted]'), res.body);
+		assert.ok(!res.body.includes(CALLER), res.body);
 	});
 });
