@@ -82,7 +82,8 @@ export const TOOL_HELP = Object.freeze({
 });
 
 // A careless server that repeats the credentials it got (only with --echo-secrets; its listing also
-// quotes the Authorization header in echo_auth's description).
+// quotes the Authorization header in echo_auth's description, and a request with an X-Echo-Http-Error
+// header gets HTTP 500 whose JSON-RPC error quotes it).
 const ECHO_TOOLS = ['echo_auth', 'echo_auth_fail', 'echo_auth_rpc'].map((name) => ({
 	name,
 	description: 'Repeats the request headers.',
@@ -663,6 +664,10 @@ export async function startFaultServer(options = {}) {
 			bump(stats.http.by_status, String(status));
 			return origWriteHead.call(this, status, ...rest);
 		};
+		if (opts.echoSecrets && req.headers['x-echo-http-error']) {
+			req.resume();
+			return sendJson(res, 500, jsonRpcError(-32603, `refused "Authorization: ${req.headers.authorization ?? '(none)'}"`));
+		}
 		if (opts.bearer) {
 			const fail = authFailure(req);
 			if (fail) {
@@ -864,7 +869,8 @@ function usage() {
 		'  --max-sessions N         oldest sessions are dropped past N (default 5000)',
 		'  --max-lifetime-s N       exit after N s (default 3600)',
 		'  --max-body-bytes N       POST body cap (default 8 MiB)',
-		'  --echo-secrets           add the echo_auth* tools, which repeat the credentials they got',
+		'  --echo-secrets           add the echo_auth* tools, which repeat the credentials they got; a request with',
+		'                           an X-Echo-Http-Error header gets HTTP 500 with a JSON-RPC error quoting its Authorization',
 		'tools:',
 		...Object.entries(TOOL_HELP).map(([k, v]) => `  ${k.padEnd(19)} ${v}`),
 	];

@@ -48,7 +48,11 @@ describe('secrets echoed by peers', () => {
 			upstreamConfig: { api_key_env: 'SECRETS_TEST_UP_KEY' },
 			env: { SECRETS_TEST_UP_KEY: UP_KEY },
 			config: {
-				mcp_servers: [{ label: 'echo', url: srv.url, bearer: MCP_BEARER, headers: { 'X-Tenant-Secret': CFG_HEADER } }],
+				mcp_servers: [
+					{ label: 'echo', url: srv.url, bearer: MCP_BEARER, headers: { 'X-Tenant-Secret': CFG_HEADER } },
+					// Every request gets HTTP 500 with a JSON-RPC error quoting the Authorization header.
+					{ label: 'echo500', url: srv.url, bearer: MCP_BEARER, headers: { 'X-Echo-Http-Error': 'yes' } },
+				],
 			},
 		});
 	}, SETUP);
@@ -162,6 +166,22 @@ describe('secrets echoed by peers', () => {
 		const t = res.json().data.find((x) => x.name === 'echo_auth');
 		assert.equal(t?.description, 'Repeats the request headers (you sent "Authorization: [redacted]").');
 		assertClean(res.body, 'the operator listing');
+	});
+
+	it('an HTTP error body quoting the credentials: the listing error, the operator answer, the log', T, async () => {
+		const from = d.stderr.length;
+		const res = await d.request('POST', '/v1/responses', { model: 'fake-mcp', input: 'no directive here', tools: [mcp('echo500')] });
+		assert.equal(res.status, 200, res.body);
+		const list = res.json().output.find((i) => i.type === 'mcp_list_tools');
+		assert.match(list.error, /HTTP 500: refused "Authorization: \[redacted\]"/, JSON.stringify(list));
+		assertClean(res.body, 'the response');
+		const admin = await d.request('GET', '/v1/mcp/servers/echo500/tools');
+		assert.ok([502, 503].includes(admin.status), admin.body); // 503 while the failed server is backed off
+		assert.match(validateErrorEnvelope(admin.json()).error.message, /Authorization: \[redacted\]/, admin.body);
+		assertClean(admin.body, 'the operator answer');
+		// The client's own warning about the session (mcpclient/session.c) quotes the error too.
+		await d.waitLog(/not usable: .*HTTP 500/, { from });
+		assertClean(d.stderr.slice(from), 'the daemon log');
 	});
 
 	it('at rest: the store (responses, audit rows, the tool-list cache) holds no secret', T, async () => {
