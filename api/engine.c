@@ -17,6 +17,7 @@
 #include "daemon/buf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/sse.h"
 #include "daemon/util.h"
 #include "daemon/xfer.h"
@@ -44,6 +45,9 @@ struct engine_job {
 	char *ca_file;     /* the upstream's, copied: a SIGHUP may free the config */
 	char *model;       /* as sent upstream (routing suffix stripped) */
 	char *auth_header; /* secret: wiped on free */
+	/* Every secret this job knows (config, forwarded bearer, its MCP servers' headers): replaced in
+	 * the peer text it relays (upstream errors here, MCP results in mcprun). */
+	struct redact *secrets;
 	unsigned keepalive_s;
 	unsigned request_timeout_s;
 	unsigned max_turns;
@@ -119,6 +123,7 @@ job_free(struct engine_job *job)
 		explicit_bzero(job->auth_header, strlen(job->auth_header));
 		free(job->auth_header);
 	}
+	redact_free(job->secrets);
 	explicit_bzero(job->compact_key, sizeof job->compact_key);
 	json_decref(job->context);
 	json_decref(job->response);
@@ -870,6 +875,9 @@ job_finish(struct engine_job *job)
 			turn_abort(job->turn);
 	}
 	if (job->failed) {
+		/* The message may quote an upstream's error body (a 401 page quoting our Authorization):
+		 * one place, before the log, the caller, the event and the store see it. */
+		redact_inplace(job->secrets, job->err.message, sizeof job->err.message);
 		log_warnx("%s: failed (%d %s): %s", job->id, job->err.status, job->err.code,
 		          job->err.message);
 		if (!job->streaming && !job->detached) {
@@ -982,6 +990,9 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	key = up->forward_caller_auth ? caller->bearer : up->api_key;
 	if (key && key[0])
 		job->auth_header = xasprintf("Authorization: Bearer %s", key);
+	job->secrets = redact_new();
+	redact_add_config(job->secrets, cfg);
+	redact_add(job->secrets, caller->bearer);
 	if (!job->ctx->have_compact_key)
 		job->ctx->have_compact_key =
 		        store_secret(job->ctx->store, ENGINE_COMPACT_KEY, job->ctx->compact_key,
@@ -1006,6 +1017,7 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	env.response = job->response;
 	env.emit = job->req->stream ? on_job_event : NULL;
 	env.ud = job;
+	env.secrets = job->secrets;
 	if (!job->compact && mcp_run_new(&env, job->req, job->context, &job->mcp, &job->err) < 0)
 		goto out;
 	rc = 0;

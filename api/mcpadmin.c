@@ -7,6 +7,7 @@
 #include "api/mcpadmin.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "mcpclient/mcpclient.h"
 #include "store/store.h"
@@ -14,6 +15,7 @@
 struct mcpadmin_req {
 	struct mcp_op *op;
 	char *label;
+	struct redact *secrets; /* the config's: what the server may echo back */
 	mcpadmin_done_fn done;
 	void *ud;
 };
@@ -70,15 +72,19 @@ on_listed(void *ud, const struct mcp_list_result *r)
 
 		api_error_set(&e, status_of(r->error), "server_error", "mcp_server_error", NULL,
 		              "MCP server %s: %s", req->label, r->error->message);
+		redact_inplace(req->secrets, e.message, sizeof e.message);
 		body = api_error_envelope(&e);
 		req->done(req->ud, e.status, body);
 	} else {
-		body = json_pack("{s:s, s:s, s:b, s:s, s:i, s:O}", "object", "list", "server_label",
+		/* A copy only where a secret is found: r->tools is shared with the cache. */
+		body = json_pack("{s:s, s:s, s:b, s:s, s:i, s:o}", "object", "list", "server_label",
 		                 req->label, "from_cache", r->from_cache, "protocol_version",
-		                 r->protocol_version, "hidden", r->hidden, "data", r->tools);
+		                 r->protocol_version, "hidden", r->hidden, "data",
+		                 redact_json(req->secrets, r->tools));
 		req->done(req->ud, 200, body);
 	}
 	json_decref(body);
+	redact_free(req->secrets);
 	free(req->label);
 	free(req);
 }
@@ -114,11 +120,14 @@ mcpadmin_tools(struct engine_ctx *ctx, const char *label, mcpadmin_done_fn done,
 	}
 	req = xcalloc(1, sizeof *req);
 	req->label = xstrdup(label);
+	req->secrets = redact_new();
+	redact_add_config(req->secrets, ctx->cfg);
 	req->done = done;
 	req->ud = ud;
 	mcpadmin_target(s, &target);
 	req->op = mcp_list_tools(ctx->mcp, &target, on_listed, req);
 	if (!req->op) {
+		redact_free(req->secrets);
 		free(req->label);
 		free(req);
 		fail_now(done, ud, 503, "server_shutting_down", "the MCP client is shutting down", NULL);
@@ -133,6 +142,7 @@ mcpadmin_cancel(struct mcpadmin_req *r)
 	if (!r)
 		return;
 	mcp_op_cancel(r->op);
+	redact_free(r->secrets);
 	free(r->label);
 	free(r);
 }

@@ -11,6 +11,7 @@
 #include "api/upstream.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "mcpclient/mcpclient.h"
 #include "store/store.h"
@@ -512,6 +513,8 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 		if (policy_resolve(env->cfg, tool, body_index(req, i), &run->servers[i].ps, err) < 0)
 			goto fail;
 		run->servers[i].shown_url = util_url_redact(run->servers[i].ps.url);
+		/* A request's own headers and authorization are secrets of this response only. */
+		redact_add_headers(env->secrets, (const char *const *)run->servers[i].ps.headers);
 	}
 	if (decide_approvals(run, context, err) < 0)
 		goto fail;
@@ -699,16 +702,25 @@ on_list(void *ud, const struct mcp_list_result *r)
 
 	s->op = NULL;
 	if (r->error) {
-		char *msg = xasprintf("Error retrieving tool list from MCP server '%s': %s", s->ps.label,
+		char *raw = xasprintf("Error retrieving tool list from MCP server '%s': %s", s->ps.label,
 		                      r->error->message);
+		char *msg = redact_strdup(run->env.secrets, raw);
 
 		json_object_set_new(s->list_item, "error", safe_string(msg));
 		json_decref(s->tools);
 		s->tools = json_array();
 		log_warnx("%s: %s", run->response_id, msg);
 		free(msg);
+		free(raw);
 	} else {
+		json_t *clean;
+
 		import_tools(s, r->tools);
+		/* Descriptions and schemas go to the caller and the model. A copy where a secret is
+		 * found: the objects are shared with the client's cache. */
+		clean = redact_json(run->env.secrets, s->tools);
+		json_decref(s->tools);
+		s->tools = clean;
 		json_array_foreach (s->tools, i, tool) {
 			json_array_append_new(listed, listed_tool(tool));
 		}
@@ -889,7 +901,15 @@ on_call(void *ud, const struct mcp_call_result *r)
 		free(text);
 		outcome = "ok";
 	}
-	audit_call(run, c, outcome, r->error ? r->error->message : NULL, ms);
+	/* What the server sent (a result, its error text, a JSON-RPC message, an HTTP error body) may
+	 * echo the credentials it got: rewritten before the caller, the model, the store, the audit
+	 * row or the log see it. */
+	redact_json_member(run->env.secrets, c->item, "output");
+	redact_json_member(run->env.secrets, c->item, "error");
+	audit_call(run, c, outcome,
+	           r->error ? json_string_value(json_object_get(json_object_get(c->item, "error"), "message"))
+	                    : NULL,
+	           ms);
 	finish_item(run, c,
 	            strcmp(outcome, "ok") == 0 ? "response.mcp_call.completed" : "response.mcp_call.failed");
 	call_done(run, c);

@@ -22,6 +22,7 @@
 struct api_error;
 struct config;
 struct mcp_client;
+struct redact;
 struct request;
 struct store;
 struct upstream_extra;
@@ -35,6 +36,9 @@ struct mcp_run_env {
 	const char *response_id;
 	const char *identity; /* the caller, for approval decisions and the audit log */
 	json_t *response;     /* output items are appended to response.output */
+	/* The job's secrets: mcp_run_new adds every server's header values; every text a server sends
+	 * (results, errors, listings) is rewritten with it before it goes anywhere. NULL: none. */
+	struct redact *secrets;
 	/* Streaming only (else NULL); consumes event, which shares objects with the response:
 	 * serialise it before returning (as turn_emit_fn). */
 	void (*emit)(void *ud, json_t *event);

@@ -9,6 +9,7 @@
 #include "daemon/buf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "daemon/xfer.h"
 
@@ -104,7 +105,8 @@ merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f, char *w
 static void
 finish(struct models_req *r)
 {
-	json_t *data = json_array(), *seen = json_object(), *errors = json_array(), *body;
+	json_t *data = json_array(), *seen = json_object(), *errors = json_array(), *body, *clean;
+	struct redact *secrets = redact_new();
 	struct api_error e;
 	struct buf names;
 	char why[300];
@@ -112,9 +114,11 @@ finish(struct models_req *r)
 	int status = 200;
 
 	buf_init(&names, 0);
+	redact_add_config(secrets, r->ctx->cfg);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 
+		redact_add_header(secrets, f->auth); /* a forwarded caller bearer */
 		why[0] = '\0';
 		if (merge_upstream(data, seen, f, why, sizeof why) == 0)
 			continue;
@@ -126,6 +130,11 @@ finish(struct models_req *r)
 			add_model(data, seen, f->default_model, f->name, 0);
 	}
 	json_decref(seen);
+	/* The list is an upstream's text, cached and shown to other callers. */
+	clean = redact_json(secrets, data);
+	json_decref(data);
+	data = clean;
+	redact_free(secrets);
 	if (r->n > 0 && nfailed == r->n) {
 		status = 502;
 		api_error_set(&e, 502, "model_error", "upstream_unreachable", NULL,

@@ -8,6 +8,7 @@
 
 #include "daemon/buf.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "mcpclient/cache.h"
 #include "mcpclient/mcpclient.h"
@@ -394,8 +395,13 @@ on_list_reply(void *ud, const struct mcp_reply *reply)
 		} else {
 			op->hidden++;
 			char *u = util_url_redact(op->url);
+			struct redact *rs = redact_new();
 
+			/* why names the tool: a server's text, which may echo what it was sent. */
+			redact_add_headers(rs, (const char *const *)op->headers);
+			redact_inplace(rs, why, sizeof why);
 			log_debug("mcp %s: %s: left out", u, why);
+			redact_free(rs);
 			free(u);
 		}
 	}
@@ -409,6 +415,18 @@ on_list_reply(void *ud, const struct mcp_reply *reply)
 	if (more > 0) {
 		list_page(op, json_string_value(next));
 		return;
+	}
+	if (op->headers[0]) {
+		/* The listing is kept (memory, the store) and handed out: without the credentials the
+		 * server may have quoted in it. Shared, not copied, when it quotes none. */
+		struct redact *rs = redact_new();
+		json_t *clean;
+
+		redact_add_headers(rs, (const char *const *)op->headers);
+		clean = redact_json(rs, op->tools);
+		json_decref(op->tools);
+		op->tools = clean;
+		redact_free(rs);
 	}
 	if (op->ttl_s > 0 && version[0])
 		mcp_cache_put(c->cache, op->url, op->cred, version, op->tools, util_wall_s(), op->ttl_s);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 #include "mcpclient/channel.h"
 #include "mcpclient/jsonrpc.h"
@@ -94,6 +95,8 @@ struct mcp_session {
 	char *url;
 	char *log_url; /* url without user info or query, for logs and messages */
 	char **headers;
+	/* The header values: what this server may echo back in an error, a log line's text. */
+	struct redact *secrets;
 	enum mcp_transport transport;
 	enum mcp_transport tried; /* the transport the current attempt uses */
 	int fallback_used;
@@ -239,8 +242,12 @@ req_fail(struct mcp_req *r, const struct stored_error *e)
 	struct mcp_reply reply = {&view, NULL};
 	mcp_reply_cb cb = r->cb;
 	void *ud = r->ud;
+	/* Shallow: the view borrows resource_metadata and scope; only the message is rewritten, since
+	 * it may quote the server's JSON-RPC error or HTTP error body (mcpclient.h: never a secret). */
+	struct stored_error clean = *e;
 
-	err_view(e, &view);
+	redact_inplace(r->s->secrets, clean.message, sizeof clean.message);
+	err_view(&clean, &view);
 	req_drop(r); /* first: the callback may close the session */
 	if (cb)
 		cb(ud, &reply);
@@ -494,6 +501,7 @@ init_failed(struct mcp_session *s, const struct stored_error *e)
 		snprintf(s->last_error.message, sizeof s->last_error.message,
 		         "%.300s (HTTP+SSE fallback: %.180s)", s->first_error, e->message);
 	e = &s->last_error; /* what every waiting request is failed with */
+	redact_inplace(s->secrets, s->last_error.message, sizeof s->last_error.message);
 	log_warnx("mcp %s: session %s not usable: %s", s->log_url, sid_hint(s->sid, sid, sizeof sid),
 	          e->message);
 	/* Internal requests (initialize, probe) of this attempt are void now. */
@@ -723,8 +731,11 @@ answer_server_request(struct mcp_session *s, const struct jsonrpc_msg *msg)
 	char *body;
 
 	if (s->answers >= ANSWERS_MAX) {
-		log_warnx("mcp %s: too many server requests in flight; %.64s dropped", s->log_url,
-		          msg->method);
+		char method[65];
+
+		snprintf(method, sizeof method, "%s", msg->method);
+		redact_inplace(s->secrets, method, sizeof method);
+		log_warnx("mcp %s: too many server requests in flight; %s dropped", s->log_url, method);
 		return;
 	}
 	if (strcmp(msg->method, "ping") == 0)
@@ -1328,6 +1339,8 @@ mcp_session_new(const struct mcp_session_env *env, const char *url, const char *
 	s->headers = xcalloc((size_t)n + 1, sizeof *s->headers);
 	for (i = 0; i < n; i++)
 		s->headers[i] = xstrdup(headers[i]);
+	s->secrets = redact_new();
+	redact_add_headers(s->secrets, (const char *const *)s->headers);
 	s->transport = transport;
 	s->tried = transport;
 	s->next_id = 1;
@@ -1353,6 +1366,7 @@ on_session_handle_closed(uv_handle_t *h)
 	for (i = 0; s->headers[i]; i++)
 		free(s->headers[i]);
 	free(s->headers);
+	redact_free(s->secrets);
 	free(s->url);
 	free(s->log_url);
 	free(s->sid);

@@ -4,6 +4,7 @@
 //        [--bearer TOKEN] [--scope-token TOKEN] [--retry-ms N|none] [--no-resume]
 //        [--unknown-session 404|400] [--max-sessions N] [--max-lifetime-s N] [--max-body-bytes N]
 //        [--extra-tool NAME]...
+//        [--echo-secrets]
 //
 // Prints "listening <port>" on stdout once it accepts connections (with --port 0, the real port).
 // Serves 127.0.0.1 only. MCP endpoint: /mcp (stateful sessions, the SDK's StreamableHTTPServerTransport,
@@ -76,7 +77,28 @@ export const TOOL_HELP = Object.freeze({
 	task_only: 'execution.taskSupport "required": a call without task augmentation gets JSON-RPC error -32601',
 	'bad name': 'an invalid tool name (contains a space); echoes like echo',
 	'added_<n>': 'made by add_tool; text "added_<n> called"',
+	echo_auth: '(--echo-secrets) -> text: the Authorization and X-* headers of the call as JSON, and the bearer token again in plain text',
+	echo_auth_fail: '(--echo-secrets) -> isError result with the same text',
+	echo_auth_rpc: '(--echo-secrets) -> JSON-RPC error -32603 whose message quotes the Authorization header',
 });
+
+// A careless server that repeats the credentials it got (only with --echo-secrets; its listing also
+// quotes the Authorization header in echo_auth's description, and a request with an X-Echo-Http-Error
+// header gets HTTP 500 whose JSON-RPC error quotes it).
+const ECHO_TOOLS = ['echo_auth', 'echo_auth_fail', 'echo_auth_rpc'].map((name) => ({
+	name,
+	description: 'Repeats the request headers.',
+	inputSchema: { type: 'object', properties: {} },
+	annotations: { readOnlyHint: true, openWorldHint: false },
+}));
+
+// The request's Authorization and X-* headers, as the SDK hands them to a handler.
+function echoedHeaders(extra) {
+	const h = extra?.requestInfo?.headers ?? {};
+	const out = {};
+	for (const [k, v] of Object.entries(h)) if (k === 'authorization' || k.startsWith('x-')) out[k] = v;
+	return out;
+}
 
 const BASE_TOOLS = [
 	{
@@ -327,7 +349,7 @@ export async function startFaultServer(options = {}) {
 	let closing = null;
 
 	function allTools() {
-		return [...BASE_TOOLS, ...extraTools, ...addedTools];
+		return [...BASE_TOOLS, ...extraTools, ...(opts.echoSecrets ? ECHO_TOOLS : []), ...addedTools];
 	}
 
 	function serverRequestStats(method) {
@@ -387,11 +409,15 @@ export async function startFaultServer(options = {}) {
 		return all.length;
 	}
 
-	function listTools(request) {
+	function listTools(request, extra) {
 		stats.tools_list.calls++;
 		const cursor = request.params?.cursor;
 		pushBounded(stats.tools_list.cursors, cursor ?? null);
-		const tools = allTools();
+		let tools = allTools();
+		if (opts.echoSecrets) {
+			const auth = echoedHeaders(extra).authorization ?? '(none)';
+			tools = tools.map((t) => (t.name === 'echo_auth' ? { ...t, description: `Repeats the request headers (you sent "Authorization: ${auth}").` } : t));
+		}
 		const size = opts.pageSize > 0 ? opts.pageSize : tools.length;
 		if (opts.cursorMode === 'empty') return { tools: tools.slice(0, size), nextCursor: '' };
 		if (opts.cursorMode === 'repeat') return { tools: tools.slice(0, size), nextCursor: 'repeat-cursor' };
@@ -414,6 +440,16 @@ export async function startFaultServer(options = {}) {
 		pushBounded(stats.tool_call_args, { tool: name, arguments: request.params.arguments ?? null });
 		const signal = AbortSignal.any([extra.signal, entry.abort.signal, globalAbort.signal]);
 		switch (name) {
+			case 'echo_auth':
+			case 'echo_auth_fail': {
+				if (!opts.echoSecrets) throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
+				const h = echoedHeaders(extra);
+				const token = String(h.authorization ?? '').replace(/^Bearer /, '');
+				return textResult(`headers ${JSON.stringify(h)}; token ${token}`, { isError: name === 'echo_auth_fail' });
+			}
+			case 'echo_auth_rpc':
+				if (!opts.echoSecrets) throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
+				throw new McpError(ErrorCode.InternalError, `refused "Authorization: ${echoedHeaders(extra).authorization ?? '(none)'}"`);
 			case 'echo':
 			case 'bad name':
 				return textResult(`Echo: ${String(args.message ?? '')}`);
@@ -546,7 +582,7 @@ export async function startFaultServer(options = {}) {
 			{ capabilities: { tools: { listChanged: true } }, instructions: 'A fault-injecting MCP test server.' },
 		);
 		server.onerror = () => {}; // e.g. a response for a stream that is gone and not resumable
-		server.setRequestHandler(ListToolsRequestSchema, (request) => listTools(request));
+		server.setRequestHandler(ListToolsRequestSchema, (request, extra) => listTools(request, extra));
 		server.setRequestHandler(CallToolRequestSchema, (request, extra) => callTool(entry, request, extra));
 		entry.transport = transport;
 		entry.server = server;
@@ -638,6 +674,10 @@ export async function startFaultServer(options = {}) {
 			bump(stats.http.by_status, String(status));
 			return origWriteHead.call(this, status, ...rest);
 		};
+		if (opts.echoSecrets && req.headers['x-echo-http-error']) {
+			req.resume();
+			return sendJson(res, 500, jsonRpcError(-32603, `refused "Authorization: ${req.headers.authorization ?? '(none)'}"`));
+		}
 		if (opts.bearer) {
 			const fail = authFailure(req);
 			if (fail) {
@@ -840,6 +880,8 @@ function usage() {
 		'  --max-lifetime-s N       exit after N s (default 3600)',
 		'  --max-body-bytes N       POST body cap (default 8 MiB)',
 		'  --extra-tool NAME        one more tool named NAME (repeatable, up to 16), text "<NAME>: <message>"',
+		'  --echo-secrets           add the echo_auth* tools, which repeat the credentials they got; a request with',
+		'                           an X-Echo-Http-Error header gets HTTP 500 with a JSON-RPC error quoting its Authorization',
 		'tools:',
 		...Object.entries(TOOL_HELP).map(([k, v]) => `  ${k.padEnd(19)} ${v}`),
 	];
@@ -886,7 +928,8 @@ function parseArgs(argv) {
 			if (name.length < 1 || name.length > 128) throw new Error('--extra-tool needs a name of 1..128 characters');
 			(out.extraTools ??= []).push(name);
 			if (out.extraTools.length > 16) throw new Error('at most 16 --extra-tool');
-		} else if (a === '--help' || a === '-h') out.help = true;
+		} else if (a === '--echo-secrets') out.echoSecrets = true;
+		else if (a === '--help' || a === '-h') out.help = true;
 		else throw new Error(`unknown argument ${a}`);
 	}
 	if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) throw new Error('the port must be 0..65535');

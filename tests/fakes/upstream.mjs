@@ -18,6 +18,8 @@
 //                     name, say); the answers carry the name asked for
 //   tls: true         https with a fresh self-signed certificate for 127.0.0.1, ::1 and localhost
 //                     (made by the openssl command); up.caFile is its PEM file, to trust it.
+//   echoAuthInModels: true  GET /v1/models lists one more model whose id quotes the Authorization
+//                     header of that request (a careless upstream)
 //
 // Standalone: `node tests/fakes/upstream.mjs [--port N] [--host 127.0.0.1] [--http2] [--tls]` prints the
 // base URL (and with --tls the certificate's path on stderr) and serves until SIGINT/SIGTERM.
@@ -59,6 +61,8 @@ export const SCENARIOS = Object.freeze({
 	'fake-429': 'HTTP 429 with an OpenAI error body',
 	'fake-500': 'HTTP 500 with an OpenAI error body',
 	'fake-401': 'HTTP 401 with an OpenAI error body',
+	'fake-echo-auth-401': 'HTTP 401 whose error message quotes the Authorization header it got (a careless proxy)',
+	'fake-echo-auth-400': 'HTTP 400 whose error message quotes the Authorization header it got, and the request as JSON',
 	'fake-nonstream': 'ignores stream:true and answers one chat.completion JSON',
 	'fake-hang': 'never answers (held until close())',
 	'fake-status':
@@ -457,6 +461,7 @@ export async function startUpstream({
 	tls = false,
 	allowHTTP1 = false,
 	aliases = {},
+	echoAuthInModels = false,
 } = {}) {
 	const requests = [];
 	const abort = new AbortController();
@@ -517,6 +522,11 @@ export async function startUpstream({
 			if (!m) return sendJson(res, 400, errorBody('fake-status needs "status <code>" (fake upstream).', 'invalid_request_error', null));
 			const headers = m[2] !== undefined ? { 'retry-after': m[2] } : {};
 			return sendJson(res, Number(m[1]), errorBody(`Scripted HTTP ${m[1]} (fake upstream).`, 'server_error', null), headers);
+		}
+		if (scenario === 'fake-echo-auth-401' || scenario === 'fake-echo-auth-400') {
+			const auth = req.headers.authorization ?? '(none)';
+			const quoted = scenario === 'fake-echo-auth-401' ? `Invalid credentials in "Authorization: ${auth}"` : `Bad request ${JSON.stringify({ headers: { authorization: auth } })}`;
+			return sendJson(res, scenario === 'fake-echo-auth-401' ? 401 : 400, errorBody(quoted, 'invalid_request_error', 'invalid_api_key'));
 		}
 		if (scenario === 'fake-hang') {
 			held.add(res);
@@ -579,12 +589,14 @@ export async function startUpstream({
 		res.end();
 	}
 
-	function models(res) {
+	function models(req, res) {
 		if (api.modelsStatus !== 200)
 			return sendJson(res, api.modelsStatus, errorBody(`Scripted HTTP ${api.modelsStatus} for /models (fake upstream).`, 'server_error', null));
+		const ids = Object.keys(SCENARIOS);
+		if (echoAuthInModels) ids.push(`you-sent:${req.headers.authorization ?? '(none)'}`);
 		sendJson(res, 200, {
 			object: 'list',
-			data: Object.keys(SCENARIOS).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake-upstream' })),
+			data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake-upstream' })),
 		});
 	}
 
@@ -657,7 +669,7 @@ export async function startUpstream({
 			Promise.resolve()
 				.then(() => {
 					if (route === 'POST /v1/chat/completions') return chatCompletions(req, res, entry);
-					if (route === 'GET /v1/models') return models(res);
+					if (route === 'GET /v1/models') return models(req, res);
 					return sendJson(res, 404, errorBody(`No route ${route} (fake upstream).`, 'invalid_request_error', 'not_found'));
 				})
 				.catch((err) => {
