@@ -59,6 +59,8 @@ struct http_txn {
 	int headers_sent;
 	int finished;    /* no more output will be appended */
 	int close_after; /* the request body was not consumed: the connection cannot be reused */
+	int body_done;   /* BODY_COMPLETION seen: the request is whole (see on_body_completion) */
+	int start_due;   /* the body is whole; the work starts at the next WRITEABLE */
 	struct buf out;  /* bytes not yet handed to lws */
 	struct buf wbuf; /* LWS_PRE + framing + data for the one lws_write */
 };
@@ -121,6 +123,8 @@ txn_error(struct http_txn *txn, int status, const char *type, const char *code, 
 	txn_answer(txn, status, env);
 	json_decref(env);
 }
+
+static void serve_body(struct http_txn *txn);
 
 /* ---- engine sink ---- */
 
@@ -265,7 +269,15 @@ on_writeable(struct http_conn *conn)
 	struct http_txn *txn = conn->txn;
 	int done = 0;
 
-	if (txn == NULL || txn->status == 0)
+	if (txn == NULL)
+		return 0;
+	if (txn->start_due) {
+		/* No request followed this one in the meantime (see on_body_completion): start. */
+		txn->start_due = 0;
+		serve_body(txn);
+		return 0;
+	}
+	if (txn->status == 0)
 		return 0;
 	if (write_out(txn, &done) < 0)
 		return -1;
@@ -668,6 +680,65 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	return 0;
 }
 
+/*
+ * Pipelining after a request body. lws 4.1 keeps an h1 connection in LRS_BODY from the end of a
+ * body until lws_http_transaction_completed(). Input that arrives meanwhile (the next pipelined
+ * request, or what lws still holds of the buffer the request came in) stays on the connection's
+ * buffer list, and lws_service_do_ripe_rxflow() offers it to lws_read_h1() again on every turn of
+ * the loop; in LRS_BODY with no body left, lws_read_h1() goes straight to BODY_COMPLETION and
+ * consumes nothing, so the same bytes come back at once: the loop spins inside lws and never gets
+ * to write the answer. Pausing reading (lws_rx_flow_control) stops the spin but in 4.1 also stops
+ * the connection's POLLOUT service, so that answer could never be written either.
+ *
+ * So a second BODY_COMPLETION in one transaction means more input is waiting, and this connection
+ * cannot be served on. The answer already decided (an error, or a refusal) is written at once,
+ * with Connection: close; a request whose work had not started gets a 400 instead of being run
+ * for nobody; then the connection is closed. The work of a POST starts only at the WRITEABLE
+ * after its body (start_due), which comes after lws has offered the buffered rest of the same
+ * read, so bytes sent together with a POST never let it start. GET requests have no body phase
+ * and lws 4.1 answers pipelined GETs in order.
+ */
+static int
+on_body_completion(struct http_conn *conn, struct lws *wsi)
+{
+	struct http_txn *txn = conn->txn;
+	int done;
+
+	if (txn == NULL)
+		return 0;
+	if (!txn->body_done) {
+		txn->body_done = 1;
+		if (txn->status != 0)
+			return 0; /* refused already; lws only read the body past */
+		/* The headers are no longer needed: free the header table for other connections. */
+		lws_http_headers_detach(wsi);
+		txn->start_due = 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	log_info("a request followed another before its answer: closing the connection");
+	txn->close_after = 1;
+	if (txn->headers_sent)
+		return -1; /* a stream under way: it ends here; txn_release cancels its work */
+	if (txn->job) {
+		engine_job_cancel(txn->job);
+		txn->job = NULL;
+	}
+	models_cancel(txn->models);
+	txn->models = NULL;
+	mcpadmin_cancel(txn->mcpadmin);
+	txn->mcpadmin = NULL;
+	if (txn->status == 0 || !txn->finished) {
+		txn->start_due = 0;
+		txn_error(txn, 400, "invalid_request", "pipelined_request", NULL,
+		          "a request arrived before the answer to the previous one; send it after the "
+		          "answer (or on another connection)");
+	}
+	/* Written from here: this connection gets no WRITEABLE it could use any more. */
+	write_out(txn, &done);
+	return -1;
+}
+
 static struct http_ctx *
 vhost_ctx(struct lws *wsi)
 {
@@ -710,12 +781,7 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (conn->txn && conn->txn->status == 0) {
-			/* The headers are no longer needed: free the header table for other connections. */
-			lws_http_headers_detach(wsi);
-			serve_body(conn->txn);
-		}
-		return 0;
+		return on_body_completion(conn, wsi);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_writeable(conn);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

@@ -1,0 +1,199 @@
+// The HTTP front under peers that do not behave like well-mannered clients: pipelined requests on
+// both listeners, and TCP_NODELAY on the TCP listener (a streamed answer must not wait for the
+// peer's delayed ACK). Raw sockets (node:net) write exactly the bytes under test.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, startDaemon } from './lib/harness.mjs';
+import { validateErrorEnvelope, validateResponse } from './lib/schema.mjs';
+import { outputText } from './lib/sse.mjs';
+
+const T = { timeout: 60000 };
+const STOP = { timeout: 40000 };
+const KEY = 'hardening-key-0123456789';
+
+/**
+ * Parses every whole HTTP/1.1 answer in buf (Content-Length or chunked bodies):
+ * [{status, reason, headers, body}].
+ */
+function parseAnswers(buf) {
+	const out = [];
+	let off = 0;
+	for (;;) {
+		const end = buf.indexOf('\r\n\r\n', off);
+		if (end < 0) break;
+		const head = buf.subarray(off, end).toString('latin1').split('\r\n');
+		const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(head[0]);
+		if (!m) break;
+		const headers = {};
+		for (const line of head.slice(1)) {
+			const c = line.indexOf(':');
+			if (c > 0) headers[line.slice(0, c).trim().toLowerCase()] = line.slice(c + 1).trim();
+		}
+		let p = end + 4;
+		let body;
+		if (headers['content-length'] !== undefined) {
+			const n = Number(headers['content-length']);
+			if (buf.length < p + n) break;
+			body = buf.subarray(p, p + n).toString('utf8');
+			p += n;
+		} else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+			const parts = [];
+			let whole = false;
+			for (;;) {
+				const nl = buf.indexOf('\r\n', p);
+				if (nl < 0) break;
+				const size = parseInt(buf.subarray(p, nl).toString('latin1'), 16);
+				if (Number.isNaN(size) || buf.length < nl + 2 + size + 2) break;
+				parts.push(buf.subarray(nl + 2, nl + 2 + size));
+				p = nl + 2 + size + 2;
+				if (size === 0) {
+					whole = true;
+					break;
+				}
+			}
+			if (!whole) break;
+			body = Buffer.concat(parts).toString('utf8');
+		} else {
+			break;
+		}
+		out.push({ status: Number(m[1]), reason: m[2], headers, body });
+		off = p;
+	}
+	return out;
+}
+
+/**
+ * Writes each of `writes` (strings; a number is a pause in ms) on one new connection and reads
+ * until the daemon closes it or timeoutMs: {answers, closed, timedOut, error}.
+ */
+function exchange(target, writes, { timeoutMs = 8000 } = {}) {
+	return new Promise((resolve) => {
+		const sock = net.connect(target.socketPath ? { path: target.socketPath } : target);
+		let raw = Buffer.alloc(0);
+		const result = { answers: [], closed: false, timedOut: false, error: null };
+		let done = false;
+		const finish = () => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			result.answers = parseAnswers(raw);
+			sock.destroy();
+			resolve(result);
+		};
+		const timer = setTimeout(() => {
+			result.timedOut = true;
+			finish();
+		}, timeoutMs);
+		sock.on('data', (c) => (raw = Buffer.concat([raw, c])));
+		sock.on('error', (e) => {
+			result.error = e.code ?? e.message;
+		});
+		sock.on('close', () => {
+			result.closed = true;
+			finish();
+		});
+		sock.on('connect', async () => {
+			for (const w of writes) {
+				if (typeof w === 'number') await sleep(w);
+				else if (!sock.destroyed) sock.write(w);
+			}
+		});
+	});
+}
+
+const GET = (auth) => `GET /healthz HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n`;
+const postHead = (auth, body) =>
+	`POST /v1/responses HTTP/1.1\r\nHost: localhost\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+// A body that would run (and reach the upstream) if it were ever started.
+const BODY = JSON.stringify({ model: 'fake-text', input: 'echo: pipelined' });
+const POST = (auth) => postHead(auth, BODY) + BODY;
+
+function expectEnvelope(a, status, what) {
+	assert.equal(a.status, status, `${what}: status ${a.status} ${a.body?.slice(0, 200)}`);
+	assert.match(String(a.headers['content-type']), /application\/json/, `${what}: an error is JSON`);
+	return validateErrorEnvelope(JSON.parse(a.body)).error;
+}
+
+describe('pipelined requests', () => {
+	let d;
+	let tcp;
+	before(async () => {
+		const port = await freePort();
+		d = await startDaemon({
+			config: { listen: { tcp: { address: '127.0.0.1', port } }, api_keys: [{ name: 'ci', key: KEY }] },
+		});
+		tcp = { host: '127.0.0.1', port };
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	const listeners = () => [
+		{ name: 'Unix socket', target: { socketPath: d.socketPath }, auth: '', ok: true },
+		{ name: 'TCP with a bearer', target: tcp, auth: `Authorization: Bearer ${KEY}\r\n`, ok: true },
+		{ name: 'TCP without a bearer', target: tcp, auth: '', ok: false },
+	];
+
+	// Each order, with the statuses expected when the caller is let in (refused callers get 401s).
+	const orders = (auth) => [
+		{ name: 'GET+GET', writes: [GET(auth) + GET(auth)], ok: [200, 200], keepsOpen: true },
+		{ name: 'GET+POST', writes: [GET(auth) + POST(auth)], ok: [200, 400] },
+		{ name: 'POST+GET', writes: [POST(auth) + GET(auth)], ok: [400] },
+		{ name: 'POST+POST', writes: [POST(auth) + POST(auth)], ok: [400] },
+		{
+			name: 'POST split: head | half the body | the rest + GET',
+			writes: [postHead(auth, BODY), 30, BODY.slice(0, 10), 30, BODY.slice(10) + GET(auth)],
+			ok: [400],
+		},
+		{
+			name: 'POST split: head | body and a whole POST in one write',
+			writes: [postHead(auth, BODY), 30, BODY + POST(auth)],
+			ok: [400],
+		},
+	];
+
+	it('every order on every listener: answered in order or closed after the answer, never a hang, the POSTs never run', T, async (t) => {
+		const served = d.upstream.chatRequests().length;
+		for (const l of listeners()) {
+			for (const o of orders(l.auth)) {
+				const what = `${l.name}, ${o.name}`;
+				const r = await exchange(l.target, o.writes, { timeoutMs: o.keepsOpen || !l.ok ? 3000 : 8000 });
+				const statuses = r.answers.map((a) => a.status);
+				const requests = o.writes.join('').split(' HTTP/1.1\r\n').length - 1;
+				t.diagnostic(`${what}: ${statuses.join(', ')}${r.closed ? ', then closed' : ''}`);
+				if (l.ok) {
+					assert.ok(!r.timedOut || o.keepsOpen, `${what}: the connection hung (answers: ${statuses})`);
+					assert.deepEqual(statuses, o.ok, `${what}: the answers`);
+				} else {
+					// Refused at the headers, the 401 may be out before the rest of a split body, which
+					// lws then reads past: the next request is one of its own, refused in turn on the
+					// same connection. Either way each answer is a 401, in order, and nothing hangs.
+					assert.ok(statuses.length >= 1 && statuses.every((s) => s === 401), `${what}: the answers ${statuses}`);
+					assert.ok(r.closed || statuses.length === requests, `${what}: the connection hung (answers: ${statuses})`);
+				}
+				for (const a of r.answers) if (a.status >= 400) expectEnvelope(a, a.status, what);
+				if (l.ok && o.ok.includes(400)) {
+					const e = expectEnvelope(r.answers.at(-1), 400, what);
+					assert.equal(e.code, 'pipelined_request', what);
+					assert.equal(r.answers.at(-1).headers.connection, 'close', `${what}: says it closes`);
+				}
+				// Another connection is served throughout.
+				const h = await exchange({ socketPath: d.socketPath }, [GET('').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')]);
+				assert.deepEqual(h.answers.map((a) => a.status), [200], `${what}: /healthz on another connection`);
+			}
+		}
+		await sleep(200);
+		assert.equal(d.upstream.chatRequests().length, served, 'no pipelined POST reached the upstream');
+	});
+
+	it('a POST after the answer to a GET on the same kept-alive connection is served (not pipelined)', T, async () => {
+		for (const l of listeners().filter((x) => x.ok)) {
+			const r = await exchange(l.target, [GET(l.auth), 300, POST(l.auth)], { timeoutMs: 3000 });
+			assert.deepEqual(r.answers.map((a) => a.status), [200, 200], `${l.name}: ${r.answers.map((a) => a.body)}`);
+			assert.equal(outputText(validateResponse(JSON.parse(r.answers[1].body))), 'pipelined');
+		}
+	});
+});
