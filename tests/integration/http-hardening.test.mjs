@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import process from 'node:process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, startDaemon } from './lib/harness.mjs';
@@ -195,5 +196,72 @@ describe('pipelined requests', () => {
 			assert.deepEqual(r.answers.map((a) => a.status), [200, 200], `${l.name}: ${r.answers.map((a) => a.body)}`);
 			assert.equal(outputText(validateResponse(JSON.parse(r.answers[1].body))), 'pipelined');
 		}
+	});
+});
+
+describe('TCP_NODELAY on the TCP listener', () => {
+	let d;
+	let tcp;
+	before(async () => {
+		const port = await freePort();
+		d = await startDaemon({
+			config: { listen: { tcp: { address: '127.0.0.1', port } }, api_keys: [{ name: 'ci', key: KEY }] },
+		});
+		tcp = { host: '127.0.0.1', port };
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	// An SSE answer leaves in several small writes; with Nagle on, each waits for the ACK of the one
+	// before, which the peer delays (about 40 ms on Linux loopback), so every streamed response took
+	// 40 ms or more. On one kept-alive connection, 20 streams one after another: the median time from
+	// the request to the end of its stream stays well under that.
+	it('20 streamed responses on one kept-alive TCP connection: median request-to-last-event under 20 ms', T, async (t) => {
+		const body = JSON.stringify({ model: 'fake-text', input: 'echo: quick', stream: true });
+		const req =
+			`POST /v1/responses HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${KEY}\r\n` +
+			`Content-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+		const sock = net.connect(tcp);
+		sock.on('error', () => {});
+		await new Promise((resolve, reject) => {
+			sock.once('connect', resolve);
+			sock.once('error', reject);
+		});
+		let raw = Buffer.alloc(0);
+		let waiter = null;
+		sock.on('data', (c) => {
+			raw = Buffer.concat([raw, c]);
+			if (waiter) waiter();
+		});
+		const times = [];
+		try {
+			for (let i = 0; i < 20; i++) {
+				raw = Buffer.alloc(0);
+				const t0 = process.hrtime.bigint();
+				sock.write(req);
+				// The stream ends with the terminating chunk; bounded by a deadline.
+				const deadline = Date.now() + 5000;
+				while (!raw.includes('\r\n0\r\n\r\n')) {
+					assert.ok(Date.now() < deadline, `stream ${i}: no end within 5 s: ${raw.toString().slice(0, 200)}`);
+					await new Promise((resolve) => {
+						waiter = resolve;
+						setTimeout(resolve, 100);
+					});
+					waiter = null;
+				}
+				times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+				const answers = parseAnswers(raw);
+				assert.equal(answers.length, 1, `stream ${i}: one answer`);
+				assert.equal(answers[0].status, 200);
+				assert.match(answers[0].body, /response\.completed/);
+			}
+		} finally {
+			sock.destroy();
+		}
+		const sorted = [...times].sort((a, b) => a - b);
+		const median = sorted[10];
+		t.diagnostic(`request to last event over TCP: median ${median.toFixed(1)} ms, max ${sorted.at(-1).toFixed(1)} ms`);
+		assert.ok(median < 20, `median ${median.toFixed(1)} ms: the Nagle stall is back (times: ${times.map((x) => x.toFixed(0))})`);
 	});
 });
