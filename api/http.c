@@ -19,10 +19,12 @@
 #include "daemon/util.h"
 
 /* Output backlog marks: above HIGH the upstream is paused, it resumes once the backlog is written. */
-#define HTTP_OUT_HIGH       ((size_t)256 * 1024)
-#define HTTP_PATH_MAX       256
-#define HTTP_IDLE_KEEP      1024 /* bytes an empty output buffer may keep between writes */
-#define HTTP_SERVED_VERSION "2026-04-24"
+#define HTTP_OUT_HIGH           ((size_t)256 * 1024)
+#define HTTP_PATH_MAX           256
+#define HTTP_IDLE_KEEP          1024 /* bytes an empty output buffer may keep between writes */
+#define HTTP_SERVED_VERSION     "2026-04-24"
+#define HTTP_BODY_TICK_US       ((lws_usec_t)1000 * 1000) /* how often a body in progress is timed */
+#define HTTP_BODY_RATE_GRACE_MS 2000                      /* a body's rate is judged from then on */
 
 enum route {
 	ROUTE_NONE,
@@ -61,6 +63,9 @@ struct http_txn {
 	int close_after; /* the request body was not consumed: the connection cannot be reused */
 	int body_done;   /* BODY_COMPLETION seen: the request is whole (see on_body_completion) */
 	int start_due;   /* the body is whole; the work starts at the next WRITEABLE */
+	int body_timed;  /* the body clock (on_body_timer) runs */
+	uint64_t body_start_ms;
+	size_t body_got; /* body bytes received, kept or not */
 	struct buf out;  /* bytes not yet handed to lws */
 	struct buf wbuf; /* LWS_PRE + framing + data for the one lws_write */
 };
@@ -676,8 +681,48 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		          "the request body must be application/json");
 		return 0;
 	}
-	/* The body follows in LWS_CALLBACK_HTTP_BODY; BODY_COMPLETION serves it. */
+	/* The body follows in LWS_CALLBACK_HTTP_BODY; BODY_COMPLETION serves it. lws' own timeout
+	 * restarts at every read, so a body trickling in is timed here (on_body_timer). */
+	if (content_length > 0) {
+		txn->body_timed = 1;
+		txn->body_start_ms = util_mono_ms();
+		lws_set_timer_usecs(wsi, HTTP_BODY_TICK_US);
+	}
 	return 0;
+}
+
+/*
+ * The body clock, once a second while a body comes in: past limits.body_timeout_s since the end
+ * of the headers, or (from HTTP_BODY_RATE_GRACE_MS on) slower on average than
+ * limits.min_body_rate_bytes_s, the caller gets a 408 and the connection is closed after it; the
+ * request never starts (its body is not complete, so BODY_COMPLETION never serves it).
+ */
+static void
+on_body_timer(struct http_conn *conn, struct lws *wsi)
+{
+	struct http_txn *txn = conn ? conn->txn : NULL;
+	const struct config_limits *lim;
+	uint64_t elapsed;
+	char msg[160];
+
+	if (txn == NULL || !txn->body_timed || txn->body_done || txn->status != 0)
+		return;
+	lim = &txn->ctx->engine->cfg->limits;
+	elapsed = util_mono_ms() - txn->body_start_ms;
+	if (elapsed >= (uint64_t)lim->body_timeout_s * 1000) {
+		snprintf(msg, sizeof msg, "the request body did not arrive within %u s", lim->body_timeout_s);
+	} else if (lim->min_body_rate_bytes_s > 0 && elapsed >= HTTP_BODY_RATE_GRACE_MS &&
+	           (double)txn->body_got * 1000.0 / (double)elapsed < (double)lim->min_body_rate_bytes_s) {
+		snprintf(msg, sizeof msg, "the request body came slower than %zu bytes/s",
+		         lim->min_body_rate_bytes_s);
+	} else {
+		lws_set_timer_usecs(wsi, HTTP_BODY_TICK_US);
+		return;
+	}
+	log_info("%s: refused with a 408", msg);
+	txn->body_timed = 0;
+	txn->close_after = 1;
+	txn_error(txn, 408, "invalid_request", "request_body_timeout", NULL, msg);
 }
 
 /*
@@ -708,6 +753,10 @@ on_body_completion(struct http_conn *conn, struct lws *wsi)
 		return 0;
 	if (!txn->body_done) {
 		txn->body_done = 1;
+		if (txn->body_timed) {
+			txn->body_timed = 0;
+			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+		}
 		if (txn->status != 0)
 			return 0; /* refused already; lws only read the body past */
 		/* The headers are no longer needed: free the header table for other connections. */
@@ -773,7 +822,12 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		break;
 	case LWS_CALLBACK_HTTP:
 		return on_http(conn, wsi, in ? (const char *)in : "/");
+	case LWS_CALLBACK_TIMER:
+		on_body_timer(conn, wsi);
+		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
+		if (conn->txn)
+			conn->txn->body_got += len;
 		if (conn->txn && conn->txn->status == 0 && buf_append(&conn->txn->body, in, len) < 0) {
 			conn->txn->close_after = 1;
 			txn_error(conn->txn, 413, "invalid_request", "request_too_large", NULL,

@@ -265,3 +265,52 @@ describe('TCP_NODELAY on the TCP listener', () => {
 		assert.ok(median < 20, `median ${median.toFixed(1)} ms: the Nagle stall is back (times: ${times.map((x) => x.toFixed(0))})`);
 	});
 });
+
+describe('slow request bodies', () => {
+	let d;
+	before(async () => {
+		d = await startDaemon({ config: { limits: { body_timeout_s: 3, min_body_rate_bytes_s: 100, max_body_bytes: 65536 } } });
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	// Headers complete, then the body at `rate` bytes/s in pieces of `piece` bytes.
+	const trickle = (body, piece, rate) => {
+		const writes = [postHead('', body)];
+		for (let i = 0; i < body.length; i += piece) writes.push(Math.round((piece * 1000) / rate), body.slice(i, i + piece));
+		return writes;
+	};
+
+	for (const c of [
+		{ name: 'slower than min_body_rate_bytes_s (5 B/s against 100)', piece: 1, rate: 5, message: /slower than 100 bytes\/s/ },
+		{ name: 'steady at 250 B/s but not whole within body_timeout_s (3 s)', piece: 50, rate: 250, message: /within 3 s/ },
+	]) {
+		it(`a body ${c.name}: 408 envelope, then the connection is closed; the request never starts`, T, async () => {
+			const served = d.upstream.chatRequests().length;
+			const body = JSON.stringify({ model: 'fake-text', input: `echo: ${'x'.repeat(2000)}` });
+			const t0 = Date.now();
+			const r = await exchange({ socketPath: d.socketPath }, trickle(body, c.piece, c.rate), { timeoutMs: 15000 });
+			const took = Date.now() - t0;
+			assert.ok(!r.timedOut, `still open after ${took} ms`);
+			assert.ok(r.closed, 'the connection is closed after the 408');
+			assert.equal(r.answers.length, 1, `answers: ${r.answers.map((a) => a.status)}`);
+			const e = expectEnvelope(r.answers[0], 408, c.name);
+			assert.equal(e.code, 'request_body_timeout');
+			assert.match(e.message, c.message);
+			assert.ok(took < 8000, `the 408 came after ${took} ms (body_timeout_s 3)`);
+			assert.equal(d.upstream.chatRequests().length, served, 'nothing reached the upstream');
+			const h = await exchange({ socketPath: d.socketPath }, [GET('').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')]);
+			assert.deepEqual(h.answers.map((a) => a.status), [200], 'still serving');
+		});
+	}
+
+	it('a body that comes whole in time is served', T, async () => {
+		const body = JSON.stringify({ model: 'fake-text', input: 'echo: in time' });
+		const r = await exchange({ socketPath: d.socketPath }, [postHead('', body), 100, body.slice(0, 20), 100, body.slice(20)], {
+			timeoutMs: 3000,
+		});
+		assert.equal(r.answers[0]?.status, 200, JSON.stringify(r.answers));
+		assert.equal(outputText(validateResponse(JSON.parse(r.answers[0].body))), 'in time');
+	});
+});
