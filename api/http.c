@@ -25,6 +25,9 @@
 #define HTTP_SERVED_VERSION     "2026-04-24"
 #define HTTP_BODY_TICK_US       ((lws_usec_t)1000 * 1000) /* how often a body in progress is timed */
 #define HTTP_BODY_RATE_GRACE_MS 2000                      /* a body's rate is judged from then on */
+/* How long and how much of an unread body is read past after an early answer (on_writeable). */
+#define HTTP_LINGER_US    ((lws_usec_t)2000 * 1000)
+#define HTTP_LINGER_BYTES ((size_t)16 * 1024 * 1024)
 
 enum route {
 	ROUTE_NONE,
@@ -65,9 +68,11 @@ struct http_txn {
 	int start_due;   /* the body is whole; the work starts at the next WRITEABLE */
 	int body_timed;  /* the body clock (on_body_timer) runs */
 	uint64_t body_start_ms;
-	size_t body_got; /* body bytes received, kept or not */
-	struct buf out;  /* bytes not yet handed to lws */
-	struct buf wbuf; /* LWS_PRE + framing + data for the one lws_write */
+	size_t body_got;                  /* body bytes received, kept or not */
+	unsigned long long body_expected; /* the Content-Length of a POST */
+	int lingering;                    /* answered before its body was read: reading on (on_linger_*) */
+	struct buf out;                   /* bytes not yet handed to lws */
+	struct buf wbuf;                  /* LWS_PRE + framing + data for the one lws_write */
 };
 
 /* lws per-session data: lws binds the protocol anew for each keep-alive transaction, so this lives
@@ -274,7 +279,7 @@ on_writeable(struct http_conn *conn)
 	struct http_txn *txn = conn->txn;
 	int done = 0;
 
-	if (txn == NULL)
+	if (txn == NULL || txn->lingering)
 		return 0;
 	if (txn->start_due) {
 		/* No request followed this one in the meantime (see on_body_completion): start. */
@@ -295,6 +300,18 @@ on_writeable(struct http_conn *conn)
 		int close_after = txn->close_after;
 		struct lws *wsi = txn->wsi;
 
+		/*
+		 * An answer that leaves before the body it refuses was read (413, 415, ...): a client
+		 * still writing that body would get a reset for its next write, and most (undici, so
+		 * the openai SDK) report that (EPIPE) instead of the answer they were sent. So the close
+		 * is staged (RFC 9112 9.6): nothing more is accepted, the rest of the body is read and
+		 * dropped, for HTTP_LINGER_US and HTTP_LINGER_BYTES at most, then the connection closes.
+		 */
+		if (close_after && !txn->body_done && txn->body_expected > 0 && !txn->body_timed) {
+			txn->lingering = 1;
+			lws_set_timer_usecs(wsi, HTTP_LINGER_US);
+			return 0;
+		}
 		txn_release(conn);
 		if (close_after)
 			return -1;
@@ -667,6 +684,7 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		return 0;
 	}
 	content_length = strtoull(clbuf, NULL, 10);
+	txn->body_expected = content_length;
 	if (content_length > cfg->limits.max_body_bytes) {
 		char msg[128];
 		txn->close_after = 1;
@@ -697,7 +715,7 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
  * limits.min_body_rate_bytes_s, the caller gets a 408 and the connection is closed after it; the
  * request never starts (its body is not complete, so BODY_COMPLETION never serves it).
  */
-static void
+static int
 on_body_timer(struct http_conn *conn, struct lws *wsi)
 {
 	struct http_txn *txn = conn ? conn->txn : NULL;
@@ -705,8 +723,10 @@ on_body_timer(struct http_conn *conn, struct lws *wsi)
 	uint64_t elapsed;
 	char msg[160];
 
+	if (txn && txn->lingering)
+		return -1; /* read past an unread body long enough: close */
 	if (txn == NULL || !txn->body_timed || txn->body_done || txn->status != 0)
-		return;
+		return 0;
 	lim = &txn->ctx->engine->cfg->limits;
 	elapsed = util_mono_ms() - txn->body_start_ms;
 	if (elapsed >= (uint64_t)lim->body_timeout_s * 1000) {
@@ -717,12 +737,13 @@ on_body_timer(struct http_conn *conn, struct lws *wsi)
 		         lim->min_body_rate_bytes_s);
 	} else {
 		lws_set_timer_usecs(wsi, HTTP_BODY_TICK_US);
-		return;
+		return 0;
 	}
 	log_info("%s: refused with a 408", msg);
-	txn->body_timed = 0;
+	/* body_timed stays set: a caller this slow is not waited for after the answer either. */
 	txn->close_after = 1;
 	txn_error(txn, 408, "invalid_request", "request_body_timeout", NULL, msg);
+	return 0;
 }
 
 /*
@@ -751,6 +772,8 @@ on_body_completion(struct http_conn *conn, struct lws *wsi)
 
 	if (txn == NULL)
 		return 0;
+	if (txn->lingering)
+		return -1; /* the refused body is read past whole: close */
 	if (!txn->body_done) {
 		txn->body_done = 1;
 		if (txn->body_timed) {
@@ -823,11 +846,12 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	case LWS_CALLBACK_HTTP:
 		return on_http(conn, wsi, in ? (const char *)in : "/");
 	case LWS_CALLBACK_TIMER:
-		on_body_timer(conn, wsi);
-		return 0;
+		return on_body_timer(conn, wsi);
 	case LWS_CALLBACK_HTTP_BODY:
 		if (conn->txn)
 			conn->txn->body_got += len;
+		if (conn->txn && conn->txn->lingering && conn->txn->body_got > HTTP_LINGER_BYTES)
+			return -1;
 		if (conn->txn && conn->txn->status == 0 && buf_append(&conn->txn->body, in, len) < 0) {
 			conn->txn->close_after = 1;
 			txn_error(conn->txn, 413, "invalid_request", "request_too_large", NULL,

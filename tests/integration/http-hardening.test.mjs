@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import process from 'node:process';
 import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, startDaemon } from './lib/harness.mjs';
 import { validateErrorEnvelope, validateResponse } from './lib/schema.mjs';
@@ -312,5 +313,36 @@ describe('slow request bodies', () => {
 		});
 		assert.equal(r.answers[0]?.status, 200, JSON.stringify(r.answers));
 		assert.equal(outputText(validateResponse(JSON.parse(r.answers[0].body))), 'in time');
+	});
+});
+
+describe('an oversize body with the openai SDK', () => {
+	const MAX_BODY = 4096;
+	let d;
+	before(async () => {
+		d = await startDaemon({ config: { limits: { max_body_bytes: MAX_BODY } } });
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	// undici keeps writing a body the server has already refused; a server that closes at once
+	// resets the connection under it and the SDK reports a connection error (EPIPE / "other side
+	// closed") instead of the 413 it was sent. The daemon reads the rest past before it closes.
+	it('a body over max_body_bytes gets an APIError with status 413, in each of 20 attempts', T, async (t) => {
+		const input = 'x'.repeat(1024 * 1024);
+		const seen = [];
+		for (let i = 0; i < 20; i++) {
+			try {
+				await d.client.responses.create({ model: 'fake-text', input });
+				seen.push('served');
+			} catch (e) {
+				seen.push(e instanceof OpenAI.APIError && e.status !== undefined ? e.status : `${e.constructor.name}: ${e.message} ${e.cause?.code ?? ''}`);
+			}
+		}
+		t.diagnostic(`answers: ${JSON.stringify(seen)}`);
+		assert.deepEqual(seen, Array(20).fill(413));
+		await d.settle();
+		assert.equal(d.upstream.chatRequests().length, 0, 'nothing reached the upstream');
 	});
 });
