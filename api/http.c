@@ -192,6 +192,64 @@ static const struct engine_sink http_sink = {
 
 /* ---- writing ---- */
 
+/* The reason phrases of RFC 9110 for every status the daemon sends. lws 4.1 knows 400..417 (some by
+ * older names) and 500..505 only, and writes "HTTP/1.1 429 " with none for the others. */
+static const char *
+reason_phrase(int status)
+{
+	static const struct {
+		int status;
+		const char *reason;
+	} table[] = {
+	        {200, "OK"},
+	        {400, "Bad Request"},
+	        {401, "Unauthorized"},
+	        {403, "Forbidden"},
+	        {404, "Not Found"},
+	        {405, "Method Not Allowed"},
+	        {408, "Request Timeout"},
+	        {409, "Conflict"},
+	        {411, "Length Required"},
+	        {413, "Content Too Large"},
+	        {415, "Unsupported Media Type"},
+	        {429, "Too Many Requests"},
+	        {431, "Request Header Fields Too Large"},
+	        {500, "Internal Server Error"},
+	        {502, "Bad Gateway"},
+	        {503, "Service Unavailable"},
+	        {504, "Gateway Timeout"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (table[i].status == status)
+			return table[i].reason;
+	return status < 500 ? "Bad Request" : "Internal Server Error";
+}
+
+/* Rewrites the status line lws wrote at start (up to *p) as "HTTP/1.1 N Reason", keeping what lws
+ * put after it. */
+static int
+fix_status_line(unsigned char *start, unsigned char **p, unsigned char *end, int status)
+{
+	unsigned char *eol = memmem(start, (size_t)(*p - start), "\r\n", 2);
+	char line[96];
+	int n;
+	size_t rest;
+
+	if (eol == NULL)
+		return -1;
+	eol += 2;
+	n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+	rest = (size_t)(*p - eol);
+	if (n <= 0 || start + n + rest > end)
+		return -1;
+	memmove(start + n, eol, rest);
+	memcpy(start, line, (size_t)n);
+	*p = start + n + rest;
+	return 0;
+}
+
 /* Appends the response head to txn->wbuf: it goes out in the same write as the first body bytes. */
 static int
 add_headers(struct http_txn *txn)
@@ -202,6 +260,7 @@ add_headers(struct http_txn *txn)
 	const char *ctype = txn->sse ? "text/event-stream" : txn->ctype ? txn->ctype : "application/json";
 
 	if (lws_add_http_header_status(wsi, (unsigned int)txn->status, &p, end) ||
+	    fix_status_line(start, &p, end, txn->status) < 0 ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
 	                                 (int)strlen(ctype), &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"openresponses-version:",
@@ -681,6 +740,15 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		}
 		txn->close_after = 1;
 		txn_error(txn, 411, "invalid_request", "length_required", NULL, "Content-Length is required");
+		return 0;
+	}
+	/* Digits only, one value: "12abc" or two Content-Length headers (lws joins them with ",")
+	 * would frame the body differently from what the caller meant (RFC 9112 6.3). */
+	if (cl_len != lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) ||
+	    strspn(clbuf, "0123456789") != (size_t)cl_len || cl_len > 19) {
+		txn->close_after = 1;
+		txn_error(txn, 400, "invalid_request", "invalid_content_length", NULL,
+		          "Content-Length must be one decimal number");
 		return 0;
 	}
 	content_length = strtoull(clbuf, NULL, 10);

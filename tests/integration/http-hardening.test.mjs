@@ -346,3 +346,68 @@ describe('an oversize body with the openai SDK', () => {
 		assert.equal(d.upstream.chatRequests().length, 0, 'nothing reached the upstream');
 	});
 });
+
+describe('HTTP strictness and status lines', () => {
+	const MAX_BODY = 2048;
+	let d;
+	let tcp;
+	before(async () => {
+		const port = await freePort();
+		d = await startDaemon({
+			config: {
+				listen: { tcp: { address: '127.0.0.1', port } },
+				api_keys: [{ name: 'ci', key: KEY }],
+				limits: { max_body_bytes: MAX_BODY, body_timeout_s: 1, min_body_rate_bytes_s: 0 },
+			},
+		});
+		tcp = { host: '127.0.0.1', port };
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	const post = (extra, body = '{}') =>
+		`POST /v1/responses HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n${extra}\r\n${body}`;
+
+	it('a Content-Length that is not one decimal number is a 400 envelope, then the connection is closed', T, async () => {
+		const served = d.upstream.chatRequests().length;
+		const body = JSON.stringify({ model: 'fake-text', input: 'echo: framed' });
+		const n = Buffer.byteLength(body);
+		for (const [what, extra] of [
+			['two different Content-Length headers', `Content-Length: ${n}\r\nContent-Length: ${n + 5}\r\n`],
+			['Content-Length: 12abc', `Content-Length: ${n}abc\r\n`],
+			['Content-Length: -1', 'Content-Length: -1\r\n'],
+		]) {
+			const r = await exchange({ socketPath: d.socketPath }, [post(extra, body)], { timeoutMs: 5000 });
+			assert.ok(!r.timedOut && r.closed, `${what}: the connection is closed`);
+			assert.equal(r.answers.length, 1, `${what}: one answer`);
+			const e = expectEnvelope(r.answers[0], 400, what);
+			assert.equal(e.code, 'invalid_content_length', what);
+		}
+		assert.equal(d.upstream.chatRequests().length, served, 'nothing reached the upstream');
+	});
+
+	// Every status line carries its RFC 9110 reason phrase (lws 4.1 writes none for 429 or 431 and
+	// older names for 413 and 414). The statuses a raw socket can provoke here, each checked.
+	it('status lines carry their reason phrases', T, async () => {
+		const big = 'x'.repeat(MAX_BODY * 2);
+		const close = 'Connection: close\r\n\r\n';
+		const cases = [
+			[200, 'OK', { socketPath: d.socketPath }, [GET('').replace('\r\n\r\n', `\r\n${close}`)]],
+			[400, 'Bad Request', { socketPath: d.socketPath }, [post('Content-Length: 2\r\n')]],
+			[401, 'Unauthorized', tcp, [GET('').replace('\r\n\r\n', `\r\n${close}`)]],
+			[404, 'Not Found', { socketPath: d.socketPath }, [`GET /nope HTTP/1.1\r\nHost: localhost\r\n${close}`]],
+			[405, 'Method Not Allowed', { socketPath: d.socketPath }, [`DELETE /healthz HTTP/1.1\r\nHost: localhost\r\n${close}`]],
+			[408, 'Request Timeout', { socketPath: d.socketPath }, [post('Content-Length: 100\r\n', '{')]],
+			[411, 'Length Required', { socketPath: d.socketPath }, [post('')]],
+			[413, 'Content Too Large', { socketPath: d.socketPath }, [post(`Content-Length: ${big.length}\r\n`, big)]],
+			[415, 'Unsupported Media Type', { socketPath: d.socketPath }, [post('Content-Length: 2\r\n').replace('application/json', 'text/plain')]],
+		];
+		for (const [status, reason, target, writes] of cases) {
+			const r = await exchange(target, writes, { timeoutMs: 4000 });
+			assert.ok(r.answers.length >= 1, `${status}: no answer`);
+			assert.equal(r.answers[0].status, status, `${status}: got ${r.answers[0].status} ${r.answers[0].body}`);
+			assert.equal(r.answers[0].reason, reason, `${status}: the reason phrase`);
+		}
+	});
+});
