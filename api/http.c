@@ -19,10 +19,15 @@
 #include "daemon/util.h"
 
 /* Output backlog marks: above HIGH the upstream is paused, it resumes once the backlog is written. */
-#define HTTP_OUT_HIGH       ((size_t)256 * 1024)
-#define HTTP_PATH_MAX       256
-#define HTTP_IDLE_KEEP      1024 /* bytes an empty output buffer may keep between writes */
-#define HTTP_SERVED_VERSION "2026-04-24"
+#define HTTP_OUT_HIGH           ((size_t)256 * 1024)
+#define HTTP_PATH_MAX           256
+#define HTTP_IDLE_KEEP          1024 /* bytes an empty output buffer may keep between writes */
+#define HTTP_SERVED_VERSION     "2026-04-24"
+#define HTTP_BODY_TICK_US       ((lws_usec_t)1000 * 1000) /* how often a body in progress is timed */
+#define HTTP_BODY_RATE_GRACE_MS 2000                      /* a body's rate is judged from then on */
+/* How long and how much of an unread body is read past after an early answer (on_writeable). */
+#define HTTP_LINGER_US    ((lws_usec_t)2000 * 1000)
+#define HTTP_LINGER_BYTES ((size_t)16 * 1024 * 1024)
 
 enum route {
 	ROUTE_NONE,
@@ -61,8 +66,15 @@ struct http_txn {
 	int headers_sent;
 	int finished;    /* no more output will be appended */
 	int close_after; /* the request body was not consumed: the connection cannot be reused */
-	struct buf out;  /* bytes not yet handed to lws */
-	struct buf wbuf; /* LWS_PRE + framing + data for the one lws_write */
+	int body_done;   /* BODY_COMPLETION seen: the request is whole (see on_body_completion) */
+	int start_due;   /* the body is whole; the work starts at the next WRITEABLE */
+	int body_timed;  /* the body clock (on_body_timer) runs */
+	uint64_t body_start_ms;
+	size_t body_got;                  /* body bytes received, kept or not */
+	unsigned long long body_expected; /* the Content-Length of a POST */
+	int lingering;                    /* answered before its body was read: reading on (on_linger_*) */
+	struct buf out;                   /* bytes not yet handed to lws */
+	struct buf wbuf;                  /* LWS_PRE + framing + data for the one lws_write */
 };
 
 /* lws per-session data: lws binds the protocol anew for each keep-alive transaction, so this lives
@@ -124,6 +136,8 @@ txn_error(struct http_txn *txn, int status, const char *type, const char *code, 
 	json_decref(env);
 }
 
+static void serve_body(struct http_txn *txn);
+
 /* ---- engine sink ---- */
 
 static void
@@ -182,6 +196,64 @@ static const struct engine_sink http_sink = {
 
 /* ---- writing ---- */
 
+/* The reason phrases of RFC 9110 for every status the daemon sends. lws 4.1 knows 400..417 (some by
+ * older names) and 500..505 only, and writes "HTTP/1.1 429 " with none for the others. */
+static const char *
+reason_phrase(int status)
+{
+	static const struct {
+		int status;
+		const char *reason;
+	} table[] = {
+	        {200, "OK"},
+	        {400, "Bad Request"},
+	        {401, "Unauthorized"},
+	        {403, "Forbidden"},
+	        {404, "Not Found"},
+	        {405, "Method Not Allowed"},
+	        {408, "Request Timeout"},
+	        {409, "Conflict"},
+	        {411, "Length Required"},
+	        {413, "Content Too Large"},
+	        {415, "Unsupported Media Type"},
+	        {429, "Too Many Requests"},
+	        {431, "Request Header Fields Too Large"},
+	        {500, "Internal Server Error"},
+	        {502, "Bad Gateway"},
+	        {503, "Service Unavailable"},
+	        {504, "Gateway Timeout"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (table[i].status == status)
+			return table[i].reason;
+	return status < 500 ? "Bad Request" : "Internal Server Error";
+}
+
+/* Rewrites the status line lws wrote at start (up to *p) as "HTTP/1.1 N Reason", keeping what lws
+ * put after it. */
+static int
+fix_status_line(unsigned char *start, unsigned char **p, unsigned char *end, int status)
+{
+	unsigned char *eol = memmem(start, (size_t)(*p - start), "\r\n", 2);
+	char line[96];
+	int n;
+	size_t rest;
+
+	if (eol == NULL)
+		return -1;
+	eol += 2;
+	n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+	rest = (size_t)(*p - eol);
+	if (n <= 0 || start + n + rest > end)
+		return -1;
+	memmove(start + n, eol, rest);
+	memcpy(start, line, (size_t)n);
+	*p = start + n + rest;
+	return 0;
+}
+
 /* Appends the response head to txn->wbuf: it goes out in the same write as the first body bytes. */
 static int
 add_headers(struct http_txn *txn)
@@ -192,6 +264,7 @@ add_headers(struct http_txn *txn)
 	const char *ctype = txn->sse ? "text/event-stream" : txn->ctype ? txn->ctype : "application/json";
 
 	if (lws_add_http_header_status(wsi, (unsigned int)txn->status, &p, end) ||
+	    fix_status_line(start, &p, end, txn->status) < 0 ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)ctype,
 	                                 (int)strlen(ctype), &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"openresponses-version:",
@@ -273,7 +346,15 @@ on_writeable(struct http_conn *conn)
 	struct http_txn *txn = conn->txn;
 	int done = 0;
 
-	if (txn == NULL || txn->status == 0)
+	if (txn == NULL || txn->lingering)
+		return 0;
+	if (txn->start_due) {
+		/* No request followed this one in the meantime (see on_body_completion): start. */
+		txn->start_due = 0;
+		serve_body(txn);
+		return 0;
+	}
+	if (txn->status == 0)
 		return 0;
 	if (write_out(txn, &done) < 0)
 		return -1;
@@ -286,6 +367,18 @@ on_writeable(struct http_conn *conn)
 		int close_after = txn->close_after;
 		struct lws *wsi = txn->wsi;
 
+		/*
+		 * An answer that leaves before the body it refuses was read (413, 415, ...): a client
+		 * still writing that body would get a reset for its next write, and most (undici, so
+		 * the openai SDK) report that (EPIPE) instead of the answer they were sent. So the close
+		 * is staged (RFC 9112 9.6): nothing more is accepted, the rest of the body is read and
+		 * dropped, for HTTP_LINGER_US and HTTP_LINGER_BYTES at most, then the connection closes.
+		 */
+		if (close_after && !txn->body_done && txn->body_expected > 0 && !txn->body_timed) {
+			txn->lingering = 1;
+			lws_set_timer_usecs(wsi, HTTP_LINGER_US);
+			return 0;
+		}
 		txn_release(conn);
 		if (close_after)
 			return -1;
@@ -668,7 +761,17 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		txn_error(txn, 411, "invalid_request", "length_required", NULL, "Content-Length is required");
 		return 0;
 	}
+	/* Digits only, one value: "12abc" or two Content-Length headers (lws joins them with ",")
+	 * would frame the body differently from what the caller meant (RFC 9112 6.3). */
+	if (cl_len != lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) ||
+	    strspn(clbuf, "0123456789") != (size_t)cl_len || cl_len > 19) {
+		txn->close_after = 1;
+		txn_error(txn, 400, "invalid_request", "invalid_content_length", NULL,
+		          "Content-Length must be one decimal number");
+		return 0;
+	}
 	content_length = strtoull(clbuf, NULL, 10);
+	txn->body_expected = content_length;
 	if (content_length > cfg->limits.max_body_bytes) {
 		char msg[128];
 		txn->close_after = 1;
@@ -683,8 +786,116 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		          "the request body must be application/json");
 		return 0;
 	}
-	/* The body follows in LWS_CALLBACK_HTTP_BODY; BODY_COMPLETION serves it. */
+	/* The body follows in LWS_CALLBACK_HTTP_BODY; BODY_COMPLETION serves it. lws' own timeout
+	 * restarts at every read, so a body trickling in is timed here (on_body_timer). */
+	if (content_length > 0) {
+		txn->body_timed = 1;
+		txn->body_start_ms = util_mono_ms();
+		lws_set_timer_usecs(wsi, HTTP_BODY_TICK_US);
+	}
 	return 0;
+}
+
+/*
+ * The body clock, once a second while a body comes in: past limits.body_timeout_s since the end
+ * of the headers, or (from HTTP_BODY_RATE_GRACE_MS on) slower on average than
+ * limits.min_body_rate_bytes_s, the caller gets a 408 and the connection is closed after it; the
+ * request never starts (its body is not complete, so BODY_COMPLETION never serves it).
+ */
+static int
+on_body_timer(struct http_conn *conn, struct lws *wsi)
+{
+	struct http_txn *txn = conn ? conn->txn : NULL;
+	const struct config_limits *lim;
+	uint64_t elapsed;
+	char msg[160];
+
+	if (txn && txn->lingering)
+		return -1; /* read past an unread body long enough: close */
+	if (txn == NULL || !txn->body_timed || txn->body_done || txn->status != 0)
+		return 0;
+	lim = &txn->ctx->engine->cfg->limits;
+	elapsed = util_mono_ms() - txn->body_start_ms;
+	if (elapsed >= (uint64_t)lim->body_timeout_s * 1000) {
+		snprintf(msg, sizeof msg, "the request body did not arrive within %u s", lim->body_timeout_s);
+	} else if (lim->min_body_rate_bytes_s > 0 && elapsed >= HTTP_BODY_RATE_GRACE_MS &&
+	           (double)txn->body_got * 1000.0 / (double)elapsed < (double)lim->min_body_rate_bytes_s) {
+		snprintf(msg, sizeof msg, "the request body came slower than %zu bytes/s",
+		         lim->min_body_rate_bytes_s);
+	} else {
+		lws_set_timer_usecs(wsi, HTTP_BODY_TICK_US);
+		return 0;
+	}
+	log_info("%s: refused with a 408", msg);
+	/* body_timed stays set: a caller this slow is not waited for after the answer either. */
+	txn->close_after = 1;
+	txn_error(txn, 408, "invalid_request", "request_body_timeout", NULL, msg);
+	return 0;
+}
+
+/*
+ * Pipelining after a request body. lws 4.1 keeps an h1 connection in LRS_BODY from the end of a
+ * body until lws_http_transaction_completed(). Input that arrives meanwhile (the next pipelined
+ * request, or what lws still holds of the buffer the request came in) stays on the connection's
+ * buffer list, and lws_service_do_ripe_rxflow() offers it to lws_read_h1() again on every turn of
+ * the loop; in LRS_BODY with no body left, lws_read_h1() goes straight to BODY_COMPLETION and
+ * consumes nothing, so the same bytes come back at once: the loop spins inside lws and never gets
+ * to write the answer. Pausing reading (lws_rx_flow_control) stops the spin but in 4.1 also stops
+ * the connection's POLLOUT service, so that answer could never be written either.
+ *
+ * So a second BODY_COMPLETION in one transaction means more input is waiting, and this connection
+ * cannot be served on. The answer already decided (an error, or a refusal) is written at once,
+ * with Connection: close; a request whose work had not started gets a 400 instead of being run
+ * for nobody; then the connection is closed. The work of a POST starts only at the WRITEABLE
+ * after its body (start_due), which comes after lws has offered the buffered rest of the same
+ * read, so bytes sent together with a POST never let it start. GET requests have no body phase
+ * and lws 4.1 answers pipelined GETs in order.
+ */
+static int
+on_body_completion(struct http_conn *conn, struct lws *wsi)
+{
+	struct http_txn *txn = conn->txn;
+	int done;
+
+	if (txn == NULL)
+		return 0;
+	if (txn->lingering)
+		return -1; /* the refused body is read past whole: close */
+	if (!txn->body_done) {
+		txn->body_done = 1;
+		if (txn->body_timed) {
+			txn->body_timed = 0;
+			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+		}
+		if (txn->status != 0)
+			return 0; /* refused already; lws only read the body past */
+		/* The headers are no longer needed: free the header table for other connections. */
+		lws_http_headers_detach(wsi);
+		txn->start_due = 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	log_info("a request followed another before its answer: closing the connection");
+	txn->close_after = 1;
+	if (txn->headers_sent)
+		return -1; /* a stream under way: it ends here; txn_release cancels its work */
+	if (txn->job) {
+		engine_job_cancel(txn->job);
+		txn->job = NULL;
+	}
+	models_cancel(txn->models);
+	txn->models = NULL;
+	mcpadmin_cancel(txn->mcpadmin);
+	txn->mcpadmin = NULL;
+	if (txn->status == 0 || !txn->finished) {
+		txn->start_due = 0;
+		txn_error(txn, 400, "invalid_request", "pipelined_request", NULL,
+		          "a request arrived before the answer to the previous one; send it after the "
+		          "answer (or on another connection)");
+	}
+	/* Written from here: this connection gets no WRITEABLE it could use any more. */
+	write_out(txn, &done);
+	return -1;
 }
 
 static struct http_ctx *
@@ -721,7 +932,13 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		break;
 	case LWS_CALLBACK_HTTP:
 		return on_http(conn, wsi, in ? (const char *)in : "/");
+	case LWS_CALLBACK_TIMER:
+		return on_body_timer(conn, wsi);
 	case LWS_CALLBACK_HTTP_BODY:
+		if (conn->txn)
+			conn->txn->body_got += len;
+		if (conn->txn && conn->txn->lingering && conn->txn->body_got > HTTP_LINGER_BYTES)
+			return -1;
 		if (conn->txn && conn->txn->status == 0 && buf_append(&conn->txn->body, in, len) < 0) {
 			conn->txn->close_after = 1;
 			txn_error(conn->txn, 413, "invalid_request", "request_too_large", NULL,
@@ -729,12 +946,7 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (conn->txn && conn->txn->status == 0) {
-			/* The headers are no longer needed: free the header table for other connections. */
-			lws_http_headers_detach(wsi);
-			serve_body(conn->txn);
-		}
-		return 0;
+		return on_body_completion(conn, wsi);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_writeable(conn);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

@@ -700,6 +700,8 @@ static const struct limit_spec limit_specs[] = {
         LIM_SZ(max_body_bytes, KIB, GIB),
         LIM_SZ(max_header_bytes, KIB, MIB),
         LIM_U(header_timeout_s, 1, DAY),
+        LIM_U(body_timeout_s, 1, DAY),
+        LIM_SZ(min_body_rate_bytes_s, 0, GIB),
         LIM_U(request_timeout_s, 1, DAY),
         LIM_U(upstream_connect_timeout_s, 1, DAY),
         LIM_U(upstream_idle_timeout_s, 1, DAY),
@@ -1164,6 +1166,8 @@ config_defaults(struct config *out)
 	out->limits.max_body_bytes = (size_t)8 * 1024 * 1024;
 	out->limits.max_header_bytes = 16384;
 	out->limits.header_timeout_s = 10;
+	out->limits.body_timeout_s = 30;
+	out->limits.min_body_rate_bytes_s = 1024;
 	out->limits.request_timeout_s = 600;
 	out->limits.upstream_connect_timeout_s = 10;
 	out->limits.upstream_idle_timeout_s = 120;

@@ -15,8 +15,8 @@
  *                    "http2": false, "ca_file": "/path/ca.pem" } ],
  *   "store": { "path": "/var/lib/toolhost/toolhostd.db" },
  *   "limits": { "max_body_bytes": 8388608, "max_header_bytes": 16384, "header_timeout_s": 10,
- *               "request_timeout_s": 600, "upstream_connect_timeout_s": 10,
- *               "upstream_idle_timeout_s": 120, "keepalive_s": 15, "drain_timeout_s": 10,
+ *               "body_timeout_s": 30, "min_body_rate_bytes_s": 1024, "request_timeout_s": 600,
+ * "upstream_connect_timeout_s": 10, "upstream_idle_timeout_s": 120, "keepalive_s": 15, "drain_timeout_s": 10,
  *               "max_upstream_event_bytes": 1048576, "max_output_bytes": 16777216,
  *               "max_connections": 20000 },
  *   "mcp": { "connect_timeout_ms": 5000, "request_timeout_ms": 60000, "idle_evict_s": 300,
@@ -41,6 +41,10 @@
  * upstream when there are several (a single one is the default); upstream names unique; key files
  * readable; key env vars set (an unset variable is an error naming it, never its value); numeric
  * limits positive and within sane bounds (max_body_bytes 1 KiB..1 GiB, timeouts 1..86400 s).
+ * A request body must be whole within body_timeout_s of the end of its headers, and from 2 s after
+ * them on, have come at min_body_rate_bytes_s on average at least (0..1 GiB; 0: no rate floor);
+ * otherwise the caller gets a 408 and the request never starts. lws' own idle timeout
+ * (header_timeout_s between two reads) only catches a body that stops altogether.
  * With a TCP listener, at least one api key is required.
  *
  * Operators are the Unix socket callers whose uid or primary gid is listed (at most CONFIG_MAX_IDS
@@ -87,6 +91,8 @@ struct config_limits {
 	size_t max_body_bytes;
 	size_t max_header_bytes;
 	unsigned header_timeout_s;
+	unsigned body_timeout_s;      /* the whole request body, from the end of the headers */
+	size_t min_body_rate_bytes_s; /* average body rate floor, checked from 2 s on; 0: none */
 	unsigned request_timeout_s;
 	unsigned upstream_connect_timeout_s;
 	unsigned upstream_idle_timeout_s;

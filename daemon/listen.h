@@ -9,7 +9,8 @@
  *  - TCP: only a loopback literal (127.0.0.0/8 or ::1; IPV6_V6ONLY set), checked again here.
  *  - LISTEN_FDS (socket activation): each passed listening socket is used as is, by family; a TCP
  *    one that is not bound to loopback is refused.
- * Accepted sockets (non-blocking, close-on-exec) are handed to the accept callback with their kind.
+ * Accepted sockets (non-blocking, close-on-exec; TCP ones with TCP_NODELAY) are handed to the accept
+ * callback with their kind.
  * Owned by the loop thread.
  */
 #ifndef DAEMON_LISTEN_H

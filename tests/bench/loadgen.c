@@ -3,9 +3,11 @@
  *
  *   loadgen [--unix PATH] --url URL --body FILE [--concurrency N] [--duration S | --requests N]
  *           [--warmup S] [--stream] [--hold] [--pending N] [--timeout S]
- *           [--http2] [--cacert FILE] [--recv-buffer N] [--upload-buffer N]
+ *           [--http2] [--cacert FILE] [--recv-buffer N] [--upload-buffer N] [--header LINE]
  *
- * It POSTs FILE (Content-Type: application/json) to URL, over the Unix socket PATH when given, and
+ * It POSTs FILE (Content-Type: application/json) to URL, over the Unix socket PATH when given (else
+ * over TCP), with each --header LINE ("Name: value", up to 8, e.g. the bearer toolhostd's TCP
+ * listener wants) added to the request, and
  * keeps N requests in flight. Each latency is taken on the monotonic clock from the moment the
  * request is handed to libcurl to the moment its transfer ends (end of body). Connections are kept
  * alive and reused. Output: one JSON line on stdout,
@@ -75,8 +77,10 @@ struct opts {
 	double warmup;
 	double timeout;
 	long pending;
-	long recv_buffer;   /* 0: libcurl's default */
-	long upload_buffer; /* 0: libcurl's default */
+	long recv_buffer;       /* 0: libcurl's default */
+	long upload_buffer;     /* 0: libcurl's default */
+	const char *headers[8]; /* --header lines */
+	int n_headers;
 	int stream;
 	int hold;
 	int http2;
@@ -127,7 +131,7 @@ usage(void)
 	fprintf(stderr, "usage: loadgen [--unix PATH] --url URL --body FILE [--concurrency N]\n"
 	                "               [--duration S | --requests N] [--warmup S] [--stream] [--hold]\n"
 	                "               [--pending N] [--timeout S] [--http2] [--cacert FILE]\n"
-	                "               [--recv-buffer N] [--upload-buffer N]\n");
+	                "               [--recv-buffer N] [--upload-buffer N] [--header LINE]\n");
 	exit(2);
 }
 
@@ -165,6 +169,7 @@ parse_args(int argc, char **argv)
 	        {"cacert", required_argument, NULL, 'C'},
 	        {"recv-buffer", required_argument, NULL, 'r'},
 	        {"upload-buffer", required_argument, NULL, 'B'},
+	        {"header", required_argument, NULL, 'A'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -225,6 +230,14 @@ parse_args(int argc, char **argv)
 		case 'B':
 			opt.upload_buffer =
 			        (long)parse_num("--upload-buffer", optarg, CURL_MAX_WRITE_SIZE, UPLOAD_MAX);
+			break;
+		case 'A':
+			if (opt.n_headers == (int)(sizeof opt.headers / sizeof opt.headers[0])) {
+				fprintf(stderr, "loadgen: at most %zu --header options\n",
+				        sizeof opt.headers / sizeof opt.headers[0]);
+				exit(2);
+			}
+			opt.headers[opt.n_headers++] = optarg;
 			break;
 		default:
 			usage();
@@ -596,6 +609,8 @@ main(int argc, char **argv)
 		headers = curl_slist_append(headers, "Expect:");
 	if (headers != NULL && opt.stream)
 		headers = curl_slist_append(headers, "Accept: text/event-stream");
+	for (i = 0; headers != NULL && i < opt.n_headers; i++)
+		headers = curl_slist_append(headers, opt.headers[i]);
 	if (headers == NULL) {
 		fprintf(stderr, "loadgen: out of memory\n");
 		return 2;

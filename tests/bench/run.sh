@@ -12,6 +12,8 @@
 #     nginx worker(s): /proc/PID/stat over the whole point, warmup included, divided by the
 #     measured rate times the point's length. With 2 CPUs shared by loadgen, the canned nginx and
 #     the process in the middle, this is what bounds the throughput ratios.
+#   * the streaming point at c=8 again over toolhostd's loopback TCP listener (bearer token),
+#     beside the Unix socket's (an info row).
 #   * toolhostd's peak RSS (VmHWM) after those runs.
 #   * BENCH_STREAMS (10,000) concurrent slow SSE streams through a second toolhostd whose upstream
 #     trickles its answer at BENCH_SLOW_RATE bytes/s, over HTTP/2 on TLS ("http2": true and
@@ -251,10 +253,18 @@ printf '{"model":"m","input":"hi","store":false,"stream":true}' >"$TMP/req-strea
 
 # ---- toolhostd ---------------------------------------------------------------------------------
 
+# With TCP_PORT set the daemon listens on 127.0.0.1:TCP_PORT as well (bearer TCP_KEY).
+TCP_KEY=bench-tcp-key-0123456789
+TCP_PORT=""
 write_config() { # name base_url [more keys of the upstream, each after a comma]
+	local tcp="" keys=""
 	SOCK="$TMP/$1.sock"
+	if [ -n "$TCP_PORT" ]; then
+		tcp=",\"tcp\":{\"address\":\"127.0.0.1\",\"port\":$TCP_PORT}"
+		keys="\"api_keys\":[{\"name\":\"bench\",\"key\":\"$TCP_KEY\"}],"
+	fi
 	cat >"$TMP/$1.json" <<EOF
-{"listen":{"unix":{"path":"$SOCK"}},
+{"listen":{"unix":{"path":"$SOCK"}$tcp},$keys
  "upstreams":[{"name":"nginx","base_url":"$2","default":true${3:-}}],
  "store":{"path":"$TMP/$1.db"},
  "log_level":"warning",
@@ -328,7 +338,7 @@ TICK=$(getconf CLK_TCK)
 # The process(es) whose CPU a point measures: toolhostd itself, the proxy's nginx workers.
 measured_pids() { # target
 	case $1 in
-	toolhostd) echo "$DAEMON_PID" ;;
+	toolhostd | toolhostd-tcp) echo "$DAEMON_PID" ;;
 	proxy) pgrep -P "$PROXY_PID" || true ;;
 	esac
 }
@@ -342,6 +352,8 @@ run_point() { # target mode c
 	[ "$target" = proxy ] && base=$PROXY
 	if [ "$target" = toolhostd ]; then
 		args+=(--unix "$SOCK" --url http://localhost/v1/responses)
+	elif [ "$target" = toolhostd-tcp ]; then
+		args+=(--url "http://127.0.0.1:$TCP_PORT/v1/responses" --header "Authorization: Bearer $TCP_KEY")
 	elif [ "$mode" = stream ]; then
 		args+=(--url "$base/v1/chat/completions")
 	else
@@ -351,7 +363,7 @@ run_point() { # target mode c
 	read -r -a before <<<"$(cpu_ticks "${pids[@]}")"
 	loadgen "$target $mode c=$c" "${args[@]}"
 	read -r -a after <<<"$(cpu_ticks "${pids[@]}")"
-	if [ "$target" = toolhostd ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+	if [[ $target == toolhostd* ]] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
 		wait "$DAEMON_PID" 2>/dev/null && rc=0 || rc=$?
 		DAEMON_PID=""
 		echo
@@ -404,7 +416,10 @@ row() { # target measured awk-condition: prints one line of the targets table, c
 TARGETS=(toolhostd direct proxy)
 [ "$DIRECT_ONLY" = 1 ] && TARGETS=(direct proxy)
 if [ "$DIRECT_ONLY" != 1 ]; then
+	free_port
+	TCP_PORT=$FREE
 	start_daemon fast "$UP/v1"
+	TCP_PORT=""
 	check_daemon
 fi
 echo "bench: $SECS s per point after $WARM s of warmup"
@@ -420,6 +435,16 @@ for mode in json stream; do
 		done
 	done
 done
+# The streaming point at c=8 once more over the loopback TCP listener, beside the Unix socket's:
+# SSE over TCP used to stall about 40 ms per response (Nagle + delayed ACK, before TCP_NODELAY).
+if [ "$DIRECT_ONLY" != 1 ]; then
+	printf '  %-9s %-6s c=%-3s ' "tcp" stream 8
+	run_point toolhostd-tcp stream 8
+	printf '%10s req/s  p50 %s ms  p99 %s ms  errors %s\n' "${R[toolhostd-tcp,stream,8,rps]}" \
+		"${R[toolhostd-tcp,stream,8,p50_ms]}" "${R[toolhostd-tcp,stream,8,p99_ms]}" \
+		"${R[toolhostd-tcp,stream,8,errors]}"
+	[ "${R[toolhostd-tcp,stream,8,errors]}" = 0 ] || FAILED=$((FAILED + 1))
+fi
 HWM_FAST=""
 if [ "$DIRECT_ONLY" != 1 ]; then
 	HWM_FAST=$(vm_kb "$DAEMON_PID" VmHWM)
@@ -571,6 +596,8 @@ for mode in json stream; do
 	printf '%-46s %-28s %s\n' "$mode: CPU us/request at c=64, toolhostd" "${R[toolhostd,$mode,64,cpu]:-?} (user + kernel)" info
 	printf '%-46s %-28s %s\n' "$mode: CPU us/request at c=64, nginx proxy" "${R[proxy,$mode,64,cpu]:-?} (user + kernel)" info
 done
+printf '%-46s %-28s %s\n' "stream: c=8 over loopback TCP (r/s, p50)" \
+	"${R[toolhostd-tcp,stream,8,rps]}, ${R[toolhostd-tcp,stream,8,p50_ms]} ms (Unix ${R[toolhostd,stream,8,rps]})" info
 printf '%-46s %-28s %s\n' "peak RSS after the c=1..64 runs" \
 	"$(calc "sprintf(\"%.1f MB\", ${HWM_FAST:-0} / 1024)") (VmHWM)" "-"
 row "$STREAMS slow streams: 0 errors" "$H_ERR errors" "$H_ERR == 0"

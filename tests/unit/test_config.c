@@ -58,6 +58,8 @@ test_defaults(void)
 	T(c.limits.max_body_bytes == 8 * 1024 * 1024);
 	T(c.limits.max_header_bytes == 16384);
 	T(c.limits.header_timeout_s == 10);
+	T(c.limits.body_timeout_s == 30);
+	T(c.limits.min_body_rate_bytes_s == 1024);
 	T(c.limits.request_timeout_s == 600);
 	T(c.limits.upstream_connect_timeout_s == 10);
 	T(c.limits.upstream_idle_timeout_s == 120);
@@ -148,6 +150,7 @@ test_full(void)
 	         "\"api_key_env\":\"TOOLHOST_TEST_KEY\",\"default\":true,\"forward_caller_auth\":true}],"
 	         "\"store\":{\"path\":\":memory:\"},"
 	         "\"limits\":{\"max_body_bytes\":1024,\"max_header_bytes\":1048576,\"header_timeout_s\":1,"
+	         "\"body_timeout_s\":86400,\"min_body_rate_bytes_s\":0,"
 	         "\"request_timeout_s\":86400,\"upstream_connect_timeout_s\":2,\"upstream_idle_timeout_s\":3,"
 	         "\"keepalive_s\":4,\"drain_timeout_s\":5,\"max_upstream_event_bytes\":2048,"
 	         "\"max_output_bytes\":1073741824,\"max_connections\":7},"
@@ -181,6 +184,7 @@ test_full(void)
 	T_STREQ(c.store_path, ":memory:");
 	T(c.limits.max_body_bytes == 1024 && c.limits.max_header_bytes == 1048576);
 	T(c.limits.header_timeout_s == 1 && c.limits.request_timeout_s == 86400);
+	T(c.limits.body_timeout_s == 86400 && c.limits.min_body_rate_bytes_s == 0);
 	T(c.limits.upstream_connect_timeout_s == 2 && c.limits.upstream_idle_timeout_s == 3);
 	T(c.limits.keepalive_s == 4 && c.limits.drain_timeout_s == 5);
 	T(c.limits.max_upstream_event_bytes == 2048 && c.limits.max_output_bytes == 1073741824);
@@ -360,6 +364,12 @@ static const struct bad_case bad[] = {
         {"{" UP ",\"limits\":{\"header_timeout_s\":0}}",
          "limits.header_timeout_s: must be an integer from 1 to 86400"},
         {"{" UP ",\"limits\":{\"request_timeout_s\":86401}}", "limits.request_timeout_s"},
+        {"{" UP ",\"limits\":{\"body_timeout_s\":0}}",
+         "limits.body_timeout_s: must be an integer from 1 to 86400"},
+        {"{" UP ",\"limits\":{\"body_timeout_s\":86401}}", "limits.body_timeout_s"},
+        {"{" UP ",\"limits\":{\"min_body_rate_bytes_s\":-1}}", "limits.min_body_rate_bytes_s"},
+        {"{" UP ",\"limits\":{\"min_body_rate_bytes_s\":1073741825}}", "limits.min_body_rate_bytes_s"},
+        {"{" UP ",\"limits\":{\"min_body_rate_bytes_s\":\"1k\"}}", "limits.min_body_rate_bytes_s"},
         {"{" UP ",\"limits\":{\"upstream_connect_timeout_s\":-1}}", "limits.upstream_connect_timeout_s"},
         {"{" UP ",\"limits\":{\"upstream_idle_timeout_s\":1.5}}", "limits.upstream_idle_timeout_s"},
         {"{" UP ",\"limits\":{\"keepalive_s\":\"15\"}}", "limits.keepalive_s"},
