@@ -426,6 +426,7 @@ upstream_http_error(struct engine_job *job)
 	json_t *root = json_loadb(job->body.data ? job->body.data : "", job->body.len, 0, NULL);
 	json_t *e = json_object_get(root, "error");
 	const char *msg = json_string_value(json_object_get(e, "message"));
+	char *clean;
 	long st = job->upstream_status;
 	int status;
 	const char *type, *code;
@@ -447,8 +448,11 @@ upstream_http_error(struct engine_job *job)
 	} else {
 		status = 502, type = "model_error", code = "upstream_error";
 	}
+	/* Redacted before the cut: a secret cut in two would no longer be recognised. */
+	clean = redact_strdup(job->secrets, msg);
 	api_error_set(&job->err, status, type, code, NULL, "upstream %s answered HTTP %ld%s%.300s",
-	              job->upstream_name, st, msg ? ": " : "", msg ? msg : "");
+	              job->upstream_name, st, clean ? ": " : "", clean ? clean : "");
+	free(clean);
 	job->failed = 1;
 	json_decref(root);
 }
@@ -710,6 +714,7 @@ start_turn(struct engine_job *job)
 	turn_free(job->turn);
 	job->turn = turn_new(job->response, job->req, job->max_output_bytes,
 	                     job->req->stream ? on_job_event : NULL, job);
+	turn_set_secrets(job->turn, job->secrets);
 	if (job->mcp)
 		turn_set_classifier(job->turn, mcp_run_classify, job->mcp);
 	job->turn_first = json_array_size(json_object_get(job->response, "output"));

@@ -8,6 +8,7 @@
 #include "api/request.h"
 #include "daemon/buf.h"
 #include "daemon/log.h"
+#include "daemon/redact.h"
 #include "daemon/util.h"
 
 /* Distinct tool calls one upstream turn may make; more is a runaway model or a hostile upstream. */
@@ -43,6 +44,7 @@ struct turn {
 	const struct request *req;
 	turn_emit_fn emit;
 	void *ud;
+	const struct redact *secrets; /* for upstream error texts; NULL: none */
 	size_t max_bytes, used;
 	size_t lp_count;
 	int want_logprobs;
@@ -981,6 +983,12 @@ turn_set_classifier(struct turn *t, turn_classify_fn fn, void *ud)
 	t->classify_ud = ud;
 }
 
+void
+turn_set_secrets(struct turn *t, const struct redact *secrets)
+{
+	t->secrets = secrets;
+}
+
 size_t
 turn_mcp_count(const struct turn *t)
 {
@@ -1001,10 +1009,12 @@ turn_refused(const struct turn *t)
 
 /* {"error": ...} or vLLM's {"object":"error", "message": ...}. */
 static int
-upstream_error(const json_t *chunk, struct api_error *err)
+upstream_error(const struct turn *t, const json_t *chunk, struct api_error *err)
 {
 	const json_t *e = json_object_get(chunk, "error");
 	const char *msg = NULL;
+	char *clean;
+	int rc;
 
 	if (e == NULL)
 		e = chunk;
@@ -1012,8 +1022,12 @@ upstream_error(const json_t *chunk, struct api_error *err)
 		msg = json_string_value(e);
 	else
 		msg = json_string_value(json_object_get(e, "message"));
-	return api_error_set(err, 502, "model_error", "upstream_error", NULL, "upstream error: %.300s",
-	                     msg ? msg : "(no message)");
+	/* Redacted before the cut: a secret cut in two would no longer be recognised. */
+	clean = redact_strdup(t->secrets, msg);
+	rc = api_error_set(err, 502, "model_error", "upstream_error", NULL, "upstream error: %.300s",
+	                   clean ? clean : "(no message)");
+	free(clean);
+	return rc;
 }
 
 static int
@@ -1028,7 +1042,7 @@ feed_object(struct turn *t, const json_t *obj, const char *key, struct api_error
 	object = json_string_value(json_object_get(obj, "object"));
 	if ((json_object_get(obj, "error") && !json_is_null(json_object_get(obj, "error"))) ||
 	    (object && strcmp(object, "error") == 0))
-		return upstream_error(obj, err);
+		return upstream_error(t, obj, err);
 	usage = json_object_get(obj, "usage");
 	if (json_is_object(usage))
 		apply_usage(t, usage);

@@ -40,6 +40,7 @@
 struct api_error;
 struct request;
 struct turn;
+struct redact;
 
 /* Consumes (steals) event. The event shares objects with the response (items, parts) that change
  * as the turn goes on: serialise or copy it before returning, never keep it or change it. */
@@ -87,6 +88,9 @@ int turn_feed_completion(struct turn *t, const json_t *completion, struct api_er
 void turn_finish(struct turn *t, enum turn_end *end);
 /* Before the first feed. */
 void turn_set_classifier(struct turn *t, turn_classify_fn fn, void *ud);
+/* Before the first feed: the secrets an upstream error text is redacted with before it is cut into
+ * an error message (borrowed; must outlive the turn). */
+void turn_set_secrets(struct turn *t, const struct redact *secrets);
 /* After turn_finish: the MCP items of this turn, in output order. */
 size_t turn_mcp_count(const struct turn *t);
 const struct turn_mcp_item *turn_mcp_at(const struct turn *t, size_t i);

@@ -830,12 +830,15 @@ on_chan_message(void *ud, struct mcp_chan *ch, const struct jsonrpc_msg *msg)
 		schan_cancel(sc);
 	}
 	if (msg->error) {
+		/* Redacted before the cut: a secret cut in two would no longer be recognised. */
+		char *text = redact_strdup(s->secrets, msg->error_message);
+
 		/* Servers often put "MCP error <code>:" in the message already. */
-		if (strncmp(msg->error_message, "MCP error", 9) == 0)
-			err_set(&e, MCP_ERR_RPC, 0, "%.450s", msg->error_message);
+		if (strncmp(text, "MCP error", 9) == 0)
+			err_set(&e, MCP_ERR_RPC, 0, "%.450s", text);
 		else
-			err_set(&e, MCP_ERR_RPC, 0, "MCP error %d: %.400s", msg->error_code,
-			        msg->error_message);
+			err_set(&e, MCP_ERR_RPC, 0, "MCP error %d: %.400s", msg->error_code, text);
+		free(text);
 		e.rpc_code = msg->error_code;
 		req_fail(r, &e);
 		err_clear(&e);
@@ -880,9 +883,14 @@ schedule_resume(struct mcp_req *r, const char *last_id, long retry_ms)
 	arm(r);
 }
 
+/* The error body the server sent is redacted with secrets before it is cut into the message: a
+ * secret cut in two would no longer be recognised. */
 static void
-http_error(struct stored_error *e, const struct mcp_chan_result *res, struct mcp_chan *ch, const char *what)
+http_error(struct stored_error *e, const struct mcp_chan_result *res, struct mcp_chan *ch, const char *what,
+           const struct redact *secrets)
 {
+	char *body;
+
 	if (res->status == 401 || res->status == 403) {
 		const char *rm = mcp_chan_auth_resource_metadata(ch), *scope = mcp_chan_auth_scope(ch);
 
@@ -894,8 +902,10 @@ http_error(struct stored_error *e, const struct mcp_chan_result *res, struct mcp
 		e->scope = scope ? xstrdup(scope) : NULL;
 		return;
 	}
+	body = redact_strdup(secrets, res->rpc_error);
 	err_set(e, MCP_ERR_HTTP, res->status, "the MCP server answered %s with HTTP %ld%s%.300s", what,
-	        res->status, res->rpc_error ? ": " : "", res->rpc_error ? res->rpc_error : "");
+	        res->status, body ? ": " : "", body ? body : "");
+	free(body);
 }
 
 static void
@@ -915,7 +925,7 @@ request_chan_done(struct schan *sc, const struct mcp_chan_result *res)
 		return;
 	}
 	if (res->status >= 300) {
-		http_error(&e, res, sc->ch, r->method);
+		http_error(&e, res, sc->ch, r->method, r->s->secrets);
 		req_fail(r, &e);
 		/* A refused credential fails every request: back off instead of retrying. */
 		if (e.kind == MCP_ERR_AUTH && s->state == ST_READY)
@@ -950,7 +960,7 @@ resume_chan_done(struct schan *sc, const struct mcp_chan_result *res)
 		return;
 	r->via = NULL;
 	if (res->status >= 300) {
-		http_error(&e, res, sc->ch, "a resumption");
+		http_error(&e, res, sc->ch, "a resumption", r->s->secrets);
 	} else if (res->protocol_error) {
 		err_set(&e, MCP_ERR_PROTOCOL, 0, "%s", res->error);
 	} else if (r->resume_attempts < RESUME_ATTEMPTS || (last[0] && strcmp(last, r->resume_from) != 0)) {
@@ -1011,7 +1021,7 @@ legacy_done(struct schan *sc, const struct mcp_chan_result *res)
 	s->stream = NULL;
 	if (s->state == ST_CONNECTING || s->state == ST_INITIALIZING) {
 		if (res->status >= 300)
-			http_error(&e, res, sc->ch, "the HTTP+SSE stream");
+			http_error(&e, res, sc->ch, "the HTTP+SSE stream", s->secrets);
 		else
 			err_set(&e, MCP_ERR_TRANSPORT, res->status, "the HTTP+SSE stream ended: %s",
 			        res->error[0] ? res->error : "closed by the server");
@@ -1075,7 +1085,7 @@ on_chan_done(void *ud, struct mcp_chan *ch, const struct mcp_chan_result *res)
 			become_ready(s);
 		} else {
 			if (res->status >= 300)
-				http_error(&e, res, ch, "notifications/initialized");
+				http_error(&e, res, ch, "notifications/initialized", s->secrets);
 			else
 				err_set(&e, MCP_ERR_TRANSPORT, 0, "%s", res->error);
 			init_failed(s, &e);

@@ -79,7 +79,7 @@ export const TOOL_HELP = Object.freeze({
 	'added_<n>': 'made by add_tool; text "added_<n> called"',
 	echo_auth: '(--echo-secrets) -> text: the Authorization and X-* headers of the call as JSON, and the bearer token again in plain text',
 	echo_auth_fail: '(--echo-secrets) -> isError result with the same text',
-	echo_auth_rpc: '(--echo-secrets) -> JSON-RPC error -32603 whose message quotes the Authorization header',
+	echo_auth_rpc: '(--echo-secrets) -> JSON-RPC error -32603 whose message quotes the Authorization header (after args.pad bytes)',
 });
 
 // A careless server that repeats the credentials it got (only with --echo-secrets; its listing also
@@ -449,7 +449,8 @@ export async function startFaultServer(options = {}) {
 			}
 			case 'echo_auth_rpc':
 				if (!opts.echoSecrets) throw new McpError(ErrorCode.InvalidParams, `Tool ${name} not found`);
-				throw new McpError(ErrorCode.InternalError, `refused "Authorization: ${echoedHeaders(extra).authorization ?? '(none)'}"`);
+				// args.pad: that many bytes before the quote (up to 4096), to place it across a cut.
+				throw new McpError(ErrorCode.InternalError, `${'x'.repeat(Math.min(4096, Math.max(0, Number(args.pad) || 0)))}refused "Authorization: ${echoedHeaders(extra).authorization ?? '(none)'}"`);
 			case 'echo':
 			case 'bad name':
 				return textResult(`Echo: ${String(args.message ?? '')}`);

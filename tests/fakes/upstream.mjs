@@ -63,6 +63,9 @@ export const SCENARIOS = Object.freeze({
 	'fake-401': 'HTTP 401 with an OpenAI error body',
 	'fake-echo-auth-401': 'HTTP 401 whose error message quotes the Authorization header it got (a careless proxy)',
 	'fake-echo-auth-400': 'HTTP 400 whose error message quotes the Authorization header it got, and the request as JSON',
+	'fake-echo-auth-stream': 'HTTP 200 and an SSE error event whose message quotes the Authorization header it got',
+	// The three echo-auth scenarios put N bytes of padding before the quote when the last user message
+	// is "pad N" (N up to 4096): to place a secret across the cut of an error message.
 	'fake-nonstream': 'ignores stream:true and answers one chat.completion JSON',
 	'fake-hang': 'never answers (held until close())',
 	'fake-status':
@@ -523,9 +526,15 @@ export async function startUpstream({
 			const headers = m[2] !== undefined ? { 'retry-after': m[2] } : {};
 			return sendJson(res, Number(m[1]), errorBody(`Scripted HTTP ${m[1]} (fake upstream).`, 'server_error', null), headers);
 		}
-		if (scenario === 'fake-echo-auth-401' || scenario === 'fake-echo-auth-400') {
+		if (scenario === 'fake-echo-auth-401' || scenario === 'fake-echo-auth-400' || scenario === 'fake-echo-auth-stream') {
 			const auth = req.headers.authorization ?? '(none)';
-			const quoted = scenario === 'fake-echo-auth-401' ? `Invalid credentials in "Authorization: ${auth}"` : `Bad request ${JSON.stringify({ headers: { authorization: auth } })}`;
+			const padding = /^pad (\d{1,4})$/m.exec(messageText(lastUserMessage(Array.isArray(body.messages) ? body.messages : [])?.content) ?? '');
+			const pad = padding ? 'x'.repeat(Math.min(4096, Number(padding[1]))) : '';
+			if (scenario === 'fake-echo-auth-stream') {
+				res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+				return res.end(`data: ${JSON.stringify({ error: { message: `${pad}refused "Authorization: ${auth}"`, type: 'invalid_request_error' } })}\n\n`);
+			}
+			const quoted = pad + (scenario === 'fake-echo-auth-401' ? `Invalid credentials in "Authorization: ${auth}"` : `Bad request ${JSON.stringify({ headers: { authorization: auth } })}`);
 			return sendJson(res, scenario === 'fake-echo-auth-401' ? 401 : 400, errorBody(quoted, 'invalid_request_error', 'invalid_api_key'));
 		}
 		if (scenario === 'fake-hang') {

@@ -83,6 +83,37 @@ describe('secrets echoed by peers', () => {
 		});
 	}
 
+	// Error messages are cut (300 bytes of an upstream's message, 400 of a JSON-RPC error's): a secret
+	// that straddles the cut must be redacted before it, or its first bytes would pass as harmless text.
+	const headsOf = ['sk-up-', 'mcp-bearer-']; // no other text holds these
+	const assertNoHead = (text, where) => headsOf.forEach((h) => assert.ok(!text.includes(h), `${where} holds the first bytes of a secret:\n${text.slice(0, 2000)}`));
+	for (const [model, status, pad] of [
+		['fake-echo-auth-401', 502, 244],
+		['fake-echo-auth-400', 400, 242],
+		['fake-echo-auth-stream', 502, 259],
+	]) {
+		it(`an upstream ${model.slice(15)} error quoting our key across the cut of its message keeps no piece of it`, T, async () => {
+			const from = d.stderr.length;
+			const res = await d.request('POST', '/v1/responses', { model, input: `pad ${pad}` });
+			assert.equal(res.status, status, res.body);
+			assert.match(validateErrorEnvelope(res.json()).error.message, /xxxx/, res.body);
+			assertNoHead(res.body, 'the error answer');
+			assertClean(res.body, 'the error answer');
+			await d.waitLog(/failed \(/, { from });
+			assertNoHead(d.stderr.slice(from), 'the daemon log');
+		});
+	}
+
+	it('a JSON-RPC error quoting the bearer across the cut of its message keeps no piece of it', T, async () => {
+		const res = await d.request('POST', '/v1/responses', { model: 'fake-mcp', input: 'call echo_auth_rpc {"pad": 360}', tools: [echoTool()] });
+		assert.equal(res.status, 200, res.body);
+		const rpc = res.json().output.find((i) => i.type === 'mcp_call' && i.name === 'echo_auth_rpc');
+		assert.equal(rpc?.status, 'failed', res.body);
+		assert.match(rpc.error.message, /xxxx/);
+		assertNoHead(res.body, 'the response');
+		assertClean(res.body, 'the response');
+	});
+
 	it('an MCP server echoing its bearer and headers: listing, result, next model turn, store, log', T, async () => {
 		const from = d.stderr.length;
 		const n0 = chats().length;
