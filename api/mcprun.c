@@ -207,12 +207,20 @@ audit_call(struct mcp_run *run, struct run_call *c, const char *outcome, const c
 	const char *tool = json_string_value(json_object_get(c->item, "name"));
 
 	if (c->audit_id > 0 && run->env.store) {
-		if (store_audit_end(run->env.store, c->audit_id, outcome, error, (int64_t)duration_ms) < 0)
+		int rc = store_audit_end(run->env.store, c->audit_id, outcome, error, (int64_t)duration_ms);
+
+		if (rc < 0)
 			log_err("%s: could not complete the MCP audit row: %s", run->response_id,
 			        store_errmsg(run->env.store));
-		log_debug("%s: mcp %s %s/%s%s%s", run->response_id, outcome, run->servers[c->server].ps.label,
-		          tool ? tool : "-", error ? ": " : "", error ? error : "");
-		return;
+		if (rc <= 0) {
+			log_debug("%s: mcp %s %s/%s%s%s", run->response_id, outcome,
+			          run->servers[c->server].ps.label, tool ? tool : "-", error ? ": " : "",
+			          error ? error : "");
+			return;
+		}
+		/* Its row is no longer open (another process swept it): the outcome gets a row of its own. */
+		log_warnx("%s: the MCP audit row of a call was closed before the call ended",
+		          run->response_id);
 	}
 	audit(run, &run->servers[c->server], tool, json_string_value(json_object_get(c->item, "arguments")),
 	      outcome, error, duration_ms, c->approval_id, c->decided_by);

@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libwebsockets.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -38,6 +40,7 @@ struct daemon {
 	int flag_verbose;
 
 	struct store *store;
+	int store_lock; /* flock'ed "<store>.lock" for the process' life, or -1 */
 	struct xfer_ctx *xfer;
 	struct engine_ctx engine;
 	struct http_ctx http;
@@ -355,6 +358,40 @@ make_vhost(struct daemon *d)
 	return lws_create_vhost(d->lws, &info);
 }
 
+/*
+ * One daemon per store: the start-up sweeps below mark what the last run left unfinished, which would
+ * be the running calls and responses of another daemon on the same file (started by hand, or with
+ * another socket). The socket's own lock does not cover that, so the store gets one: "<path>.lock",
+ * held until the process ends. toolhost-mcp opens the store too, but never sweeps it.
+ */
+static int
+lock_store(struct daemon *d)
+{
+	char *path;
+
+	d->store_lock = -1;
+	if (strcmp(d->cfg->store_path, ":memory:") == 0)
+		return 0;
+	path = xasprintf("%s.lock", d->cfg->store_path);
+	d->store_lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->store_lock < 0) {
+		log_warn("store lock %s", path);
+		free(path);
+		return -1;
+	}
+	if (flock(d->store_lock, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			log_err("store %s is in use by another toolhostd (%s is locked)", d->cfg->store_path,
+			        path);
+		else
+			log_warn("store lock %s", path);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
 static int
 start(struct daemon *d)
 {
@@ -368,6 +405,8 @@ start(struct daemon *d)
 		log_err("store %s: %s", d->cfg->store_path, err);
 		return -1;
 	}
+	if (lock_store(d) < 0)
+		return -1;
 	/* A background response the last run was stopped in the middle of will never finish. */
 	if (store_response_fail_unfinished(d->store, "server_restarted",
 	                                   "toolhostd stopped before this response finished") > 0)
@@ -484,6 +523,8 @@ stop(struct daemon *d)
 	models_cleanup();
 	explicit_bzero(d->engine.compact_key, sizeof d->engine.compact_key);
 	store_close(d->store);
+	if (d->store_lock >= 0)
+		close(d->store_lock); /* last: the store is closed, another daemon may take it */
 	if (uv_loop_close(&d->loop) != 0)
 		log_warnx("the event loop still had open handles at exit");
 }
@@ -502,6 +543,7 @@ main(int argc, char **argv)
 	int opt, check_only = 0;
 
 	memset(&d, 0, sizeof d);
+	d.store_lock = -1;
 	d.config_path = DEFAULT_CONFIG;
 	while ((opt = getopt_long(argc, argv, "c:ns:S:vVh", long_options, NULL)) != -1) {
 		switch (opt) {

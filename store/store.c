@@ -1269,6 +1269,7 @@ int
 store_audit_start(struct store *s, const struct store_audit *row, int64_t *id_out)
 {
 	struct store_audit open_row;
+	int64_t id;
 
 	if (s == NULL)
 		return -1;
@@ -1280,11 +1281,16 @@ store_audit_start(struct store *s, const struct store_audit *row, int64_t *id_ou
 	open_row.outcome = "in_progress";
 	open_row.error = NULL;
 	open_row.duration_ms = 0;
+	*id_out = 0;
 	if (store_audit_add(s, &open_row) < 0)
 		return -1;
-	*id_out = (int64_t)sqlite3_last_insert_rowid(s->db);
-	/* The row joined (or opened) the batch; committing it now commits the batch with it. */
-	return audit_commit(s);
+	id = (int64_t)sqlite3_last_insert_rowid(s->db);
+	/* The row joined (or opened) the batch; committing it now commits the batch with it. Only a
+	 * committed row's id is handed out: a rolled-back insert's id is given to the next row again. */
+	if (audit_commit(s) < 0)
+		return -1;
+	*id_out = id;
+	return 0;
 }
 
 int

@@ -151,7 +151,8 @@ int store_audit_flush(struct store *s);
  * crash in between still leaves a record of a call that may have run. store_audit_start writes row as
  * "in_progress" (its outcome, error and duration are ignored) and commits it, with the open batch, before
  * it returns: the caller sends the request after this, so a process killed at any later point keeps the
- * row. *id_out is the row's id. 0 or -1 (the caller may still make the call, having logged the failure).
+ * row. *id_out is the row's id once it is committed, else 0. 0 or -1 (the caller may still make the call,
+ * having logged the failure).
  */
 int store_audit_start(struct store *s, const struct store_audit *row, int64_t *id_out);
 /* Completes a started row (outcome, error or NULL, duration): batched like store_audit_add. 0 done, 1 no

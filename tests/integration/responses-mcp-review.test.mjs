@@ -468,6 +468,24 @@ describe('MCP in a response: review regressions', () => {
 		assert.equal(got.error?.code, 'server_restarted', JSON.stringify(got.error));
 	});
 
+	// The start-up sweep marks what the last run left open: a second daemon on the same store (another
+	// socket) must not sweep the calls the running one has in flight. It refuses to start instead.
+	it('a second daemon on the same store does not start, and the running call keeps its open row', SETUP, async () => {
+		const h0 = (await waits.stats()).hang.started;
+		const { r } = await create({ model: 'fake-mcp', background: true, input: 'call hang {}', tools: [mcp('waits')] });
+		await waitFor(async () => (await waits.stats()).hang.started > h0, 'the hang call to reach the server');
+		let second = null;
+		await assert.rejects(async () => {
+			second = await startDaemon({ upstream: d.upstream, config: { store: { path: d.config.store.path } } });
+		}, /exited|in use/);
+		if (second) await second.stop();
+		const rows = await auditRows(r.id);
+		assert.equal(rows.length, 1, JSON.stringify(rows));
+		assert.equal(rows[0].outcome, 'in_progress', `the running call's row was swept: ${JSON.stringify(rows[0])}`);
+		const cancel = await d.request('POST', `/v1/responses/${r.id}/cancel`);
+		assert.equal(cancel.status, 200, cancel.body);
+	});
+
 	// Issue 11, 8: the row of a call is written when the call starts, so a crash while the server
 	// holds the call leaves a record of it, marked "interrupted" by the next start.
 	it('an MCP call held by the server at SIGKILL has an audit row, "interrupted" after a restart', SETUP, async () => {
