@@ -522,10 +522,17 @@ load_api_keys(struct cfgctx *cx, json_t *root, struct config *c)
 			cerr(cx, "%s: one of key_env, key_file or key is required", base);
 			return -1;
 		}
-		/* Which caller made a request is logged by key name: two names for one key would lie. */
+		/* Which caller made a request is logged by key name: two names for one key would lie. And
+		 * the name is the caller identity that owns responses ("key=NAME"): two keys of one name
+		 * would reach each other's responses. */
 		for (j = 0; j < i; j++) {
 			if (strcmp(c->api_keys[j].key, k->key) == 0) {
 				cerr(cx, "%s: the same key as api_keys[%zu]", base, j);
+				return -1;
+			}
+			if (strcmp(c->api_keys[j].name, k->name) == 0) {
+				cerr(cx, "%s.name: the same name as api_keys[%zu] (a name is one caller)",
+				     base, j);
 				return -1;
 			}
 		}

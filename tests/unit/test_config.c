@@ -290,6 +290,8 @@ static const struct bad_case bad[] = {
          "api_keys[0].key_file: / is not a regular file"},
         {"{" UP ",\"api_keys\":[{\"name\":\"a\",\"key\":\"k\"},{\"name\":\"b\",\"key\":\"k\"}]}",
          "api_keys[1]: the same key as api_keys[0]"},
+        {"{" UP ",\"api_keys\":[{\"name\":\"a\",\"key\":\"k1\"},{\"name\":\"a\",\"key\":\"k2\"}]}",
+         "api_keys[1].name: the same name as api_keys[0]"},
         {"{" UP ",\"api_keys\":[{\"name\":\"ab12345678901234567890123456789012345678901234567890123456789012"
          "3\",\"key\":\"k\"}]}",
          "api_keys[0].name: required, 1 to 64"},
