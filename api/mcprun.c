@@ -523,6 +523,7 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 		run->servers[i].shown_url = util_url_redact(run->servers[i].ps.url);
 		/* A request's own headers and authorization are secrets of this response only. */
 		redact_add_headers(env->secrets, (const char *const *)run->servers[i].ps.headers);
+		redact_add_url(env->secrets, run->servers[i].ps.url);
 	}
 	if (decide_approvals(run, context, err) < 0)
 		goto fail;

@@ -1,4 +1,6 @@
 /* redact: see redact.h. */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -146,6 +148,64 @@ redact_add_headers(struct redact *r, const char *const *lines)
 		redact_add_header(r, lines[i]);
 }
 
+/* s[0..n) as a secret, and its percent-decoded form when that differs (a server may echo either). */
+static void
+add_url_part(struct redact *r, const char *s, size_t n)
+{
+	char *raw = xstrndup(s, n), *dec = xmalloc(n + 1);
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = {s[i + 1], s[i + 2], '\0'};
+
+			dec[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			dec[o++] = s[i] == '+' ? ' ' : s[i];
+		}
+	}
+	dec[o] = '\0';
+	redact_add(r, raw);
+	if (strlen(dec) == o && strcmp(dec, raw) != 0)
+		redact_add(r, dec);
+	free(raw);
+	free(dec);
+}
+
+void
+redact_add_url(struct redact *r, const char *url)
+{
+	const char *auth, *end, *at, *colon, *q, *p, *amp, *eq;
+
+	if (r == NULL || url == NULL || (auth = strstr(url, "://")) == NULL)
+		return;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	at = memchr(auth, '@', (size_t)(end - auth));
+	if (at) {
+		add_url_part(r, auth, (size_t)(at - auth));
+		colon = memchr(auth, ':', (size_t)(at - auth));
+		if (colon)
+			add_url_part(r, colon + 1, (size_t)(at - colon - 1));
+	}
+	q = strchr(end, '?');
+	if (q == NULL)
+		return;
+	end = q + 1 + strcspn(q + 1, "#");
+	for (p = q + 1; p < end; p = amp + 1) {
+		amp = memchr(p, '&', (size_t)(end - p));
+		if (amp == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq)
+			add_url_part(r, eq + 1, (size_t)(amp - eq - 1));
+		if (amp == end)
+			break;
+	}
+}
+
 void
 redact_add_config(struct redact *r, const struct config *cfg)
 {
@@ -157,8 +217,12 @@ redact_add_config(struct redact *r, const struct config *cfg)
 		redact_add(r, cfg->api_keys[i].key);
 	for (i = 0; i < cfg->n_upstreams; i++)
 		redact_add(r, cfg->upstreams[i].api_key);
-	for (i = 0; i < cfg->n_mcp_servers; i++)
+	for (i = 0; i < cfg->n_upstreams; i++)
+		redact_add_url(r, cfg->upstreams[i].base_url);
+	for (i = 0; i < cfg->n_mcp_servers; i++) {
 		redact_add_headers(r, (const char *const *)cfg->mcp_servers[i].headers);
+		redact_add_url(r, cfg->mcp_servers[i].url);
+	}
 }
 
 /* The next occurrence of needle k in s[from..n), or NONE. */

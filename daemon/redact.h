@@ -57,6 +57,9 @@ void redact_add(struct redact *r, const char *secret);
 void redact_add_header(struct redact *r, const char *line);
 /* A NULL-terminated array of header lines; NULL is a no-op. */
 void redact_add_headers(struct redact *r, const char *const *lines);
+/* The credentials a URL may carry: its user info (whole, and the password), and each query value,
+ * as written and percent-decoded (values under REDACT_MIN_LEN are left, like any short secret). */
+void redact_add_url(struct redact *r, const char *url);
 /* Every secret of the config: api_keys, upstream api keys, the MCP servers' headers. */
 void redact_add_config(struct redact *r, const struct config *cfg);
 /* 1 when r is NULL or holds nothing to look for. */

@@ -1351,6 +1351,7 @@ mcp_session_new(const struct mcp_session_env *env, const char *url, const char *
 		s->headers[i] = xstrdup(headers[i]);
 	s->secrets = redact_new();
 	redact_add_headers(s->secrets, (const char *const *)s->headers);
+	redact_add_url(s->secrets, s->url);
 	s->transport = transport;
 	s->tried = transport;
 	s->next_id = 1;

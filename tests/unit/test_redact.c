@@ -156,6 +156,42 @@ test_headers(void)
 	redact_free(r);
 }
 
+/* The credentials a URL carries: user info and query values, raw and percent-decoded; short values,
+ * the host, the path and the query's names are not secrets. */
+static void
+test_urls(void)
+{
+	static const struct {
+		const char *url, *text, *want;
+	} url_cases[] = {
+	        {"https://h.example/mcp?token=s3cr3t-token-1&x=1", "echo s3cr3t-token-1 x=1 h.example/mcp",
+	         "echo [redacted] x=1 h.example/mcp"},
+	        {"https://h/mcp?a=one-two%2Bthree&b=four+five+six#frag",
+	         "one-two%2Bthree one-two+three four five six", "[redacted] [redacted] [redacted]"},
+	        {"https://alice:pass-word-99@h/mcp", "user alice:pass-word-99, or pass-word-99 alone",
+	         "user [redacted], or [redacted] alone"},
+	        {"https://h/mcp?short=abc&empty=&novalue", "abc short empty novalue", NULL},
+	        {"https://h/mcp?t=%zzbad-escape%4", "%zzbad-escape%4", "[redacted]"},
+	        {"no scheme?token=abcdefghijkl", "abcdefghijkl", NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof url_cases / sizeof url_cases[0]; i++) {
+		struct redact *r = redact_new();
+		char *got;
+
+		redact_add_url(r, url_cases[i].url);
+		got = redact_text(r, url_cases[i].text, strlen(url_cases[i].text), NULL);
+		if (url_cases[i].want == NULL)
+			T(got == NULL);
+		else
+			T_STREQ(got ? got : "(nothing redacted)", url_cases[i].want);
+		free(got);
+		redact_free(r);
+	}
+	redact_add_url(NULL, "https://h/?t=abcdefghijkl");
+}
+
 static void
 test_config(void)
 {
@@ -355,6 +391,7 @@ main(void)
 	test_empty_set();
 	test_headers();
 	test_config();
+	test_urls();
 	test_inplace();
 	test_json();
 	test_long_text();
