@@ -137,7 +137,8 @@ describe('Unix socket', () => {
 		const d = await startDaemon();
 		try {
 			const before = fs.statSync(d.socketPath);
-			const second = await runCommand([daemonPath(), '-c', d.configPath], { timeoutMs: 15000 });
+			// Its own store: the same store would stop it at the store's lock before the socket's.
+			const second = await runCommand([daemonPath(), '-c', d.configPath, '-S', path.join(d.dir, 'second.db')], { timeoutMs: 15000 });
 			assert.notEqual(second.code, 0, `the second instance must fail; exit ${second.code}, log:\n${second.stderr}`);
 			assert.equal(second.signal, null, `the second instance died of ${second.signal}:\n${second.stderr}`);
 			assert.match(second.stderr, /lock/i, 'the message names the lock');
