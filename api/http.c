@@ -66,6 +66,7 @@ struct http_txn {
 	int headers_sent;
 	int finished;    /* no more output will be appended */
 	int close_after; /* the request body was not consumed: the connection cannot be reused */
+	int simple;      /* served without its body (serve_simple): a body it came with is only read past */
 	int body_done;   /* BODY_COMPLETION seen: the request is whole (see on_body_completion) */
 	int start_due;   /* the body is whole; the work starts at the next WRITEABLE */
 	int body_timed;  /* the body clock (on_body_timer) runs */
@@ -687,6 +688,28 @@ is_tcp_connection(struct lws *wsi)
 	return ss.ss_family != AF_UNIX;
 }
 
+/*
+ * A request refused before its body (401, 403, 404, 405) that announces one: the connection is not
+ * kept for a next request, and the close is staged like a 413's (bounded in time and bytes). Kept
+ * alive, lws would read the announced body past for as long as the peer trickles it, with nobody
+ * authenticated on the other end.
+ */
+static void
+refuse_body(struct http_txn *txn, struct lws *wsi)
+{
+	char cl[32];
+	int n = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		txn->close_after = 1;
+	} else if (n > 0 && strspn(cl, "0123456789") == (size_t)n) {
+		txn->body_expected = strtoull(cl, NULL, 10);
+		txn->close_after = txn->body_expected > 0;
+	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		txn->close_after = 1;
+	}
+}
+
 static int
 on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 {
@@ -712,12 +735,14 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 
 	if (is_tcp_connection(wsi)) {
 		if (!caller_allowed_tcp(txn, cfg)) {
+			refuse_body(txn, wsi);
 			txn_error(txn, 401, "authentication_error", "invalid_api_key", NULL,
 			          "a valid bearer token is required on this listener");
 			return 0;
 		}
 	} else if (!caller_allowed_unix(wsi, cfg, txn->identity, sizeof txn->identity, &txn->is_operator)) {
 		log_warnx("refused a caller on the Unix socket (%s)", txn->identity);
+		refuse_body(txn, wsi);
 		txn_error(txn, 403, "permission_denied", "permission_denied", NULL,
 		          "this user may not use toolhostd (see listen.unix.allow_uids / allow_gids)");
 		return 0;
@@ -725,20 +750,24 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 
 	method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
 	if (strlen(path) >= HTTP_PATH_MAX) {
+		refuse_body(txn, wsi);
 		txn_error(txn, 404, "not_found", NULL, NULL, "no such endpoint");
 		return 0;
 	}
 	txn->route = route_path(path, method, txn->id, sizeof txn->id, &method_ok);
 	if (txn->route == ROUTE_NONE) {
+		refuse_body(txn, wsi);
 		txn_error(txn, 404, "not_found", NULL, NULL, "no such endpoint");
 		return 0;
 	}
 	if (!method_ok) {
+		refuse_body(txn, wsi);
 		txn_error(txn, 405, "invalid_request", "method_not_allowed", NULL,
 		          "method not allowed on this endpoint");
 		return 0;
 	}
 	if (method != LWSHUMETH_POST) {
+		txn->simple = 1;
 		serve_simple(txn, wsi);
 		return 0;
 	}
@@ -867,8 +896,8 @@ on_body_completion(struct http_conn *conn, struct lws *wsi)
 			txn->body_timed = 0;
 			lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
 		}
-		if (txn->status != 0)
-			return 0; /* refused already; lws only read the body past */
+		if (txn->status != 0 || txn->simple)
+			return 0; /* refused already, or served without it: lws only read the body past */
 		/* The headers are no longer needed: free the header table for other connections. */
 		lws_http_headers_detach(wsi);
 		txn->start_due = 1;

@@ -98,9 +98,11 @@ function exchange(target, writes, { timeoutMs = 8000 } = {}) {
 			finish();
 		});
 		sock.on('connect', async () => {
+			// Stops once the exchange is over: a long trickle's pauses would keep the process alive.
 			for (const w of writes) {
+				if (done || sock.destroyed) break;
 				if (typeof w === 'number') await sleep(w);
-				else if (!sock.destroyed) sock.write(w);
+				else sock.write(w);
 			}
 		});
 	});
@@ -385,6 +387,27 @@ describe('HTTP strictness and status lines', () => {
 			assert.equal(e.code, 'invalid_content_length', what);
 		}
 		assert.equal(d.upstream.chatRequests().length, served, 'nothing reached the upstream');
+	});
+
+	// A refusal before the body (here 401 on TCP) of a request that announces a body: the connection
+	// is not kept for lws to read the announced body past at the peer's pace; it closes, bounded.
+	it('a request refused before its announced body is closed, not read past at the peer\'s pace', T, async () => {
+		const head = 'POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n';
+		const trickle = [];
+		for (let i = 0; i < 12; i++) trickle.push(500, 'x');
+		const r = await exchange(tcp, [head, ...trickle], { timeoutMs: 9000 });
+		assert.ok(r.answers.length >= 1, 'no answer');
+		expectEnvelope(r.answers[0], 401, 'no bearer');
+		assert.ok(r.closed && !r.timedOut, `the connection stays open while the body trickles (closed ${r.closed}, timed out ${r.timedOut})`);
+	});
+
+	// A GET that carries a body is served as a GET: its body is read past (it used to be taken for a
+	// POST body and answered 500 "unrouted request" while the listing was still on its way).
+	it('a GET with a body is answered as the GET', T, async () => {
+		const r = await exchange({ socketPath: d.socketPath }, ['GET /v1/models HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnull'], { timeoutMs: 5000 });
+		assert.equal(r.answers.length, 1, JSON.stringify(r.answers));
+		assert.equal(r.answers[0].status, 200, r.answers[0].body);
+		assert.equal(JSON.parse(r.answers[0].body).object, 'list');
 	});
 
 	// Every status line carries its RFC 9110 reason phrase (lws 4.1 writes none for 429 or 431 and
