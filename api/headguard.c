@@ -147,6 +147,9 @@ headguard_check(const char *data, size_t len, size_t cap, size_t *head_len, stru
 			if (c == ' ') {
 				st = S_VERSION;
 				mark = i + 1;
+			} else if (c == '\r') {
+				return refuse(err, 400, "invalid_request_line",
+				              "the request line is not \"METHOD /path HTTP/1.1\"");
 			} else if (c < 0x21 || c > 0x7e) {
 				return refuse_byte(
 				        err, "invalid_request_target", c,
