@@ -113,6 +113,15 @@ refuse_byte(struct api_error *err, const char *code, unsigned char c, const char
 	return refuse(err, 400, code, otherwise);
 }
 
+static enum headguard_verdict
+too_many_fields(struct api_error *err)
+{
+	api_error_set(err, 431, "invalid_request", "header_too_large", NULL,
+	              "the request head has more than %d fields (header lines and query arguments)",
+	              HEADGUARD_MAX_FIELDS);
+	return HEADGUARD_BAD;
+}
+
 enum head_state { S_METHOD, S_TARGET, S_PCT1, S_PCT2, S_VERSION, S_LF, S_LINE, S_NAME, S_VALUE, S_END_LF };
 
 enum headguard_verdict
@@ -156,11 +165,11 @@ headguard_check(const char *data, size_t len, size_t cap, size_t *head_len, stru
 				        "the request target has a byte that is not printable ASCII");
 			} else if (c == '%') {
 				st = S_PCT1;
-			} else if (c == '?' && !in_query) {
+			} else if ((c == '?' && !in_query) || (in_query && (c == '&' || c == ';'))) {
+				/* lws keeps the query, and each of its arguments, as a fragment */
 				in_query = 1;
-				fields++;
-			} else if (in_query && (c == '&' || c == ';')) {
-				fields++; /* lws keeps each query argument as a fragment */
+				if (++fields > HEADGUARD_MAX_FIELDS)
+					return too_many_fields(err);
 			}
 			break;
 		case S_PCT1:
@@ -215,13 +224,8 @@ headguard_check(const char *data, size_t len, size_t cap, size_t *head_len, stru
 			if (!is_tchar(c))
 				return refuse_byte(err, "invalid_header", c,
 				                   "a header line must be \"name: value\" with a token name");
-			if (++fields > HEADGUARD_MAX_FIELDS) {
-				snprintf(msg, sizeof msg,
-				         "the request head has more than %d fields (header lines and query "
-				         "arguments)",
-				         HEADGUARD_MAX_FIELDS);
-				return refuse(err, 431, "header_too_large", msg);
-			}
+			if (++fields > HEADGUARD_MAX_FIELDS)
+				return too_many_fields(err);
 			st = S_NAME;
 			break;
 		case S_NAME:

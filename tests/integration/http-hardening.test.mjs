@@ -467,6 +467,12 @@ describe('malformed and oversize request heads (the head guard)', () => {
 		{ name: 'a head over max_header_bytes', bytes: health(auth, `X-Big: ${'x'.repeat(MAX_HEAD * 2)}\r\n`), status: 431, code: 'header_too_large' },
 		{ name: 'more header lines than lws holds', bytes: health(auth, 'Accept: x\r\n'.repeat(100)), status: 431, code: 'header_too_large' },
 		{
+			name: 'more query arguments than lws holds',
+			bytes: `GET /healthz?${Array.from({ length: 100 }, (_, i) => `a${i}`).join('&')} HTTP/1.1\r\nHost: localhost\r\n${auth}Connection: close\r\n\r\n`,
+			status: 431,
+			code: 'header_too_large',
+		},
+		{
 			name: 'a NUL in a POST header, the body following',
 			bytes: `POST /v1/responses HTTP/1.1\r\nHost: localhost\r\n${auth}X-Note: \0\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n${BODY}`,
 			status: 400,
