@@ -35,7 +35,8 @@
  * per connection, never per request), so the defects above remain for a second request on the same
  * connection.
  *
- * The cap is fixed at start, like lws' header space: headguard_cap() turns limits.max_header_bytes
+ * The cap and the timeout are fixed at start (a reload does not change them), like lws' header
+ * space and its timeouts: headguard_cap() turns limits.max_header_bytes
  * into the guard's cap and headguard_lws_header_data() into the lws context's
  * max_http_header_data, with the room lws needs beyond the raw head (it stores each header whose
  * name it does not know with 8 bytes of bookkeeping), so that a head the guard lets through is
