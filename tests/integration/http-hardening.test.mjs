@@ -98,7 +98,9 @@ function exchange(target, writes, { timeoutMs = 8000 } = {}) {
 			finish();
 		});
 		sock.on('connect', async () => {
+			// Stops with the exchange: a trickle still sleeping would keep the process alive.
 			for (const w of writes) {
+				if (done) break;
 				if (typeof w === 'number') await sleep(w);
 				else if (!sock.destroyed) sock.write(w);
 			}
