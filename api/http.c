@@ -22,7 +22,6 @@
 #define HTTP_OUT_HIGH           ((size_t)256 * 1024)
 #define HTTP_PATH_MAX           256
 #define HTTP_IDLE_KEEP          1024 /* bytes an empty output buffer may keep between writes */
-#define HTTP_SERVED_VERSION     "2026-04-24"
 #define HTTP_BODY_TICK_US       ((lws_usec_t)1000 * 1000) /* how often a body in progress is timed */
 #define HTTP_BODY_RATE_GRACE_MS 2000                      /* a body's rate is judged from then on */
 /* How long and how much of an unread body is read past after an early answer (on_writeable). */
@@ -199,8 +198,8 @@ static const struct engine_sink http_sink = {
 
 /* The reason phrases of RFC 9110 for every status the daemon sends. lws 4.1 knows 400..417 (some by
  * older names) and 500..505 only, and writes "HTTP/1.1 429 " with none for the others. */
-static const char *
-reason_phrase(int status)
+const char *
+http_reason_phrase(int status)
 {
 	static const struct {
 		int status;
@@ -220,9 +219,11 @@ reason_phrase(int status)
 	        {429, "Too Many Requests"},
 	        {431, "Request Header Fields Too Large"},
 	        {500, "Internal Server Error"},
+	        {501, "Not Implemented"},
 	        {502, "Bad Gateway"},
 	        {503, "Service Unavailable"},
 	        {504, "Gateway Timeout"},
+	        {505, "HTTP Version Not Supported"},
 	};
 	size_t i;
 
@@ -245,7 +246,7 @@ fix_status_line(unsigned char *start, unsigned char **p, unsigned char *end, int
 	if (eol == NULL)
 		return -1;
 	eol += 2;
-	n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+	n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, http_reason_phrase(status));
 	rest = (size_t)(*p - eol);
 	if (n <= 0 || start + n + rest > end)
 		return -1;
@@ -950,8 +951,10 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		return -1;
 	case LWS_CALLBACK_WSI_CREATE:
 		/* Once per adopted socket, and WSI_DESTROY once when it is closed: the count covers a
-		 * connection from accept to close, also before its first request (the protocol binds,
-		 * and the per-session data exists, only once a request arrives). */
+		 * connection from adoption to close, also before its first request is served (the
+		 * protocol binds, and the per-session data exists, only once a request arrives). Before
+		 * adoption api/headguard counts it; adoption moves it from one count to the other within
+		 * one call, so none is missed in between. */
 		if ((ctx = vhost_ctx(wsi)) != NULL)
 			ctx->connections++;
 		break;

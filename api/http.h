@@ -25,11 +25,17 @@ struct lws_protocols;
 struct http_ctx {
 	struct engine_ctx *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
-	size_t connections; /* caller connections from accept to close, silent and idle ones too */
+	size_t connections; /* connections lws holds, from adoption to close, silent and idle ones too
+	                     * (those still in api/headguard are counted there) */
 	size_t busy;        /* requests not yet fully written (a drain waits for 0) */
 };
 
+/* The Open Responses version every answer names (openresponses-version). */
+#define HTTP_SERVED_VERSION "2026-04-24"
+
 /* The protocol list for lws_context_creation_info.protocols (NULL-terminated, static). */
 const struct lws_protocols *http_protocols(void);
+/* The RFC 9110 reason phrase of every status the daemon sends (static; a generic one otherwise). */
+const char *http_reason_phrase(int status);
 
 #endif

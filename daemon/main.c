@@ -20,6 +20,7 @@
 
 #include "api/engine.h"
 #include "mcpclient/mcpclient.h"
+#include "api/headguard.h"
 #include "api/http.h"
 #include "api/models.h"
 #include "daemon/config.h"
@@ -46,6 +47,7 @@ struct daemon {
 	struct http_ctx http;
 	struct lws_context *lws;
 	struct lws_vhost *vhost; /* one for every listener: see api/http.h on how callers are told apart */
+	struct headguard *guard; /* every accepted socket's first head, before lws */
 	struct listen_set *listeners;
 
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -169,22 +171,32 @@ load_config(struct daemon *d, char *err, size_t errlen)
 	return cfg;
 }
 
-/* Every listener's connections go to the one vhost; api/http tells them apart by the socket itself. */
+/* A connection whose first head passed the guard: to the one vhost of every listener (api/http
+ * tells them apart by the socket itself). */
+static void
+on_head_ready(void *ud, int fd)
+{
+	struct daemon *d = ud;
+
+	if (lws_adopt_socket_vhost(d->vhost, fd) == NULL) {
+		/* lws closes the fd itself when adoption fails. */
+		log_warnx("could not adopt an accepted connection");
+	}
+}
+
+/* One limit for every connection, whether lws holds it or the guard still does. */
 static void
 on_accept(void *ud, int fd, enum listen_kind kind)
 {
 	struct daemon *d = ud;
 
-	if (d->http.connections >= d->cfg->limits.max_connections) {
+	if (d->http.connections + headguard_pending(d->guard) >= d->cfg->limits.max_connections) {
 		log_warnx("connection limit (%u) reached; refusing a connection",
 		          d->cfg->limits.max_connections);
 		close(fd);
 		return;
 	}
-	if (lws_adopt_socket_vhost(d->vhost, fd) == NULL) {
-		/* lws closes the fd itself when adoption fails. */
-		log_warnx("could not adopt an accepted connection");
-	}
+	headguard_take(d->guard, fd);
 }
 
 static void
@@ -398,7 +410,8 @@ start(struct daemon *d)
 	struct lws_context_creation_info info;
 	void *foreign[1];
 	char err[512];
-	unsigned hdr = (unsigned)d->cfg->limits.max_header_bytes;
+	/* The guard's cap and lws' header space are one number's (see api/headguard.h). */
+	size_t head_cap = headguard_cap(d->cfg->limits.max_header_bytes);
 
 	d->store = store_open(d->cfg->store_path, err, sizeof err);
 	if (d->store == NULL) {
@@ -441,7 +454,7 @@ start(struct daemon *d)
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.foreign_loops = foreign;
 	info.pcontext = &d->lws;
-	info.max_http_header_data = (unsigned short)(hdr > 65535 ? 65535 : hdr);
+	info.max_http_header_data = headguard_lws_header_data(head_cap);
 	info.max_http_header_pool = 1024;
 	info.fd_limit_per_thread = d->cfg->limits.max_connections + 256;
 	info.timeout_secs = d->cfg->limits.header_timeout_s;
@@ -458,6 +471,12 @@ start(struct daemon *d)
 	d->vhost = make_vhost(d);
 	if (d->vhost == NULL) {
 		log_err("lws_create_vhost failed");
+		return -1;
+	}
+	d->guard = headguard_new(&d->loop, head_cap, d->cfg->limits.header_timeout_s, on_head_ready, d, err,
+	                         sizeof err);
+	if (d->guard == NULL) {
+		log_err("%s", err);
 		return -1;
 	}
 	if (sd_listen_fds(0) <= 0 && make_parent_dirs(d->cfg->unix_path, err, sizeof err) < 0) {
@@ -507,6 +526,8 @@ stop(struct daemon *d)
 
 	listen_free(d->listeners);
 	d->listeners = NULL;
+	/* Connections still waiting for their head are closed; their handles close with the loop. */
+	headguard_stop(d->guard);
 	if (d->lws)
 		lws_context_destroy(d->lws);
 	for (i = 0; d->lws && i < 10; i++) {
@@ -520,6 +541,8 @@ stop(struct daemon *d)
 	if (d->xfer)
 		xfer_ctx_free(d->xfer);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
+	headguard_free(d->guard);
+	d->guard = NULL;
 	models_cleanup();
 	explicit_bzero(d->engine.compact_key, sizeof d->engine.compact_key);
 	store_close(d->store);

@@ -434,3 +434,168 @@ describe('HTTP strictness and status lines', () => {
 		}
 	});
 });
+
+describe('malformed and oversize request heads (the head guard)', () => {
+	// lws 4.1.6 hung on a control byte in a header value or a header line without a colon, reset a
+	// head over its header space, and answered an unparseable request line with its own HTML 403.
+	// The daemon checks each connection's first head before lws sees it: every case below gets the
+	// JSON envelope with a reason phrase and Connection: close, then the connection is closed.
+	const MAX_HEAD = 2048;
+	const TIMEOUT_S = 2;
+	let d;
+	let tcp;
+	before(async () => {
+		const port = await freePort();
+		d = await startDaemon({
+			config: {
+				listen: { tcp: { address: '127.0.0.1', port } },
+				api_keys: [{ name: 'ci', key: KEY }],
+				limits: { max_header_bytes: MAX_HEAD, header_timeout_s: TIMEOUT_S },
+			},
+		});
+		tcp = { host: '127.0.0.1', port };
+	}, T);
+	after(async () => {
+		if (d) await d.stop();
+	}, STOP);
+
+	const listeners = () => [
+		{ name: 'Unix socket', target: { socketPath: d.socketPath }, auth: '' },
+		{ name: 'TCP', target: tcp, auth: `Authorization: Bearer ${KEY}\r\n` },
+	];
+	const health = (auth, extra = '') => `GET /healthz HTTP/1.1\r\nHost: localhost\r\n${auth}${extra}Connection: close\r\n\r\n`;
+	const healthz = async (what) => {
+		const h = await exchange({ socketPath: d.socketPath }, [health('')], { timeoutMs: 5000 });
+		assert.deepEqual(h.answers.map((a) => a.status), [200], `${what}: /healthz on another connection`);
+	};
+	// Short headers the server has no name for: lws stores each with 8 bytes of its own, so a head
+	// under the cap made of many of them overflowed lws' header space when that was the cap itself.
+	const manyHeaders = (n) => Array.from({ length: n }, (_, i) => `X-H${String(i).padStart(2, '0')}: ${'v'.repeat(13)}\r\n`).join('');
+
+	const cases = (auth) => [
+		{ name: 'a NUL in a header value', bytes: health(auth, 'X-Note: a\0b\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'a 0x01 in a header value', bytes: health(auth, 'X-Note: a\x01b\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'a DEL in a header value', bytes: health(auth, 'X-Note: a\x7fb\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'GARBAGE', bytes: 'GARBAGE\r\n\r\n', status: 400, code: 'invalid_request_line' },
+		{ name: 'a bad request line', bytes: `GET /healthz\r\nHost: localhost\r\n${auth}\r\n`, status: 400, code: 'invalid_request_line' },
+		{ name: 'a header line without a colon', bytes: health(auth, 'NoColonHere\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'a space before the colon', bytes: health(auth, 'X-Note : a\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'bare LF line ends', bytes: `GET /healthz HTTP/1.1\nHost: localhost\n${auth.replace('\r\n', '\n')}\n`, status: 400 },
+		{ name: 'a bare CR', bytes: health(auth, 'X-Note: a\rb\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'obsolete line folding', bytes: health(auth, 'X-Note: a\r\n b\r\n'), status: 400, code: 'invalid_header' },
+		{ name: 'an absolute-form target', bytes: `GET http://localhost/healthz HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n`, status: 400, code: 'invalid_request_target' },
+		{ name: 'a bad %-escape', bytes: `GET /healthz%zz HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n`, status: 400, code: 'invalid_request_target' },
+		{ name: 'an unknown method', bytes: `BREW /healthz HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n`, status: 501, code: 'method_not_implemented' },
+		{ name: 'HTTP/2.0 in an HTTP/1 request line', bytes: `GET /healthz HTTP/2.0\r\nHost: localhost\r\n${auth}\r\n`, status: 505, code: 'http_version_not_supported' },
+		{ name: 'a head over max_header_bytes', bytes: health(auth, `X-Big: ${'x'.repeat(MAX_HEAD * 2)}\r\n`), status: 431, code: 'header_too_large' },
+		{ name: 'more header lines than lws holds', bytes: health(auth, 'Accept: x\r\n'.repeat(100)), status: 431, code: 'header_too_large' },
+		{
+			name: 'more query arguments than lws holds',
+			bytes: `GET /healthz?${Array.from({ length: 100 }, (_, i) => `a${i}`).join('&')} HTTP/1.1\r\nHost: localhost\r\n${auth}Connection: close\r\n\r\n`,
+			status: 431,
+			code: 'header_too_large',
+		},
+		{
+			name: 'a NUL in a POST header, the body following',
+			bytes: `POST /v1/responses HTTP/1.1\r\nHost: localhost\r\n${auth}X-Note: \0\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n${BODY}`,
+			status: 400,
+			code: 'invalid_header',
+		},
+	];
+
+	const REASONS = { 400: 'Bad Request', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 505: 'HTTP Version Not Supported', 408: 'Request Timeout' };
+
+	it('each malformed or oversize head: its status and reason, the JSON envelope, Connection: close, then closed', T, async (t) => {
+		const served = d.upstream.chatRequests().length;
+		for (const l of listeners()) {
+			for (const c of cases(l.auth)) {
+				const what = `${l.name}, ${c.name}`;
+				const r = await exchange(l.target, [Buffer.from(c.bytes, 'latin1')], { timeoutMs: 5000 });
+				t.diagnostic(`${what}: ${r.answers.map((a) => `${a.status} ${a.reason}`).join(', ')}${r.closed ? ', then closed' : ''}${r.error ? ` (${r.error})` : ''}`);
+				assert.ok(!r.timedOut, `${what}: the connection hung`);
+				assert.ok(r.closed, `${what}: closed after the answer`);
+				assert.equal(r.answers.length, 1, `${what}: one answer`);
+				const a = r.answers[0];
+				const e = expectEnvelope(a, c.status, what);
+				assert.equal(a.reason, REASONS[c.status], `${what}: the reason phrase`);
+				assert.equal(a.headers.connection, 'close', `${what}: says it closes`);
+				assert.equal(e.type, 'invalid_request', what);
+				if (c.code) assert.equal(e.code, c.code, what);
+				await healthz(what);
+			}
+		}
+		await sleep(200);
+		assert.equal(d.upstream.chatRequests().length, served, 'no refused POST reached the upstream');
+	});
+
+	it('a head just under max_header_bytes made of many short headers is served', T, async () => {
+		for (const l of listeners()) {
+			const bytes = health(l.auth, manyHeaders(80));
+			assert.ok(bytes.length <= MAX_HEAD && bytes.length > MAX_HEAD - 400, `the head is ${bytes.length} bytes`);
+			const r = await exchange(l.target, [bytes], { timeoutMs: 5000 });
+			assert.deepEqual(r.answers.map((a) => a.status), [200], `${l.name}: ${r.error ?? ''}`);
+		}
+	});
+
+	it('a head split across several writes with pauses is served; a POST so split runs', T, async () => {
+		for (const l of listeners()) {
+			const head = health(l.auth);
+			const r = await exchange(l.target, [head.slice(0, 3), 100, head.slice(3, 20), 100, head.slice(20, -2), 150, head.slice(-2)], {
+				timeoutMs: 5000,
+			});
+			assert.deepEqual(r.answers.map((a) => a.status), [200], `${l.name}: GET`);
+			const post = postHead(l.auth, BODY);
+			const p = await exchange(l.target, [post.slice(0, 30), 100, post.slice(30), 50, BODY], { timeoutMs: 1500 });
+			assert.equal(p.answers[0]?.status, 200, `${l.name}: POST ${p.answers[0]?.body}`);
+			assert.equal(outputText(validateResponse(JSON.parse(p.answers[0].body))), 'pipelined');
+		}
+	});
+
+	it('a bad byte in the second piece of a split head is refused as soon as it comes', T, async () => {
+		for (const l of listeners()) {
+			const r = await exchange(l.target, ['GET /healthz HTTP/1.1\r\nHost: localhost\r\n', 100, 'X-Note: \x01'], { timeoutMs: 5000 });
+			assert.ok(!r.timedOut && r.closed, `${l.name}: answered and closed without the rest of the head`);
+			expectEnvelope(r.answers[0], 400, l.name);
+		}
+	});
+
+	it('a head slower than header_timeout_s gets a 408 and is closed; a silent connection is closed unanswered', T, async () => {
+		for (const l of listeners()) {
+			const t0 = Date.now();
+			const writes = ['GET /healthz HTTP/1.1\r\n'];
+			for (let i = 0; i < 12; i++) writes.push(400, `X-Slow-${i}: a\r\n`);
+			const r = await exchange(l.target, writes, { timeoutMs: 9000 });
+			const took = Date.now() - t0;
+			assert.ok(!r.timedOut && r.closed, `${l.name}: still open after ${took} ms`);
+			assert.ok(took < TIMEOUT_S * 1000 + 2000, `${l.name}: closed after ${took} ms (header_timeout_s ${TIMEOUT_S})`);
+			const e = expectEnvelope(r.answers[0], 408, l.name);
+			assert.equal(e.code, 'header_timeout');
+			assert.equal(r.answers[0].reason, 'Request Timeout');
+			const s = await exchange(l.target, [], { timeoutMs: 9000 });
+			assert.ok(!s.timedOut && s.closed, `${l.name}: a silent connection is closed`);
+			assert.equal(s.answers.length, 0, `${l.name}: nothing is sent to a connection that sent nothing`);
+			await healthz(l.name);
+		}
+	});
+
+	it('/healthz is served on another connection while heads are held open, and a kept-alive connection serves several requests', T, async () => {
+		const held = listeners().map((l) => {
+			const s = net.connect(l.target.socketPath ? { path: l.target.socketPath } : l.target);
+			s.on('error', () => {});
+			s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n'));
+			return s;
+		});
+		try {
+			await sleep(100);
+			await healthz('while heads are held');
+			for (const l of listeners()) {
+				const get = `GET /healthz HTTP/1.1\r\nHost: localhost\r\n${l.auth}\r\n`;
+				const r = await exchange(l.target, [get, 100, get, 100, POST(l.auth), 300, get], { timeoutMs: 2000 });
+				assert.deepEqual(r.answers.map((a) => a.status), [200, 200, 200, 200], `${l.name}: kept alive`);
+				assert.equal(outputText(validateResponse(JSON.parse(r.answers[2].body))), 'pipelined');
+			}
+		} finally {
+			for (const s of held) s.destroy();
+		}
+	});
+});
