@@ -353,7 +353,7 @@ run_point() { # target mode c
 	if [ "$target" = toolhostd ]; then
 		args+=(--unix "$SOCK" --url http://localhost/v1/responses)
 	elif [ "$target" = toolhostd-tcp ]; then
-		args+=(--url "http://127.0.0.1:$TCP_PORT/v1/responses" --header "Authorization: Bearer $TCP_KEY")
+		args+=(--url "http://127.0.0.1:$FAST_TCP_PORT/v1/responses" --header "Authorization: Bearer $TCP_KEY")
 	elif [ "$mode" = stream ]; then
 		args+=(--url "$base/v1/chat/completions")
 	else
@@ -418,6 +418,7 @@ TARGETS=(toolhostd direct proxy)
 if [ "$DIRECT_ONLY" != 1 ]; then
 	free_port
 	TCP_PORT=$FREE
+	FAST_TCP_PORT=$FREE # the fast daemon's; TCP_PORT is cleared so that later daemons get no TCP listener
 	start_daemon fast "$UP/v1"
 	TCP_PORT=""
 	check_daemon
