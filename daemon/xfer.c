@@ -108,8 +108,8 @@ struct xfer {
 	uint64_t idle_ms; /* 0: no idle deadline */
 	uint64_t last_rx; /* uv_now() of the last byte received (or of the start, or of the resume) */
 	struct idle_class *idle_cls; /* the list x is on; NULL when off (paused, done, no deadline) */
-	int sends;          /* times curl was about to send the request (CURLOPT_PREREQFUNCTION) */
-	int resend_refused; /* the second one was refused */
+	int sends;                   /* times curl was about to send the request (CURLOPT_PREREQFUNCTION) */
+	int resend_refused;          /* the second one was refused */
 	char errbuf[CURL_ERROR_SIZE];
 	struct xfer *prev, *next;
 	struct xfer *reap_next;
