@@ -1217,6 +1217,18 @@ done:
 	return result;
 }
 
+/* The first write of an audit batch opens the transaction the next ones join. */
+static int
+audit_batch_join(struct store *s, const char *what)
+{
+	if (s->audit_pending == 0 && sqlite3_get_autocommit(s->db) &&
+	    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		set_db_err(s, what);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_audit_add(struct store *s, const struct store_audit *row)
 {
@@ -1230,12 +1242,8 @@ store_audit_add(struct store *s, const struct store_audit *row)
 		set_err(s, "%s: missing row", what);
 		return -1;
 	}
-	/* The first row of a batch opens the transaction the next ones join. */
-	if (s->audit_pending == 0 && sqlite3_get_autocommit(s->db) &&
-	    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		set_db_err(s, what);
+	if (audit_batch_join(s, what) < 0)
 		return -1;
-	}
 	st = s->stmt[STMT_AUDIT_ADD];
 	if (bind_int(s, st, 1, row->at_ms, what) == -1 ||
 	    bind_text_or_null(s, st, 2, row->response_id, what) == -1 ||
@@ -1308,11 +1316,8 @@ store_audit_end(struct store *s, int64_t id, const char *outcome, const char *er
 	}
 	/* Batched like store_audit_add: a completion lost in a crash leaves the row open, and the next
 	 * start marks it interrupted, which is what the log can honestly say then. */
-	if (s->audit_pending == 0 && sqlite3_get_autocommit(s->db) &&
-	    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		set_db_err(s, what);
+	if (audit_batch_join(s, what) < 0)
 		return -1;
-	}
 	st = s->stmt[STMT_AUDIT_END];
 	if (bind_int(s, st, 1, id, what) == -1 || bind_text(s, st, 2, outcome, what) == -1 ||
 	    bind_text_or_null(s, st, 3, error, what) == -1 || bind_int(s, st, 4, duration_ms, what) == -1)
