@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include "api/ws.h"
+
 struct engine_ctx;
 struct lws_protocols;
 
@@ -28,6 +30,7 @@ struct http_ctx {
 	size_t connections; /* connections lws holds, from adoption to close, silent and idle ones too
 	                     * (those still in api/headguard are counted there) */
 	size_t busy;        /* requests not yet fully written (a drain waits for 0) */
+	struct ws_stats ws; /* api/ws: WebSocket connections, turns, closes */
 };
 
 /* The Open Responses version every answer names (openresponses-version). */

@@ -451,7 +451,9 @@ start(struct daemon *d)
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
 	memset(&info, 0, sizeof info);
 	foreign[0] = &d->loop;
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	/* VALIDATE_UTF8: a WebSocket text message that is not UTF-8 is closed with 1007 (RFC 6455 8.1). */
+	info.options =
+	        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = foreign;
 	info.pcontext = &d->lws;
 	info.max_http_header_data = headguard_lws_header_data(head_cap);
