@@ -145,6 +145,14 @@ send_error(struct ws_conn *c, const struct api_error *e, const char *stream_id)
 	json_decref(env);
 }
 
+/* One of wsmsg's fixed envelopes (consumed). */
+static void
+send_fixed(struct ws_conn *c, json_t *env)
+{
+	out_json(c, env);
+	json_decref(env);
+}
+
 static void
 close_after_output(struct ws_conn *c, enum lws_close_status code, enum ws_close_reason why)
 {
@@ -387,12 +395,7 @@ turn_next(struct ws_conn *c)
 		t->next = NULL;
 		if (age_reached(c)) {
 			/* Never cut a running turn: the limit is only looked at between turns (notes 4). */
-			api_error_set(
-			        &e, 400, "invalid_request_error", "websocket_connection_limit_reached", NULL,
-			        "Responses websocket connection limit reached (%u minutes). Create a new "
-			        "websocket connection to continue.",
-			        c->cfg->websocket.max_age_s / 60);
-			send_error(c, &e, NULL);
+			send_fixed(c, wsmsg_connection_limit(t->stream_id));
 			turn_free(t);
 			close_after_output(c, LWS_CLOSE_STATUS_NORMAL, WS_CLOSE_AGE_LIMIT);
 			return;
@@ -432,10 +435,7 @@ on_create(struct ws_conn *c, struct wsmsg *m)
 	}
 	if (c->queued >= c->cfg->websocket.queue_max && (c->running || c->queue_head)) {
 		request_free(req);
-		api_error_set(&e, 429, "too_many_requests", "too_many_requests", NULL,
-		              "too many response.create messages waiting on this connection (at most %u)",
-		              c->cfg->websocket.queue_max);
-		send_error(c, &e, m->stream_id);
+		send_fixed(c, wsmsg_too_many_requests(m->stream_id));
 		return;
 	}
 	t = xcalloc(1, sizeof *t);
@@ -458,14 +458,14 @@ on_message(struct ws_conn *c, const char *data, size_t len)
 	struct wsmsg m;
 	json_t *ev;
 
-	wsmsg_parse(data, len, &m);
+	wsmsg_parse(data, len, 0, &m);
 	switch (m.kind) {
 	case WSMSG_CREATE:
 		on_create(c, &m);
 		break;
 	case WSMSG_STEER:
 		/* Steering is not offered: the running turn goes on, the refusal names what was sent. */
-		ev = wsmsg_steer_refusal(&m, c->running ? c->running->sent : 0);
+		ev = wsmsg_steer_refusal(m.steer, c->running ? (long long)c->running->sent : 0, m.stream_id);
 		out_json(c, ev);
 		json_decref(ev);
 		break;
@@ -482,7 +482,6 @@ static int
 on_receive(struct ws_conn *c, const char *in, size_t len)
 {
 	size_t cap = c->cfg->websocket.max_message_bytes;
-	struct api_error e;
 
 	c->last_rx_ms = util_mono_ms();
 	if (c->rx_dropping || c->closing)
@@ -494,9 +493,7 @@ on_receive(struct ws_conn *c, const char *in, size_t len)
 	}
 	c->rx_seen += len;
 	if (c->rx_seen > cap) {
-		api_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-		              "a message may be at most %zu bytes (websocket.max_message_bytes)", cap);
-		send_error(c, &e, NULL);
+		send_fixed(c, wsmsg_too_large(cap));
 		buf_free(&c->rx);
 		buf_init(&c->rx, cap);
 		c->rx_dropping = 1;
@@ -510,9 +507,7 @@ on_receive(struct ws_conn *c, const char *in, size_t len)
 	if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi) > 0)
 		return 0;
 	if (c->rx_binary) {
-		api_error_set(&e, 400, "invalid_request_error", "binary_frame_not_supported", NULL,
-		              "only text messages are accepted");
-		send_error(c, &e, NULL);
+		send_fixed(c, wsmsg_binary_frame());
 	} else {
 		on_message(c, c->rx.data ? c->rx.data : "", c->rx.len);
 	}
