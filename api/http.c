@@ -186,6 +186,8 @@ sink_finish(void *ud, int http_status, const json_t *body, const char *retry_aft
 }
 
 static const struct engine_sink http_sink = {
+        .framing = EVENTS_SSE,
+        .keepalive_event = 0,
         .on_stream_start = sink_stream_start,
         .on_event = sink_event,
         .congested = sink_congested,
@@ -598,7 +600,7 @@ serve_body(struct http_txn *txn)
 	if (txn->route == ROUTE_COMPACT)
 		txn->job = engine_compact_start(txn->ctx->engine, req, &caller, &http_sink, txn);
 	else
-		txn->job = engine_job_start(txn->ctx->engine, req, &caller, &http_sink, txn);
+		txn->job = engine_job_start(txn->ctx->engine, req, &caller, NULL, &http_sink, txn);
 }
 
 static int
