@@ -21,10 +21,12 @@
 #include "api/ws.h"
 
 struct engine_ctx;
+struct api_env;
 struct lws_protocols;
 
 /* Shared by both vhosts; owned by main. */
 struct http_ctx {
+	struct api_env *env;
 	struct engine_ctx *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
 	size_t connections; /* connections lws holds, from adoption to close, silent and idle ones too

@@ -1209,6 +1209,7 @@ config_defaults(struct config *out)
 	size_t n;
 
 	memset(out, 0, sizeof *out);
+	out->refs = 1;
 	/* systemd joins several RuntimeDirectory= entries with ':'; the socket goes in the first. */
 	n = rd ? strcspn(rd, ":") : 0;
 	if (n > 0)
@@ -1364,6 +1365,23 @@ done:
 	}
 	close(fd);
 	return result;
+}
+
+struct config *
+config_hold(struct config *c)
+{
+	if (c)
+		c->refs++;
+	return c;
+}
+
+void
+config_release(struct config *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	config_free(c);
+	free(c);
 }
 
 void

@@ -180,6 +180,9 @@ struct config {
 	struct config_mcp_policy mcp_policy;
 	struct config_websocket websocket;
 	int log_level; /* enum log_level */
+	/* Holders of a heap config (config_hold / config_release): main, and every response running
+	 * over it. config_defaults sets 1 (the loader's caller). */
+	unsigned refs;
 };
 
 /* Fills *out with the defaults (no upstreams); config_load_* call it themselves. */
@@ -190,6 +193,11 @@ int config_load_file(const char *path, struct config *out, char *err, size_t err
 /* The same from a string (used by tests and the fuzzer). */
 int config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen);
 void config_free(struct config *c);
+/* A heap config (xcalloc'ed, loaded) is shared by reference: a SIGHUP swaps main's copy while
+ * running responses keep theirs. config_hold adds a holder and returns c; config_release drops one
+ * and, at the last, does config_free and frees c itself. NULL is ignored. Loop thread only. */
+struct config *config_hold(struct config *c);
+void config_release(struct config *c);
 /* The upstream called name, or the default one when name is NULL; NULL when none matches. */
 const struct config_upstream *config_upstream_find(const struct config *c, const char *name);
 
