@@ -914,7 +914,9 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 }
 
 static const struct lws_protocols protocols[] = {
-        {"http", http_cb, sizeof(struct http_conn), 0, 0, NULL, 0},
+        /* rx_buffer_size: lws allocates it (+LWS_PRE) for every WebSocket connection at its upgrade;
+         * 1 KiB pieces keep an idle connection small (a message is reassembled in api/ws anyway). */
+        {"http", http_cb, sizeof(struct http_conn), 1024, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
