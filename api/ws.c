@@ -87,10 +87,12 @@ struct ws_conn {
 	int closing; /* close with close_code once the output is written */
 	enum lws_close_status close_code;
 	enum ws_close_reason close_why;
+	int close_asked;    /* our close frame went out (send_close): lingering to the end */
 	int logged_unknown; /* the unknown create fields were logged once */
 };
 
 static void turn_next(struct ws_conn *c);
+static int send_close(struct ws_conn *c);
 
 /* ---- output ---- */
 
@@ -302,9 +304,12 @@ send_engine_error(struct ws_conn *c, struct ws_turn *t, int status, const json_t
 	const char *param = json_string_value(json_object_get(e, "param"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
 
-	/* Over HTTP an unknown previous response is a 404; the WebSocket clients match a 400 (notes 3). */
-	if (code && strcmp(code, "previous_response_not_found") == 0)
-		status = 400;
+	/* Over HTTP an unknown previous response is a 404; WebSocket clients match the exact 400 envelope
+	 * of WEBSOCKET-NOTES 3 (Codex then starts a full create). */
+	if (code && strcmp(code, "previous_response_not_found") == 0 && t->prev_id) {
+		send_fixed(c, wsmsg_previous_not_found(t->prev_id, t->stream_id));
+		return;
+	}
 	api_error_set(&err, status, type ? type : "server_error", code, param, "%s", msg ? msg : "");
 	send_error(c, &err, t->stream_id);
 }
@@ -525,6 +530,8 @@ on_writeable(struct ws_conn *c)
 	struct ws_out *o;
 	unsigned char ping[LWS_PRE + 4];
 
+	if (c->close_asked)
+		return 0; /* lws is sending the close frame: nothing of ours goes after it */
 	if (c->ping_due) {
 		c->ping_due = 0;
 		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
@@ -544,14 +551,38 @@ on_writeable(struct ws_conn *c)
 	} else if (c->closing) {
 		c->ctx->ws.closes[c->close_why]++;
 		c->close_why = WS_CLOSE_N; /* counted */
-		lws_close_reason(c->wsi, c->close_code, NULL, 0);
-		return -1;
+		return send_close(c);
 	}
 	if (c->running && c->running->paused && c->out_bytes < WS_OUT_LOW && c->running->job) {
 		c->running->paused = 0;
 		engine_job_resume(c->running->job);
 	}
 	turn_next(c);
+	return 0;
+}
+
+/*
+ * Our close frame, written here: lws 4.1 drops the reason given with lws_close_reason when a
+ * writeable callback returns -1, and the peer would see 1006. The connection then lingers (input
+ * read and dropped) until the peer answers with its own close or a few seconds pass: closing with
+ * unread input would reset the connection and could lose the frame (and the envelope before it).
+ */
+static int
+send_close(struct ws_conn *c)
+{
+	/* FIN + close opcode, 2 payload bytes (a server frame is not masked), the code in network order.
+	 * lws_write has no public close type, so the frame goes as raw bytes. */
+	unsigned char frame[LWS_PRE + 4];
+
+	frame[LWS_PRE] = 0x88;
+	frame[LWS_PRE + 1] = 2;
+	frame[LWS_PRE + 2] = (unsigned char)((unsigned)c->close_code >> 8);
+	frame[LWS_PRE + 3] = (unsigned char)((unsigned)c->close_code & 0xff);
+	c->close_asked = 1;
+	if (lws_write(c->wsi, frame + LWS_PRE, 4, LWS_WRITE_RAW) < 4)
+		return -1;
+	lws_rx_flow_control(c->wsi, 1);
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
 	return 0;
 }
 
