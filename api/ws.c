@@ -25,15 +25,8 @@
 /* Unwritten output above HIGH pauses the upstream; it resumes once the backlog is under LOW. */
 #define WS_OUT_HIGH ((size_t)256 * 1024)
 #define WS_OUT_LOW  ((size_t)64 * 1024)
-/* How often the connection's clock looks at idleness (ping, hang-up). */
-#define WS_TICK_US ((lws_usec_t)1000 * 1000)
-
-/* One message waiting to be written, with lws' LWS_PRE room in front. */
-struct ws_out {
-	struct ws_out *next;
-	size_t len;
-	unsigned char data[]; /* LWS_PRE + len */
-};
+/* Bytes handed to lws in one write: frames are written together, not one syscall each. */
+#define WS_WRITE_CHUNK ((size_t)64 * 1024)
 
 struct ws_conn;
 
@@ -73,9 +66,11 @@ struct ws_conn {
 	size_t rx_seen; /* bytes of the current message, kept or not */
 	int rx_dropping;
 
-	struct ws_out *out_head, *out_tail;
-	size_t out_bytes;
-	int ping_due;
+	/* Frames not yet handed to lws, framed here (server frames are unmasked and, with no extension
+	 * negotiated, only a header away from their payload), so that a burst of small events leaves in
+	 * one write rather than one syscall each. */
+	struct buf out;
+	struct buf wbuf; /* LWS_PRE + the chunk of out being written */
 
 	struct ws_turn *running;
 	struct ws_turn *queue_head, *queue_tail;
@@ -96,35 +91,49 @@ static int send_close(struct ws_conn *c);
 
 /* ---- output ---- */
 
+/* Appends one unfragmented frame (opcode 0x1 text, 0x9 ping) with its payload. */
+static int
+out_frame(struct ws_conn *c, unsigned opcode, const char *data, size_t len)
+{
+	unsigned char h[10];
+	size_t hl = 2, i;
+
+	h[0] = (unsigned char)(0x80 | opcode);
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+	} else if (len <= 0xffff) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		hl = 4;
+	} else {
+		h[1] = 127;
+		for (i = 0; i < 8; i++)
+			h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+		hl = 10;
+	}
+	if (buf_append(&c->out, h, hl) < 0 || buf_append(&c->out, data, len) < 0)
+		return -1;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
 static int
 out_push(struct ws_conn *c, const char *data, size_t len)
 {
-	struct ws_out *o;
-
 	if (c->closing)
 		return -1;
-	if (c->out_bytes + len > c->cfg->websocket.max_output_buffer_bytes) {
+	if (c->out.len + len + 10 > c->cfg->websocket.max_output_buffer_bytes) {
 		/* The peer does not read: nothing it could still receive is worth the memory. */
 		log_warnx("websocket %s: closed, over the output cap (%zu bytes unread)", c->who.identity,
-		          c->out_bytes);
+		          c->out.len);
 		c->closing = 1;
 		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
 		c->close_why = WS_CLOSE_OUTPUT_CAP;
 		lws_callback_on_writable(c->wsi);
 		return -1;
 	}
-	o = xmalloc(sizeof *o + LWS_PRE + len);
-	o->next = NULL;
-	o->len = len;
-	memcpy(o->data + LWS_PRE, data, len);
-	if (c->out_tail)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
-	c->out_bytes += len;
-	lws_callback_on_writable(c->wsi);
-	return 0;
+	return out_frame(c, 0x1, data, len);
 }
 
 static void
@@ -262,7 +271,7 @@ sink_congested(void *ud)
 {
 	struct ws_turn *t = ud;
 
-	if (t->conn->out_bytes > WS_OUT_HIGH) {
+	if (t->conn->out.len > WS_OUT_HIGH) {
 		t->paused = 1;
 		return 1;
 	}
@@ -517,7 +526,7 @@ on_receive(struct ws_conn *c, const char *in, size_t len)
 		on_message(c, c->rx.data ? c->rx.data : "", c->rx.len);
 	}
 	buf_reset(&c->rx);
-	buf_release_idle(&c->rx, 4096);
+	buf_release_idle(&c->rx, 0); /* an idle connection keeps no message buffer */
 	c->rx_seen = 0;
 	return 0;
 }
@@ -527,33 +536,33 @@ on_receive(struct ws_conn *c, const char *in, size_t len)
 static int
 on_writeable(struct ws_conn *c)
 {
-	struct ws_out *o;
-	unsigned char ping[LWS_PRE + 4];
+	size_t n;
 
 	if (c->close_asked)
-		return 0; /* lws is sending the close frame: nothing of ours goes after it */
-	if (c->ping_due) {
-		c->ping_due = 0;
-		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		return 0; /* our close frame went out: nothing of ours goes after it */
+	if (c->out.len > 0 && !lws_send_pipe_choked(c->wsi)) {
+		n = c->out.len < WS_WRITE_CHUNK ? c->out.len : WS_WRITE_CHUNK;
+		static const char pre[LWS_PRE];
+
+		buf_reset(&c->wbuf);
+		buf_append(&c->wbuf, pre, sizeof pre);
+		buf_append(&c->wbuf, c->out.data, n);
+		/* lws keeps what the socket does not take and writes it before the next WRITEABLE. */
+		if (lws_write(c->wsi, (unsigned char *)c->wbuf.data + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
 			return -1;
+		buf_consume(&c->out, n);
+		buf_reset(&c->wbuf);
+		buf_release_idle(&c->wbuf, 0);
+		buf_release_idle(&c->out, 0);
 	}
-	while ((o = c->out_head) != NULL && !lws_send_pipe_choked(c->wsi)) {
-		if (lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len)
-			return -1;
-		c->out_head = o->next;
-		if (c->out_head == NULL)
-			c->out_tail = NULL;
-		c->out_bytes -= o->len;
-		free(o);
-	}
-	if (c->out_head) {
+	if (c->out.len > 0) {
 		lws_callback_on_writable(c->wsi);
 	} else if (c->closing) {
 		c->ctx->ws.closes[c->close_why]++;
 		c->close_why = WS_CLOSE_N; /* counted */
 		return send_close(c);
 	}
-	if (c->running && c->running->paused && c->out_bytes < WS_OUT_LOW && c->running->job) {
+	if (c->running && c->running->paused && c->out.len < WS_OUT_LOW && c->running->job) {
 		c->running->paused = 0;
 		engine_job_resume(c->running->job);
 	}
@@ -587,26 +596,31 @@ send_close(struct ws_conn *c)
 }
 
 /* The connection's clock: a ping after half the idle timeout without anything from the peer, a
- * hang-up after all of it. lws' own ping policy is per vhost and would also judge HTTP streams. */
+ * hang-up after all of it. lws' own ping policy is per vhost and would also judge HTTP streams. The
+ * timer is set for the next moment something is due, not for every second: lws keeps its timers in
+ * a sorted list, and 10,000 idle connections re-armed each second would keep the loop busy. */
 static int
 on_tick(struct ws_conn *c)
 {
 	uint64_t now = util_mono_ms(), idle_ms = (uint64_t)c->cfg->websocket.idle_timeout_s * 1000u;
+	uint64_t silent = now - c->last_rx_ms, next;
 
-	if (now - c->last_rx_ms >= idle_ms) {
+	if (silent >= idle_ms) {
 		log_info("websocket %s: closed, silent for %u s", c->who.identity,
 		         c->cfg->websocket.idle_timeout_s);
 		c->ctx->ws.closes[WS_CLOSE_IDLE]++;
 		c->close_why = WS_CLOSE_N;
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL, 0);
 		return -1;
 	}
-	if (now - c->last_rx_ms >= idle_ms / 2 && now - c->last_ping_ms >= idle_ms / 2) {
+	if (silent >= idle_ms / 2 && now - c->last_ping_ms >= idle_ms / 2) {
+		static const char none[1];
+
 		c->last_ping_ms = now;
-		c->ping_due = 1;
-		lws_callback_on_writable(c->wsi);
+		out_frame(c, 0x9, none, 0);
 	}
-	lws_set_timer_usecs(c->wsi, WS_TICK_US);
+	/* Next: the ping (half the timeout after the last input) or the hang-up. */
+	next = silent < idle_ms / 2 ? idle_ms / 2 - silent : idle_ms - silent;
+	lws_set_timer_usecs(c->wsi, (lws_usec_t)(next + 10) * 1000);
 	return 0;
 }
 
@@ -634,7 +648,9 @@ conn_new(struct lws *wsi, struct http_ctx *ctx)
 	}
 	ctx->ws.open++;
 	ctx->ws.connections++;
-	lws_set_timer_usecs(wsi, WS_TICK_US);
+	buf_init(&c->out, 0); /* bounded by out_push against max_output_buffer_bytes */
+	buf_init(&c->wbuf, 0);
+	lws_set_timer_usecs(wsi, (lws_usec_t)c->cfg->websocket.idle_timeout_s * 500 * 1000);
 	return c;
 }
 
@@ -642,7 +658,6 @@ static void
 conn_free(struct ws_conn *c)
 {
 	struct ws_turn *t;
-	struct ws_out *o;
 
 	if (c->running) {
 		/* Closing is cancel: the upstream transfer and the MCP calls are stopped (notes 4). */
@@ -656,10 +671,8 @@ conn_free(struct ws_conn *c)
 		c->queue_head = t->next;
 		turn_free(t);
 	}
-	while ((o = c->out_head) != NULL) {
-		c->out_head = o->next;
-		free(o);
-	}
+	buf_free(&c->out);
+	buf_free(&c->wbuf);
 	if (c->close_why != WS_CLOSE_N)
 		c->ctx->ws.closes[c->close_why]++;
 	c->ctx->ws.open--;
