@@ -513,10 +513,11 @@ fi
 # connection after 60 s (toolhostd's keepalive_timeout): the RSS is read as soon as all are open.
 declare -A IDLE # IDLE[kind,field]
 hold_idle() { # kind (http | ws)
-	local kind=$1 i line args=(--unix "$SOCK" --hold "$WS_CONNS" --pending 256 --hold-seconds 50 --timeout 30)
+	local kind=$1 i line args
+	start_daemon "idle-$kind" "$UP/v1" # sets SOCK
+	args=(--unix "$SOCK" --hold "$WS_CONNS" --pending 256 --hold-seconds 50 --timeout 30)
 	[ "$kind" = http ] && args+=(--http)
 	[ "$kind" = ws ] && args+=(--body "$TMP/req-ws-warm.json")
-	start_daemon "idle-$kind" "$UP/v1"
 	IDLE[$kind,base]=$(vm_kb "$DAEMON_PID" VmRSS)
 	"$WSLOAD" "${args[@]}" >"$TMP/idle-$kind.out" 2>>"$TMP/wsload.log" &
 	LOADGEN_PID=$!
