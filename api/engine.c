@@ -53,7 +53,10 @@ struct engine_job {
 	unsigned max_turns;
 	size_t max_output_bytes;
 	size_t max_event_bytes;
-	int compact;    /* POST /v1/responses/compact: one turn, then the compaction resource */
+	int compact;   /* POST /v1/responses/compact: one turn, then the compaction resource */
+	int warmup;    /* generate:false (engine_opts) */
+	json_t *chain; /* the chain the transport resolved (engine_opts), or NULL: the store's */
+	char *stream_id;
 	int detached;   /* background: the caller already has its answer */
 	int over;       /* job_finish ran: no timer or callback may act any more */
 	int cancelled;  /* POST .../cancel */
@@ -114,6 +117,8 @@ job_free(struct engine_job *job)
 	if (job->next)
 		job->next->prev = job->prev;
 	request_free(job->req);
+	json_decref(job->chain);
+	free(job->stream_id);
 	free(job->identity);
 	free(job->upstream_name);
 	free(job->url);
@@ -185,6 +190,11 @@ load_chain(struct engine_job *job, const struct engine_caller *caller, json_t **
 	const char *status;
 	int rc;
 
+	if (job->chain) {
+		/* Resolved by the transport (its connection-local cache) for this caller already. */
+		*history = json_deep_copy(job->chain);
+		return 0;
+	}
 	*history = json_array();
 	if (prev == NULL)
 		return 0;
@@ -319,7 +329,8 @@ start_stream(struct engine_job *job)
 	job->streaming = 1;
 	job->sink->on_stream_start(job->ud);
 	events_emit_response(job->events, "response.created", job->response);
-	events_emit_response(job->events, "response.in_progress", job->response);
+	if (!job->warmup)
+		events_emit_response(job->events, "response.in_progress", job->response);
 }
 
 /* ---- the upstream transfer ---- */
@@ -913,6 +924,8 @@ job_finish(struct engine_job *job)
 	log_info("%s: %s via %s in %llu ms, %u turn(s) (%s)", job->id,
 	         json_string_value(json_object_get(job->response, "status")), job->upstream_name,
 	         (unsigned long long)(util_mono_ms() - job->started_ms), job->turns, job->identity);
+	if (sink && sink->on_result)
+		sink->on_result(job->ud, job->context, job->response);
 	if (job->streaming) {
 		if (job->failed)
 			emit_error_event(job);
@@ -951,10 +964,14 @@ on_tick(uv_timer_t *t)
 	if (job->over || job->sink == NULL)
 		return;
 	if (job->streaming && now - job->last_sent_ms >= (uint64_t)job->keepalive_s * 1000u) {
-		/* An SSE comment keeps proxies and clients from timing out while the model thinks. */
+		/* An SSE comment keeps proxies and clients from timing out while the model thinks; a
+		 * WebSocket client counts only events (WEBSOCKET-NOTES 4): the snapshot again. */
 		static const char keepalive[] = ": keep-alive\n\n";
 		job->last_sent_ms = now;
-		job->sink->on_event(job->ud, keepalive, sizeof keepalive - 1);
+		if (job->sink->keepalive_event)
+			events_emit_response(job->events, "response.in_progress", job->response);
+		else
+			job->sink->on_event(job->ud, keepalive, sizeof keepalive - 1);
 	}
 }
 
@@ -1020,7 +1037,8 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	env.response_id = job->id;
 	env.identity = job->identity;
 	env.response = job->response;
-	env.emit = job->req->stream ? on_job_event : NULL;
+	/* A warm-up lists the servers without showing it: no item, no event. */
+	env.emit = job->req->stream && !job->warmup ? on_job_event : NULL;
 	env.ud = job;
 	env.secrets = job->secrets;
 	if (!job->compact && mcp_run_new(&env, job->req, job->context, &job->mcp, &job->err) < 0)
@@ -1078,6 +1096,22 @@ detach(struct engine_job *job)
 	response_set_status(job->response, "in_progress");
 }
 
+/* generate:false: the servers are listed (cached, sessions open); the response says nothing. */
+static void
+on_warmed(void *ud)
+{
+	struct engine_job *job = ud;
+
+	if (job->cancelled || job->over)
+		return;
+	json_array_clear(json_object_get(job->response, "output"));
+	json_object_set_new(job->response, "usage",
+	                    json_pack("{s:i, s:{s:i}, s:i, s:{s:i}, s:i}", "input_tokens", 0,
+	                              "input_tokens_details", "cached_tokens", 0, "output_tokens", 0,
+	                              "output_tokens_details", "reasoning_tokens", 0, "total_tokens", 0));
+	job_finish(job);
+}
+
 static struct engine_job *
 job_run(struct engine_job *job, const struct engine_caller *caller)
 {
@@ -1088,14 +1122,21 @@ job_run(struct engine_job *job, const struct engine_caller *caller)
 		job_finish(job);
 		return NULL;
 	}
-	job->events = events_new(EVENTS_SSE, job->req->stream ? on_events_bytes : NULL, job);
+	job->events = events_new(job->sink ? job->sink->framing : EVENTS_SSE,
+	                         job->req->stream ? on_events_bytes : NULL, job);
+	if (job->stream_id)
+		events_set_stream_id(job->events, job->stream_id);
 	log_debug("%s: model %s via %s for %s", job->id, job->model, job->upstream_name, job->identity);
 	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u,
 	               (uint64_t)job->keepalive_s * 1000u);
 	uv_timer_start(&job->deadline, on_deadline, (uint64_t)cfg->limits.request_timeout_s * 1000u, 0);
 	if (job->req->background)
 		detach(job);
-	if (job->mcp) {
+	if (job->warmup) {
+		start_stream(job);
+		if (job->mcp == NULL || mcp_run_prepare(job->mcp, on_warmed, job) == 0)
+			on_warmed(job);
+	} else if (job->mcp) {
 		/* The MCP items come before the model's first word: the stream must be open for them. */
 		start_stream(job);
 		if (mcp_run_prepare(job->mcp, on_prepared, job) == 0)
@@ -1108,10 +1149,15 @@ job_run(struct engine_job *job, const struct engine_caller *caller)
 
 struct engine_job *
 engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
-                 const struct engine_sink *sink, void *ud)
+                 const struct engine_opts *opts, const struct engine_sink *sink, void *ud)
 {
 	struct engine_job *job = job_new(ctx, req, caller, sink, ud);
 
+	if (opts) {
+		job->warmup = opts->warmup;
+		job->chain = opts->chain ? json_deep_copy(opts->chain) : NULL;
+		job->stream_id = opts->stream_id ? xstrdup(opts->stream_id) : NULL;
+	}
 	job = job_run(job, caller);
 	/* A detached job belongs to nobody: the transport must not hold on to it. */
 	return job && !job->detached ? job : NULL;

@@ -24,6 +24,8 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "api/events.h"
+
 struct config;
 struct request;
 struct store;
@@ -46,8 +48,17 @@ struct engine_ctx {
 	int have_compact_key;
 };
 
-/* How a job talks back to its transport (borrowed; ud is the transport's per-request state). */
+/* How a job talks back to its transport: one interface, two implementations (api/http: SSE over
+ * chunked HTTP; api/ws: one WebSocket text message per event). Borrowed; ud is the transport's
+ * per-request state. */
 struct engine_sink {
+	/* EVENTS_SSE ("event:/data:" + a final [DONE]) or EVENTS_WS (one compact JSON object per
+	 * on_event call, no [DONE]). */
+	enum events_framing framing;
+	/* 1: while nothing went out for keepalive_s, the job re-sends response.in_progress (a full
+	 * snapshot, the next sequence_number): a real event, as Codex drops a stream after 300 s
+	 * without one; 0: an SSE comment ": keep-alive". */
+	int keepalive_event;
 	/* Streaming only: the stream starts (send 200 + SSE headers). */
 	void (*on_stream_start)(void *ud);
 	/* Streaming only: one framed event. Return -1 if the transport is gone or over its cap. */
@@ -55,12 +66,32 @@ struct engine_sink {
 	/* 1 while the transport's output backlog is above its high-water mark: the job then pauses the
 	 * upstream until engine_job_resume(). */
 	int (*congested)(void *ud);
+	/* May be NULL. Called once, just before on_finish, when the response ended (completed,
+	 * incomplete, failed or cancelled; a warm-up too) and the transport has it: context = the
+	 * whole input the response ran over (chain + its own input, references resolved: what is stored
+	 * as input_json), response = the final ResponseResource; both borrowed for the call. Not called
+	 * when the job failed with an error envelope (on_finish's body). */
+	void (*on_result)(void *ud, const json_t *context, const json_t *response);
 	/* Last call for the job. body is NULL after a stream (already fully sent through on_event);
 	 * otherwise it is the JSON to send with http_status (the response, or an error envelope);
 	 * borrowed for the call. retry_after: with a 429 or 503 from the upstream that said when to
 	 * retry, that many seconds as a string ("7"), to send as Retry-After; else NULL. Borrowed for
 	 * the call. The job is freed right after this returns. */
 	void (*on_finish)(void *ud, int http_status, const json_t *body, const char *retry_after);
+};
+
+/* What a transport may add to a request; NULL means all defaults (HTTP). */
+struct engine_opts {
+	/* The items before req->input when the transport resolved req->previous_response_id itself
+	 * (the WebSocket connection-local cache: prev.input + prev.output in order). Borrowed for the
+	 * call (copied). NULL: the chain is loaded from the store, for the caller. */
+	const json_t *chain;
+	/* Echoed as "stream_id" in every event of this response (WebSocket lanes). NULL: none. */
+	const char *stream_id;
+	/* generate:false, a warm-up: response.created then response.completed, output [], usage of
+	 * 0 tokens, no upstream request; the request's MCP servers are listed (into the cache, their
+	 * pooled sessions opened) without any item in the response. Stored when req->store, chainable. */
+	int warmup;
 };
 
 /* Who is asking: for logs, upstream credential forwarding and ownership. Copied. The identity owns
@@ -76,8 +107,8 @@ struct engine_caller {
  * sink->on_finish, possibly before this returns. Returns the job only while it is still running,
  * else NULL. */
 struct engine_job *engine_job_start(struct engine_ctx *ctx, struct request *req,
-                                    const struct engine_caller *caller, const struct engine_sink *sink,
-                                    void *ud);
+                                    const struct engine_caller *caller, const struct engine_opts *opts,
+                                    const struct engine_sink *sink, void *ud);
 /* POST /v1/responses/compact: req from request_parse_compact (consumed). The sink gets the
  * CompactResource (200) or an error envelope; never streamed. Returns as engine_job_start. */
 struct engine_job *engine_compact_start(struct engine_ctx *ctx, struct request *req,

@@ -13,6 +13,7 @@ struct events {
 	void *ud;
 	uint64_t seq;
 	int failed;
+	char *stream_id;  /* added to every event when set */
 	struct buf frame; /* reused for every event: no allocation per event once warm */
 };
 
@@ -34,6 +35,7 @@ events_free(struct events *ev)
 	if (ev == NULL)
 		return;
 	buf_free(&ev->frame);
+	free(ev->stream_id);
 	free(ev);
 }
 
@@ -48,12 +50,21 @@ sink(struct events *ev, const char *data, size_t len)
 
 /* The event is serialised straight into the reused frame: no string allocated per event. */
 void
+events_set_stream_id(struct events *ev, const char *id)
+{
+	free(ev->stream_id);
+	ev->stream_id = id ? xstrdup(id) : NULL;
+}
+
+void
 events_emit(struct events *ev, json_t *event)
 {
 	const char *type = json_string_value(json_object_get(event, "type"));
 	int rc;
 
 	json_object_set_new(event, "sequence_number", json_integer((json_int_t)ev->seq++));
+	if (ev->stream_id)
+		json_object_set_new(event, "stream_id", json_string(ev->stream_id));
 	if (ev->sink == NULL || ev->failed) {
 		json_decref(event);
 		return;

@@ -21,6 +21,8 @@ struct events;
 
 struct events *events_new(enum events_framing framing, events_sink_fn sink, void *ud);
 void events_free(struct events *ev);
+/* Every later event also gets "stream_id": id (copied; NULL: none). */
+void events_set_stream_id(struct events *ev, const char *id);
 /* Adds "sequence_number" to event (stolen), serialises and sinks it. */
 void events_emit(struct events *ev, json_t *event);
 /* {type, response: resp} for response.created/in_progress/completed/...; resp is only read. */

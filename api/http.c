@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "api/apierr.h"
+#include "api/caller.h"
 #include "api/engine.h"
 #include "api/mcpadmin.h"
 #include "api/models.h"
 #include "api/request.h"
+#include "api/ws.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -49,10 +51,8 @@ struct http_txn {
 	struct lws *wsi;
 	struct http_ctx *ctx;
 	enum route route;
-	char id[128];                       /* the {id} path segment */
-	char identity[CONFIG_IDENTITY_MAX]; /* the owner of what it stores: never truncated */
-	int is_operator;                    /* config "operators" (Unix socket only) */
-	char *bearer;                       /* secret: wiped on release */
+	char id[128];      /* the {id} path segment */
+	struct caller who; /* the owner of what it stores (api/caller) */
 	struct buf body;
 	struct engine_job *job;
 	struct models_req *models;
@@ -81,6 +81,7 @@ struct http_txn {
  * for one transaction (BIND_PROTOCOL to DROP_PROTOCOL), not for the whole connection. */
 struct http_conn {
 	struct http_txn *txn;
+	void *ws; /* after an upgrade: api/ws's connection */
 };
 
 static void
@@ -98,10 +99,7 @@ txn_release(struct http_conn *conn)
 	}
 	models_cancel(txn->models);
 	mcpadmin_cancel(txn->mcpadmin);
-	if (txn->bearer) {
-		explicit_bzero(txn->bearer, strlen(txn->bearer));
-		free(txn->bearer);
-	}
+	caller_clear(&txn->who);
 	buf_free(&txn->body);
 	buf_free(&txn->out);
 	buf_free(&txn->wbuf);
@@ -188,6 +186,8 @@ sink_finish(void *ud, int http_status, const json_t *body, const char *retry_aft
 }
 
 static const struct engine_sink http_sink = {
+        .framing = EVENTS_SSE,
+        .keepalive_event = 0,
         .on_stream_start = sink_stream_start,
         .on_event = sink_event,
         .congested = sink_congested,
@@ -390,69 +390,6 @@ on_writeable(struct http_conn *conn)
 
 /* ---- reading and routing ---- */
 
-/* An operator is let in too: listing one is a grant beyond allow_uids / allow_gids. */
-static int
-caller_allowed_unix(struct lws *wsi, const struct config *cfg, char *identity, size_t idlen, int *is_operator)
-{
-	struct ucred cred;
-	socklen_t len = sizeof cred;
-	int fd = lws_get_socket_fd(lws_get_network_wsi(wsi));
-	size_t i;
-
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return 0;
-	snprintf(identity, idlen, "uid=%u", (unsigned)cred.uid);
-	*is_operator = config_is_operator(cfg, cred.uid, cred.gid);
-	if (*is_operator || cred.uid == 0 || cred.uid == geteuid())
-		return 1;
-	for (i = 0; i < cfg->n_allow_uids; i++)
-		if (cfg->allow_uids[i] == cred.uid)
-			return 1;
-	for (i = 0; i < cfg->n_allow_gids; i++)
-		if (cfg->allow_gids[i] == cred.gid)
-			return 1;
-	return 0;
-}
-
-/* Copies the bearer token of the Authorization header, if any. */
-static char *
-copy_bearer(struct lws *wsi)
-{
-	int len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-	char *v, *tok = NULL;
-
-	if (len <= 0 || len > 8192)
-		return NULL;
-	v = xmalloc((size_t)len + 1);
-	if (lws_hdr_copy(wsi, v, len + 1, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
-	    strncasecmp(v, "Bearer ", 7) == 0) {
-		const char *t = v + 7;
-		while (*t == ' ')
-			t++;
-		if (*t)
-			tok = xstrdup(t);
-	}
-	explicit_bzero(v, (size_t)len);
-	free(v);
-	return tok;
-}
-
-static int
-caller_allowed_tcp(struct http_txn *txn, const struct config *cfg)
-{
-	size_t i;
-
-	if (txn->bearer == NULL)
-		return 0;
-	for (i = 0; i < cfg->n_api_keys; i++) {
-		if (util_secret_eq(txn->bearer, cfg->api_keys[i].key)) {
-			snprintf(txn->identity, sizeof txn->identity, "key=%s", cfg->api_keys[i].name);
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* Splits the path into a route and the {id} segment; *method_ok is 0 when the path exists but
  * not with this method. */
 static enum route
@@ -556,7 +493,7 @@ on_mcpadmin(void *ud, int status, const json_t *body)
 static struct engine_caller
 txn_caller(const struct http_txn *txn)
 {
-	struct engine_caller caller = {txn->identity, txn->bearer, txn->is_operator};
+	struct engine_caller caller = {txn->who.identity, txn->who.bearer, txn->who.is_operator};
 
 	return caller;
 }
@@ -577,7 +514,7 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 		                 "active", (json_int_t)eng->active, "draining", txn->ctx->draining);
 		break;
 	case ROUTE_MODELS:
-		txn->models = models_list(eng, txn->bearer, on_models, txn);
+		txn->models = models_list(eng, txn->who.bearer, on_models, txn);
 		return;
 	case ROUTE_MCP_SERVERS:
 		body = mcpadmin_servers(eng);
@@ -595,6 +532,7 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 		txn->ctype = "text/plain; version=0.0.4";
 		buf_reset(&txn->out);
 		buf_appends(&txn->out, text);
+		ws_metrics(&txn->ctx->ws, &txn->out);
 		free(text);
 		txn->finished = 1;
 		lws_callback_on_writable(txn->wsi);
@@ -662,7 +600,7 @@ serve_body(struct http_txn *txn)
 	if (txn->route == ROUTE_COMPACT)
 		txn->job = engine_compact_start(txn->ctx->engine, req, &caller, &http_sink, txn);
 	else
-		txn->job = engine_job_start(txn->ctx->engine, req, &caller, &http_sink, txn);
+		txn->job = engine_job_start(txn->ctx->engine, req, &caller, NULL, &http_sink, txn);
 }
 
 static int
@@ -673,20 +611,6 @@ header_contains(struct lws *wsi, enum lws_token_indexes h, const char *needle)
 	if (lws_hdr_total_length(wsi, h) <= 0 || lws_hdr_copy(wsi, v, sizeof v, h) < 0)
 		return 0;
 	return strcasestr(v, needle) != NULL;
-}
-
-/* 1 when the connection came in on a TCP listener: asked of the socket, not of the request. */
-static int
-is_tcp_connection(struct lws *wsi)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	int fd = lws_get_socket_fd(lws_get_network_wsi(wsi));
-
-	memset(&ss, 0, sizeof ss);
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 1; /* unknown: the stricter rule (bearer token) */
-	return ss.ss_family != AF_UNIX;
 }
 
 /*
@@ -721,6 +645,7 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	int uri_len = 0, method, method_ok, cl_len;
 	char clbuf[32];
 	unsigned long long content_length = 0;
+	struct api_error refusal;
 
 	txn_release(conn);
 	txn = xcalloc(1, sizeof *txn);
@@ -731,21 +656,9 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	buf_init(&txn->body, cfg->limits.max_body_bytes);
 	buf_init(&txn->out, 0); /* fed by us; bounded by the high-water pause */
 	buf_init(&txn->wbuf, 0);
-	snprintf(txn->identity, sizeof txn->identity, "-");
-	txn->bearer = copy_bearer(wsi);
-
-	if (is_tcp_connection(wsi)) {
-		if (!caller_allowed_tcp(txn, cfg)) {
-			refuse_body(txn, wsi);
-			txn_error(txn, 401, "authentication_error", "invalid_api_key", NULL,
-			          "a valid bearer token is required on this listener");
-			return 0;
-		}
-	} else if (!caller_allowed_unix(wsi, cfg, txn->identity, sizeof txn->identity, &txn->is_operator)) {
-		log_warnx("refused a caller on the Unix socket (%s)", txn->identity);
+	if (caller_check(wsi, cfg, &txn->who, &refusal) < 0) {
 		refuse_body(txn, wsi);
-		txn_error(txn, 403, "permission_denied", "permission_denied", NULL,
-		          "this user may not use toolhostd (see listen.unix.allow_uids / allow_gids)");
+		txn_error(txn, refusal.status, refusal.type, refusal.code, NULL, refusal.message);
 		return 0;
 	}
 
@@ -944,11 +857,18 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* An upgrade never reaches LWS_CALLBACK_HTTP, where callers are checked: api/ws checks
+		 * it here, the same way, before lws answers 101. */
+		return ws_confirm_upgrade(wsi, vhost_ctx(wsi), in);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* An upgrade never reaches LWS_CALLBACK_HTTP, where callers are checked: until WebSocket
-		 * mode is served (with its own checks), every upgrade is refused by hanging up. */
-		log_info("refused a WebSocket upgrade (not served yet)");
-		return -1;
+		return 0; /* confirmed just before */
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+	case LWS_CALLBACK_CLOSED:
+		return ws_callback(wsi, (int)reason, conn ? &conn->ws : NULL, in, len);
 	case LWS_CALLBACK_WSI_CREATE:
 		/* Once per adopted socket, and WSI_DESTROY once when it is closed: the count covers a
 		 * connection from adoption to close, also before its first request is served (the
@@ -965,6 +885,8 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	case LWS_CALLBACK_HTTP:
 		return on_http(conn, wsi, in ? (const char *)in : "/");
 	case LWS_CALLBACK_TIMER:
+		if (conn && conn->ws)
+			return ws_callback(wsi, (int)reason, &conn->ws, in, len);
 		return on_body_timer(conn, wsi);
 	case LWS_CALLBACK_HTTP_BODY:
 		if (conn->txn)
@@ -992,7 +914,9 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 }
 
 static const struct lws_protocols protocols[] = {
-        {"http", http_cb, sizeof(struct http_conn), 0, 0, NULL, 0},
+        /* rx_buffer_size: lws allocates it (+LWS_PRE) for every WebSocket connection at its upgrade;
+         * 1 KiB pieces keep an idle connection small (a message is reassembled in api/ws anyway). */
+        {"http", http_cb, sizeof(struct http_conn), 1024, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

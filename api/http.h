@@ -18,16 +18,21 @@
 
 #include <stddef.h>
 
+#include "api/ws.h"
+
 struct engine_ctx;
+struct api_env;
 struct lws_protocols;
 
 /* Shared by both vhosts; owned by main. */
 struct http_ctx {
+	struct api_env *env;
 	struct engine_ctx *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
 	size_t connections; /* connections lws holds, from adoption to close, silent and idle ones too
 	                     * (those still in api/headguard are counted there) */
 	size_t busy;        /* requests not yet fully written (a drain waits for 0) */
+	struct ws_stats ws; /* api/ws: WebSocket connections, turns, closes */
 };
 
 /* The Open Responses version every answer names (openresponses-version). */

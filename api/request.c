@@ -2171,6 +2171,12 @@ request_load(const char *body, size_t len, struct api_error *err)
 	return r;
 }
 
+int
+request_is_field(const char *name)
+{
+	return name != NULL && is_one_of(name, top_keys);
+}
+
 struct request *
 request_parse(const char *body, size_t len, struct api_error *err)
 {

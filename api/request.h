@@ -82,6 +82,9 @@ struct request {
 /* Parses body[0..len). On success returns a new request (caller frees); on failure NULL and *err
  * filled (400, or 413 for an `input` string over 10 MiB). */
 struct request *request_parse(const char *body, size_t len, struct api_error *err);
+/* 1 when name is a top-level field request_parse accepts (answered from the table it checks
+ * against), else 0. Lets a transport drop fields it tolerates but the strict parser would 400. */
+int request_is_field(const char *name);
 /* POST /v1/responses/compact: {model (required), input, previous_response_id, instructions,
  * prompt_cache_key}, parsed and normalised as above; every other field keeps its default. */
 struct request *request_parse_compact(const char *body, size_t len, struct api_error *err);

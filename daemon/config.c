@@ -794,6 +794,53 @@ static const struct limit_spec mcp_specs[] = {
 };
 
 #define N_MCP_SPECS (sizeof mcp_specs / sizeof mcp_specs[0])
+
+/* The WebSocket mode's numbers, as a table like the limits ("enabled" is read apart). */
+#define WS_SZ(k, lo, hi)                                                                                     \
+	{                                                                                                    \
+#k, offsetof(struct config_websocket, k), 1, lo, hi                                          \
+	}
+#define WS_U(k, lo, hi)                                                                                      \
+	{                                                                                                    \
+#k, offsetof(struct config_websocket, k), 0, lo, hi                                          \
+	}
+
+static const struct limit_spec ws_specs[] = {
+        WS_SZ(max_message_bytes, KIB, GIB),
+        WS_U(max_age_s, 1, 7 * DAY),
+        WS_U(idle_timeout_s, 2, DAY),
+        WS_U(queue_max, 0, 1024),
+        WS_SZ(max_output_buffer_bytes, KIB, GIB),
+        WS_SZ(cache_max_bytes, 0, GIB),
+};
+
+#define N_WS_SPECS (sizeof ws_specs / sizeof ws_specs[0])
+
+static int
+load_websocket(struct cfgctx *cx, json_t *root, struct config *c)
+{
+	static const char *const keys[] = {
+	        "enabled",   "max_message_bytes",       "max_age_s",       "idle_timeout_s",
+	        "queue_max", "max_output_buffer_bytes", "cache_max_bytes", NULL};
+	json_t *o = json_object_get(root, "websocket"), *v;
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o)) {
+		cerr(cx, "websocket: must be an object");
+		return -1;
+	}
+	if (check_keys(cx, o, "websocket", keys) < 0)
+		return -1;
+	v = json_object_get(o, "enabled");
+	if (v && !json_is_boolean(v)) {
+		cerr(cx, "websocket.enabled: must be true or false");
+		return -1;
+	}
+	if (v)
+		c->websocket.enabled = json_is_true(v);
+	return numbers_from(cx, o, "websocket", ws_specs, N_WS_SPECS, &c->websocket);
+}
 _Static_assert(N_LIMITS < 16 && N_MCP_SPECS < 16, "load_numbers holds at most 15 keys");
 
 static int
@@ -1162,6 +1209,7 @@ config_defaults(struct config *out)
 	size_t n;
 
 	memset(out, 0, sizeof *out);
+	out->refs = 1;
 	/* systemd joins several RuntimeDirectory= entries with ':'; the socket goes in the first. */
 	n = rd ? strcspn(rd, ":") : 0;
 	if (n > 0)
@@ -1193,6 +1241,13 @@ config_defaults(struct config *out)
 	out->mcp_policy.max_tool_calls = 64;
 	out->mcp_policy.max_turns = 16;
 	out->mcp_policy.audit_retention_days = 30;
+	out->websocket.enabled = 1;
+	out->websocket.max_message_bytes = (size_t)32 * 1024 * 1024;
+	out->websocket.max_age_s = 3600;
+	out->websocket.idle_timeout_s = 300;
+	out->websocket.queue_max = 8;
+	out->websocket.max_output_buffer_bytes = (size_t)16 * 1024 * 1024;
+	out->websocket.cache_max_bytes = (size_t)64 * 1024 * 1024;
 	out->log_level = LOG_LVL_INFO;
 }
 
@@ -1218,7 +1273,7 @@ config_load_string(const char *json, size_t len, struct config *out, char *err, 
 {
 	static const char *const keys[] = {"listen",    "api_keys",  "upstreams",   "store",
 	                                   "limits",    "mcp",       "mcp_servers", "mcp_policy",
-	                                   "log_level", "operators", NULL};
+	                                   "log_level", "operators", "websocket",   NULL};
 	struct cfgctx cx = {err, errlen};
 	struct config c;
 	json_error_t je;
@@ -1237,7 +1292,8 @@ config_load_string(const char *json, size_t len, struct config *out, char *err, 
 	    load_api_keys(&cx, root, &c) < 0 || load_upstreams(&cx, root, &c) < 0 ||
 	    load_store(&cx, root, &c) < 0 || load_limits(&cx, root, &c) < 0 || load_mcp(&cx, root, &c) < 0 ||
 	    load_mcp_servers(&cx, root, &c) < 0 || load_mcp_policy(&cx, root, &c) < 0 ||
-	    load_log_level(&cx, root, &c) < 0 || load_operators(&cx, root, &c) < 0)
+	    load_log_level(&cx, root, &c) < 0 || load_operators(&cx, root, &c) < 0 ||
+	    load_websocket(&cx, root, &c) < 0)
 		goto done;
 	if (strlen(c.unix_path) > CONFIG_MAX_SUN_PATH) {
 		cerr(&cx, "listen.unix.path: longer than %zu bytes (a socket path limit)%s",
@@ -1309,6 +1365,23 @@ done:
 	}
 	close(fd);
 	return result;
+}
+
+struct config *
+config_hold(struct config *c)
+{
+	if (c)
+		c->refs++;
+	return c;
+}
+
+void
+config_release(struct config *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	config_free(c);
+	free(c);
 }
 
 void

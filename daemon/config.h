@@ -33,6 +33,9 @@
  *                   own server_url may start with; absent or empty: none), "max_tool_calls": 64,
  *                   "max_turns": 16, "approve_destructive": false (for servers named by URL),
  *                   "audit_retention_days": 30 },
+ *   "websocket": { "enabled": true, "max_message_bytes": 33554432, "max_age_s": 3600,
+ *                  "idle_timeout_s": 300, "queue_max": 8, "max_output_buffer_bytes": 16777216,
+ *                  "cache_max_bytes": 67108864 }   (WebSocket mode on /v1/responses, api/ws.h)
  *   "log_level": "error" | "warning" | "info" | "debug",
  *   "operators": { "uids": [0], "gids": [] }   (absent: no operator)
  * }
@@ -127,6 +130,17 @@ struct config_mcp_server {
 	int approve_destructive; /* tools that may be destructive (annotations) need approval */
 };
 
+/* WebSocket mode (api/ws.h). idle_timeout_s applies from the next restart (lws' vhost policy). */
+struct config_websocket {
+	int enabled;                    /* [1]; 0: an upgrade gets 426 */
+	size_t max_message_bytes;       /* one client message, fragments reassembled [32 MiB] */
+	unsigned max_age_s;             /* a connection takes no new turn after this [3600] */
+	unsigned idle_timeout_s;        /* pinged after half of it without traffic, closed after it [300] */
+	unsigned queue_max;             /* creates waiting behind the running turn [8] */
+	size_t max_output_buffer_bytes; /* events not yet written to a peer that does not read [16 MiB] */
+	size_t cache_max_bytes;         /* the connection-local cache of responses [64 MiB] */
+};
+
 /* The operator's bounds on every request's MCP use. */
 struct config_mcp_policy {
 	char **allow_request_urls;     /* NULL-terminated URL prefixes, or NULL: request URLs refused */
@@ -164,7 +178,11 @@ struct config {
 	struct config_mcp_server *mcp_servers;
 	size_t n_mcp_servers;
 	struct config_mcp_policy mcp_policy;
+	struct config_websocket websocket;
 	int log_level; /* enum log_level */
+	/* Holders of a heap config (config_hold / config_release): main, and every response running
+	 * over it. config_defaults sets 1 (the loader's caller). */
+	unsigned refs;
 };
 
 /* Fills *out with the defaults (no upstreams); config_load_* call it themselves. */
@@ -175,6 +193,11 @@ int config_load_file(const char *path, struct config *out, char *err, size_t err
 /* The same from a string (used by tests and the fuzzer). */
 int config_load_string(const char *json, size_t len, struct config *out, char *err, size_t errlen);
 void config_free(struct config *c);
+/* A heap config (xcalloc'ed, loaded) is shared by reference: a SIGHUP swaps main's copy while
+ * running responses keep theirs. config_hold adds a holder and returns c; config_release drops one
+ * and, at the last, does config_free and frees c itself. NULL is ignored. Loop thread only. */
+struct config *config_hold(struct config *c);
+void config_release(struct config *c);
 /* The upstream called name, or the default one when name is NULL; NULL when none matches. */
 const struct config_upstream *config_upstream_find(const struct config *c, const char *name);
 

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "api/engine.h"
+#include "api/env.h"
 #include "mcpclient/mcpclient.h"
 #include "api/headguard.h"
 #include "api/http.h"
@@ -43,6 +44,7 @@ struct daemon {
 	struct store *store;
 	int store_lock; /* flock'ed "<store>.lock" for the process' life, or -1 */
 	struct xfer_ctx *xfer;
+	struct api_env env; /* env.cfg is d->cfg: the reference main holds */
 	struct engine_ctx engine;
 	struct http_ctx http;
 	struct lws_context *lws;
@@ -244,6 +246,7 @@ on_drain_tick(uv_timer_t *t)
 		if (!d->mcp_closing) {
 			d->mcp_closing = 1;
 			d->engine.mcp = NULL;
+			d->env.mcp = NULL;
 			mcp_client_shutdown(d->mcp, on_mcp_closed, d);
 		}
 	}
@@ -309,9 +312,8 @@ on_hup(uv_signal_t *s, int signum)
 		log_warnx("reload: listener changes take effect at the next restart");
 	if (strcmp(cfg->store_path, d->cfg->store_path) != 0)
 		log_warnx("reload: store.path changes take effect at the next restart");
-	/* Jobs copied what they need at start, so the old config can go now. */
-	config_free(d->cfg);
-	free(d->cfg);
+	/* Whoever holds the old config (a WebSocket connection) keeps it; it goes with the last. */
+	api_env_set_config(&d->env, cfg);
 	d->cfg = cfg;
 	d->engine.cfg = cfg;
 	models_cleanup();
@@ -446,12 +448,19 @@ start(struct daemon *d)
 	                .max_pages = (int)d->cfg->mcp.max_pages,
 	        });
 	d->engine.mcp = d->mcp;
+	d->env.loop = &d->loop;
+	d->env.store = d->store;
+	d->env.xfer = d->xfer;
+	d->env.mcp = d->mcp;
+	d->http.env = &d->env;
 	d->http.engine = &d->engine;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
 	memset(&info, 0, sizeof info);
 	foreign[0] = &d->loop;
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	/* VALIDATE_UTF8: a WebSocket text message that is not UTF-8 is closed with 1007 (RFC 6455 8.1). */
+	info.options =
+	        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.foreign_loops = foreign;
 	info.pcontext = &d->lws;
 	info.max_http_header_data = headguard_lws_header_data(head_cap);
@@ -536,6 +545,7 @@ stop(struct daemon *d)
 			lws_context_destroy(d->lws);
 	}
 	d->engine.mcp = NULL;
+	d->env.mcp = NULL;
 	mcp_client_free(d->mcp);
 	d->mcp = NULL;
 	if (d->xfer)
@@ -607,10 +617,10 @@ main(int argc, char **argv)
 		log_err("%s", config_error(d.config_path, err, msg, sizeof msg));
 		return 1;
 	}
+	d.env.cfg = d.cfg;
 	if (check_only) {
 		printf("%s: configuration OK\n", d.config_path);
-		config_free(d.cfg);
-		free(d.cfg);
+		api_env_set_config(&d.env, NULL);
 		return 0;
 	}
 	log_set_level((enum log_level)d.cfg->log_level);
@@ -624,8 +634,7 @@ main(int argc, char **argv)
 			shutdown_now(&d);
 	}
 	stop(&d);
-	config_free(d.cfg);
-	free(d.cfg);
+	api_env_set_config(&d.env, NULL);
 	log_info("toolhostd stopped");
 	return d.exit_code;
 }

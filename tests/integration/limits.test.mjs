@@ -68,17 +68,20 @@ describe('request rules', () => {
 		if (d) await expectServing(d);
 	}, T);
 
-	// A WebSocket upgrade never reaches the per-request caller check, so until WebSocket mode is
-	// served every upgrade is refused (it used to be answered 101 with no auth at all).
-	it('a WebSocket upgrade is refused, never 101', T, async () => {
-		const r = await rawExchange(
-			d.socketPath,
-			'GET /v1/responses HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-				'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-			{ timeoutMs: 5000 },
-		);
-		assert.notEqual(r.status, 101, `upgrade answered: ${r.raw.slice(0, 80)}`);
-		assert.equal(r.timedOut, false, 'the connection was left open');
+	// A WebSocket upgrade never reaches the per-request caller check: api/ws checks it at the upgrade.
+	// Only /v1/responses is served that way; an upgrade anywhere else is a 404, never a 101 (it used
+	// to be answered 101 with no auth at all).
+	it('a WebSocket upgrade outside /v1/responses is refused, never 101', T, async () => {
+		for (const p of ['/v1/models', '/healthz', '/v1/responses/x']) {
+			const r = await rawExchange(
+				d.socketPath,
+				`GET ${p} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+					'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+				{ timeoutMs: 5000 },
+			);
+			assert.equal(r.status, 404, `${p}: upgrade answered: ${r.raw.slice(0, 80)}`);
+			assert.equal(r.timedOut, false, `${p}: the connection was left open`);
+		}
 	});
 
 	it('a body over max_body_bytes is 413; one just under it is served', T, async () => {

@@ -36,7 +36,8 @@ function fences(heading) {
 const calling = fences('## Calling it');
 const curlExample = calling.filter((f) => f.lang === 'sh' && /\bcurl\b/.test(f.code));
 const jsExample = calling.filter((f) => f.lang === 'js');
-const exampleModels = [...calling.map((f) => f.code).join('\n').matchAll(/"?model"?\s*:\s*"([^"]+)"/g)].map((m) => m[1]);
+const wsExample = fences('## WebSocket mode').filter((f) => f.lang === 'js');
+const exampleModels = [...[...calling, ...wsExample].map((f) => f.code).join('\n').matchAll(/"?model"?\s*:\s*"([^"]+)"/g)].map((m) => m[1]);
 
 test('README: the examples name the model its local-upstream instructions install', () => {
 	// `make run` without HF_TOKEN talks to a local server: a router model name would be a 404 there.
@@ -104,6 +105,18 @@ describe('README: the examples of "Calling it", verbatim, against scripts/run-lo
 		try {
 			const { stdout } = await run(process.execPath, [file], { cwd: tmp, timeout: EXAMPLE_TIMEOUT_MS });
 			assert.equal(stdout, 'Hello from fake\n');
+		} finally {
+			fs.rmSync(file, { force: true });
+		}
+	});
+
+	test('the WebSocket example prints the streamed answer', async () => {
+		assert.equal(wsExample.length, 1, 'one JS example in "WebSocket mode"');
+		const file = path.join(ROOT, 'tests', `.readme-ws-example-${process.pid}.mjs`);
+		fs.writeFileSync(file, wsExample[0].code);
+		try {
+			const { stdout, stderr } = await run(process.execPath, [file], { cwd: tmp, timeout: EXAMPLE_TIMEOUT_MS });
+			assert.equal(stdout, 'Hello from fake\n', stderr);
 		} finally {
 			fs.rmSync(file, { force: true });
 		}
