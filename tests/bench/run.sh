@@ -26,6 +26,13 @@
 #     16384) and the body toolhostd sends upstream (chat-request.json): loadgen's errors, peak open,
 #     peak RSS and RSS per stream (its VmHWM minus its VmRSS before the first transfer, / streams),
 #     and toolhostd's RSS per stream over libcurl's. Run in BENCH_DIRECT_ONLY mode too.
+#   * WebSocket (tests/bench/wsload.c): the same streaming turn as one response.create text frame
+#     read to response.completed, beside the same turn as a streaming POST on a kept-alive
+#     connection, at c=1 and c=64 on the fast daemon: turns/s, p50, p99, added p50 (vs direct), CPU
+#     per turn of toolhostd, WS/SSE; then BENCH_WS_CONNS (10,000) idle connections held at once over
+#     the Unix socket on a fresh daemon each: plain HTTP keep-alive after one GET /healthz (lws'
+#     floor), and WebSocket after the handshake and a generate:false create: RSS per connection
+#     above the idle daemon's. Targets: WS CPU per turn <= SSE's at c=64, < 4 kB per idle WebSocket.
 # Targets printed beside the figures: throughput through toolhostd >= 50% of direct at c=64; added
 # p50 < 0.3 ms at c=1; 10k streams with 0 errors and peak RSS < 200 MB. The proxy's and libcurl
 # alone's figures are information only (lines marked "info"), no target. The exit status is 1 when a
@@ -33,6 +40,7 @@
 #
 # Pieces (all in tests/bench/):
 #   loadgen.c       libcurl-multi load generator, built here into build/bench/loadgen (see its header)
+#   wsload.c        WebSocket load generator (handshake by hand, SHA-1 from libcrypto), build/bench/wsload
 #   nginx.conf.in   canned upstream nginx config template (HTTP/1.1 port, and HTTPS port with HTTP/2);
 #                   nginx runs as the current user from a temp dir
 #   nginx-proxy.conf.in  the reverse-proxy nginx config template (own pid file and temp paths)
@@ -83,6 +91,8 @@ DAEMON=${TOOLHOSTD:-build/release/toolhostd}
 DIRECT_ONLY=${BENCH_DIRECT_ONLY:-0}
 NGINX=/usr/sbin/nginx
 LOADGEN=build/bench/loadgen
+WSLOAD=build/bench/wsload
+WS_CONNS=${BENCH_WS_CONNS:-10000}
 OUT=build/bench
 
 die() {
@@ -93,7 +103,7 @@ die() {
 for v in "$SECS" "$WARM"; do
 	[[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "not a number: '$v'"
 done
-for v in "$STREAMS" "$RATE" "$WORKERS"; do
+for v in "$STREAMS" "$RATE" "$WORKERS" "$WS_CONNS"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || die "not a positive integer: '$v'"
 done
 [ -x "$NGINX" ] || die "$NGINX not found (apt-get install nginx-light, or make deps)"
@@ -142,6 +152,9 @@ echo "bench: building $LOADGEN"
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -D_GNU_SOURCE tests/bench/loadgen.c $(pkg-config --cflags --libs libcurl) -o "$LOADGEN" ||
 	die "cannot build loadgen"
+# shellcheck disable=SC2046
+cc -O2 -std=c11 -D_GNU_SOURCE tests/bench/wsload.c $(pkg-config --cflags --libs libcrypto) -o "$WSLOAD" ||
+	die "cannot build wsload"
 
 # Both nginx instances on free loopback ports below the ephemeral range (the 10k upstream
 # connections of an HTTP/1.1 run use that).
@@ -249,6 +262,9 @@ check_canned "$UP2" /v1/chat/completions 'data: [DONE]' 2 --http2 --cacert "$CER
 
 printf '{"model":"m","input":"hi","store":false}' >"$TMP/req.json"
 printf '{"model":"m","input":"hi","store":false,"stream":true}' >"$TMP/req-stream.json"
+# The same turn as one WebSocket message, and the warm-up create of the idle connections.
+printf '{"type":"response.create","model":"m","input":"hi","store":false}' >"$TMP/req-ws.json"
+printf '{"type":"response.create","model":"m","input":"hi","store":false,"generate":false}' >"$TMP/req-ws-warm.json"
 : >"$OUT/results.txt"
 
 # ---- toolhostd ---------------------------------------------------------------------------------
@@ -338,7 +354,7 @@ TICK=$(getconf CLK_TCK)
 # The process(es) whose CPU a point measures: toolhostd itself, the proxy's nginx workers.
 measured_pids() { # target
 	case $1 in
-	toolhostd | toolhostd-tcp) echo "$DAEMON_PID" ;;
+	toolhostd | toolhostd-tcp | sse | ws) echo "$DAEMON_PID" ;;
 	proxy) pgrep -P "$PROXY_PID" || true ;;
 	esac
 }
@@ -348,9 +364,12 @@ run_point() { # target mode c
 	local args=(--body "$TMP/req.json" --concurrency "$c" --duration "$SECS" --warmup "$WARM")
 	[ "$mode" = stream ] && args=(--body "$TMP/req-stream.json" --stream --concurrency "$c" --duration "$SECS"
 		--warmup "$WARM")
-	local base=$UP
+	local base=$UP prog=$LOADGEN
 	[ "$target" = proxy ] && base=$PROXY
-	if [ "$target" = toolhostd ]; then
+	if [ "$target" = ws ]; then
+		prog=$WSLOAD
+		args=(--unix "$SOCK" --body "$TMP/req-ws.json" --concurrency "$c" --duration "$SECS" --warmup "$WARM")
+	elif [ "$target" = toolhostd ] || [ "$target" = sse ]; then
 		args+=(--unix "$SOCK" --url http://localhost/v1/responses)
 	elif [ "$target" = toolhostd-tcp ]; then
 		args+=(--url "http://127.0.0.1:$FAST_TCP_PORT/v1/responses" --header "Authorization: Bearer $TCP_KEY")
@@ -361,7 +380,7 @@ run_point() { # target mode c
 	fi
 	read -r -a pids <<<"$(measured_pids "$target" | tr '\n' ' ')"
 	read -r -a before <<<"$(cpu_ticks "${pids[@]}")"
-	loadgen "$target $mode c=$c" "${args[@]}"
+	PROG=$prog loadgen "$target $mode c=$c" "${args[@]}"
 	read -r -a after <<<"$(cpu_ticks "${pids[@]}")"
 	if [[ $target == toolhostd* ]] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
 		wait "$DAEMON_PID" 2>/dev/null && rc=0 || rc=$?
@@ -387,11 +406,15 @@ run_point() { # target mode c
 loadgen() { # what args...
 	local what=$1
 	shift
-	"$LOADGEN" "$@" >"$TMP/loadgen.out" 2>>"$TMP/loadgen.log" &
+	"${PROG:-$LOADGEN}" "$@" >"$TMP/loadgen.out" 2>>"$TMP/loadgen.log" &
 	LOADGEN_PID=$!
 	wait "$LOADGEN_PID" || die "loadgen failed ($what; see $OUT/logs/loadgen.log)"
 	LOADGEN_PID=""
 	LINE=$(cat "$TMP/loadgen.out")
+}
+
+cpu_sum() { # "U + K" (a CPU cell) -> U+K, 0 when unknown
+	calc "${1:-0}" 2>/dev/null || echo 0
 }
 
 calc() { # awk expression
@@ -446,12 +469,91 @@ if [ "$DIRECT_ONLY" != 1 ]; then
 		"${R[toolhostd-tcp,stream,8,errors]}"
 	[ "${R[toolhostd-tcp,stream,8,errors]}" = 0 ] || FAILED=$((FAILED + 1))
 fi
+# ---- WebSocket turns -------------------------------------------------------------------------------
+
+# The same turn over a WebSocket (wsload) and over HTTP/SSE on a kept-alive connection (loadgen,
+# target "sse"), point after point on the same daemon: c=1 then c=64. One handshake first: a daemon
+# that refuses the upgrade gets its WebSocket rows printed as "-" and a missed target.
+WS_OK=0 WS_WHY=""
+if [ "$DIRECT_ONLY" != 1 ]; then
+	if "$WSLOAD" --unix "$SOCK" --hold 1 --hold-seconds 0 --timeout 5 >"$TMP/ws-probe.out" 2>"$TMP/ws-probe.log" &&
+		[ "$(field "$(head -n 1 "$TMP/ws-probe.out")" open)" = 1 ]; then
+		WS_OK=1
+	else
+		WS_WHY=$(head -n 1 "$TMP/ws-probe.log")
+		echo "bench: no WebSocket on $SOCK (${WS_WHY:-wsload failed}): WebSocket rows skipped"
+	fi
+fi
+if [ "$WS_OK" = 1 ]; then
+	for c in 1 64; do
+		for target in sse ws; do
+			printf '  %-9s %-6s c=%-3s ' "$target" turn "$c"
+			run_point "$target" stream "$c"
+			printf '%10s turns/s  p50 %s ms  p99 %s ms  errors %s\n' "${R[$target,stream,$c,rps]}" \
+				"${R[$target,stream,$c,p50_ms]}" "${R[$target,stream,$c,p99_ms]}" "${R[$target,stream,$c,errors]}"
+			[ "${R[$target,stream,$c,errors]}" = 0 ] || FAILED=$((FAILED + 1))
+		done
+	done
+fi
+
 HWM_FAST=""
 if [ "$DIRECT_ONLY" != 1 ]; then
 	HWM_FAST=$(vm_kb "$DAEMON_PID" VmHWM)
 	kill -0 "$DAEMON_PID" 2>/dev/null || die "toolhostd exited during the bench (see $OUT/logs)"
 	stop_pid "$DAEMON_PID"
 	DAEMON_PID=""
+fi
+
+# ---- idle connections ----------------------------------------------------------------------------
+
+# WS_CONNS idle connections held at once over the Unix socket by one wsload, each on a fresh daemon:
+# plain HTTP keep-alive after one GET /healthz (what lws itself costs per connection), then
+# WebSocket after the handshake and one generate:false create (no upstream call). RSS per
+# connection = (VmRSS while held - VmRSS before) / WS_CONNS. lws closes an idle keep-alive
+# connection after 60 s (toolhostd's keepalive_timeout): the RSS is read as soon as all are open.
+declare -A IDLE # IDLE[kind,field]
+hold_idle() { # kind (http | ws)
+	local kind=$1 i line args
+	start_daemon "idle-$kind" "$UP/v1" # sets SOCK
+	args=(--unix "$SOCK" --hold "$WS_CONNS" --pending 256 --hold-seconds 50 --timeout 30)
+	[ "$kind" = http ] && args+=(--http)
+	[ "$kind" = ws ] && args+=(--body "$TMP/req-ws-warm.json")
+	IDLE[$kind,base]=$(vm_kb "$DAEMON_PID" VmRSS)
+	"$WSLOAD" "${args[@]}" >"$TMP/idle-$kind.out" 2>>"$TMP/wsload.log" &
+	LOADGEN_PID=$!
+	line=""
+	for ((i = 0; i < 1200; i++)); do # the first line comes once all are open or failed: 120 s at most
+		line=$(head -n 1 "$TMP/idle-$kind.out")
+		[ -n "$line" ] && break
+		kill -0 "$LOADGEN_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	IDLE[$kind,held]=$(vm_kb "$DAEMON_PID" VmRSS)
+	IDLE[$kind,fds]=$(find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	stop_pid "$LOADGEN_PID"
+	LOADGEN_PID=""
+	IDLE[$kind,open]=$(field "$line" open)
+	IDLE[$kind,errors]=$(field "$line" errors)
+	IDLE[$kind,secs]=$(field "$line" seconds)
+	IDLE[$kind,per]=$(calc "${IDLE[$kind,open]:-0} > 0 && ${IDLE[$kind,held]:-0} > 0 ? \
+		sprintf(\"%.2f\", (${IDLE[$kind,held]:-0} - ${IDLE[$kind,base]:-0}) / ${IDLE[$kind,open]:-1}) : \"-\"")
+	echo "$kind idle n=$WS_CONNS $line base_rss_kb=${IDLE[$kind,base]} held_rss_kb=${IDLE[$kind,held]}" >>"$OUT/results.txt"
+	kill -0 "$DAEMON_PID" 2>/dev/null || die "toolhostd exited while holding $WS_CONNS idle $kind connections"
+	stop_pid "$DAEMON_PID"
+	DAEMON_PID=""
+}
+if [ "$DIRECT_ONLY" != 1 ]; then
+	if [ "$NOFILE" -lt $((WS_CONNS + 64)) ]; then
+		echo "bench: warning: the open-files limit is $NOFILE; $WS_CONNS idle connections need" \
+			"$WS_CONNS descriptors in wsload and as many in toolhostd" >&2
+	fi
+	echo "bench: $WS_CONNS idle HTTP keep-alive connections (after one GET /healthz) held on a fresh toolhostd"
+	hold_idle http
+	if [ "$WS_OK" = 1 ]; then
+		echo "bench: $WS_CONNS idle WebSocket connections (after the handshake and a generate:false create)" \
+			"held on a fresh toolhostd"
+		hold_idle ws
+	fi
 fi
 
 # ---- slow streams ------------------------------------------------------------------------------
@@ -616,6 +718,44 @@ echo "(slow streams: $H_SECS s in all; one stream p50 $H_P50 ms, max $H_MAX ms (
 echo "(RSS per stream = (peak VmHWM - VmRSS before the streams) / $STREAMS; libcurl alone = loadgen holding the"
 echo " same streams straight to nginx with toolhostd's upstream body and curl settings, toolhostd stopped)"
 echo "(info rows: not targets, not counted)"
+
+echo
+echo "WebSocket: the same turn as one response.create message and as a streaming POST on a kept-alive connection"
+WSTABLE='%-9s %3s | %9s %7s %7s %4s %9s | %13s | %s\n'
+# shellcheck disable=SC2059
+printf "$WSTABLE" transport c "turns/s" "p50 ms" "p99 ms" err "added ms" "CPU us/turn" "WS/SSE turns/s, CPU"
+for c in 1 64; do
+	for target in sse ws; do
+		k="$target,stream,$c" added=- vs=""
+		[ -n "${R[$k,p50_ms]:-}" ] && added=$(calc "sprintf(\"%.3f\", ${R[$k,p50_ms]} - ${R[direct,stream,$c,p50_ms]:-0})")
+		if [ "$target" = ws ] && [ -n "${R[$k,rps]:-}" ]; then
+			vs="$(ratio stream "$c" ws sse), $(calc "sprintf(\"%.2f\", $(cpu_sum "${R[ws,stream,$c,cpu]:-}") / \
+				($(cpu_sum "${R[sse,stream,$c,cpu]:-}") + 1e-9))")"
+		fi
+		# shellcheck disable=SC2059
+		printf "$WSTABLE" "$target" "$c" "${R[$k,rps]:--}" "${R[$k,p50_ms]:--}" "${R[$k,p99_ms]:--}" \
+			"${R[$k,errors]:--}" "$added" "${R[$k,cpu]:--}" "$vs"
+	done
+done
+echo "(added = p50 - the direct nginx streaming p50 at the same c; CPU = toolhostd user + kernel per turn over the"
+echo " point; sse = loadgen's streaming POST, ws = wsload's response.create, store:false, same daemon, same run)"
+printf '%-46s %-28s %s\n' "idle HTTP keep-alive x $WS_CONNS: lws' floor" \
+	"${IDLE[http,per]:--} kB/conn" info
+printf '%-46s %-28s %s\n' "idle HTTP keep-alive: open, errors, RSS" \
+	"${IDLE[http,open]:--}, ${IDLE[http,errors]:--}, ${IDLE[http,base]:--} -> ${IDLE[http,held]:--} kB" info
+if [ "$WS_OK" = 1 ]; then
+	ws_cpu=$(calc "sprintf(\"%.2f\", $(cpu_sum "${R[ws,stream,64,cpu]:-}") / ($(cpu_sum "${R[sse,stream,64,cpu]:-}") + 1e-9))")
+	row "WebSocket: CPU per turn <= SSE's (c=64)" "$ws_cpu of SSE" "$ws_cpu <= 1"
+	row "idle WebSocket x $WS_CONNS: all open" "${IDLE[ws,open]:-0} open, ${IDLE[ws,errors]:-?} errors" \
+		"${IDLE[ws,open]:-0} >= $WS_CONNS"
+	row "idle WebSocket: RSS < 4 kB/conn above idle" "${IDLE[ws,per]:--} kB/conn" \
+		"\"${IDLE[ws,per]:--}\" != \"-\" && ${IDLE[ws,per]:-99} < 4"
+	printf '%-46s %-28s %s\n' "idle WebSocket: RSS, over lws' HTTP floor" \
+		"${IDLE[ws,base]:--} -> ${IDLE[ws,held]:--} kB, +$(calc "\"${IDLE[ws,per]:--}\" != \"-\" && \"${IDLE[http,per]:--}\" != \"-\" ? \
+			sprintf(\"%.2f\", ${IDLE[ws,per]:-0} - ${IDLE[http,per]:-0}) : \"-\"") kB/conn" info
+else
+	row "WebSocket rows: toolhostd accepts the upgrade" "${WS_WHY:-no}" 0
+fi
 
 [ "$FAILED" = 0 ] || echo "bench: $FAILED point(s) had failed requests (see $OUT/logs/loadgen.log)"
 [ "$MISSED" = 0 ] || echo "bench: $MISSED target(s) missed"
