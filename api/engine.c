@@ -8,6 +8,7 @@
 
 #include "api/apierr.h"
 #include "api/compact.h"
+#include "api/env.h"
 #include "api/events.h"
 #include "api/mcprun.h"
 #include "api/request.h"
@@ -23,6 +24,15 @@
 #include "daemon/xfer.h"
 #include "store/store.h"
 
+/* The engine's own state (engine.h): the jobs in flight and the compaction key. */
+struct engine {
+	struct api_env *env;
+	size_t active;                                /* jobs in flight */
+	struct engine_job *jobs;                      /* the jobs in flight, for engine_abort_all */
+	unsigned char compact_key[COMPACT_KEY_BYTES]; /* read from the store once */
+	int have_compact_key;
+};
+
 /* An upstream error body is only read for its message; keep a little of it. */
 #define ENGINE_ERRBODY_MAX ((size_t)16 * 1024)
 /* The store's name of the key that seals compaction items. */
@@ -32,7 +42,8 @@ enum upstream_mode { MODE_WAITING, MODE_SSE, MODE_JSON, MODE_ERROR };
 
 struct engine_job {
 	struct engine_job *next, *prev; /* ctx->jobs */
-	struct engine_ctx *ctx;
+	struct engine *ctx;
+	struct config *cfg; /* held from the start to job_free: a SIGHUP changes nothing here */
 	struct request *req;
 	const struct engine_sink *sink; /* NULL once cancelled, finished or detached */
 	void *ud;
@@ -129,6 +140,7 @@ job_free(struct engine_job *job)
 		free(job->auth_header);
 	}
 	redact_free(job->secrets);
+	config_release(job->cfg);
 	explicit_bzero(job->compact_key, sizeof job->compact_key);
 	json_decref(job->context);
 	json_decref(job->response);
@@ -198,7 +210,7 @@ load_chain(struct engine_job *job, const struct engine_caller *caller, json_t **
 	*history = json_array();
 	if (prev == NULL)
 		return 0;
-	rc = store_response_get(job->ctx->store, prev, caller_owner(caller), &resp_text, &input_text);
+	rc = store_response_get(job->ctx->env->store, prev, caller_owner(caller), &resp_text, &input_text);
 	if (rc == 1)
 		return api_error_set(&job->err, 404, "not_found", "previous_response_not_found",
 		                     "previous_response_id", "Previous response with id '%.64s' not found.",
@@ -689,7 +701,7 @@ turn_items(struct engine_job *job)
 static void
 start_turn(struct engine_job *job)
 {
-	const struct config *cfg = job->ctx->cfg;
+	const struct config *cfg = job->cfg;
 	const json_t *choice = job->req->tool_choice;
 	const char *cs = json_string_value(choice);
 	json_t *later_choice = NULL;
@@ -760,7 +772,7 @@ start_turn(struct engine_job *job)
 	 * curl keeps its receive buffer all along. 1 KiB instead of 16 holds such a chunk and saved
 	 * about 3 kB of RSS per held stream (tests/bench, 2,000 slow streams). */
 	xr.recv_buffer_bytes = 1024;
-	job->xfer = xfer_start(job->ctx->xfer, &xr, &upstream_callbacks, job);
+	job->xfer = xfer_start(job->ctx->env->xfer, &xr, &upstream_callbacks, job);
 	free(body);
 	if (job->xfer == NULL) {
 		api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
@@ -797,9 +809,9 @@ store_result(struct engine_job *job)
 	resp = json_dumps(job->response, JSON_COMPACT);
 	input = json_dumps(job->context, JSON_COMPACT);
 	if (resp == NULL || input == NULL ||
-	    store_response_put(job->ctx->store, job->id, job->identity, resp, input,
+	    store_response_put(job->ctx->env->store, job->id, job->identity, resp, input,
 	                       json_integer_value(json_object_get(job->response, "created_at"))) < 0)
-		log_err("%s: could not store the response: %s", job->id, store_errmsg(job->ctx->store));
+		log_err("%s: could not store the response: %s", job->id, store_errmsg(job->ctx->env->store));
 	free(resp);
 	free(input);
 }
@@ -978,7 +990,7 @@ on_tick(uv_timer_t *t)
 static int
 prepare(struct engine_job *job, const struct engine_caller *caller)
 {
-	const struct config *cfg = job->ctx->cfg;
+	const struct config *cfg = job->cfg;
 	const struct config_upstream *up;
 	struct mcp_run_env env;
 	json_t *history = NULL;
@@ -1017,7 +1029,7 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	redact_add(job->secrets, caller->bearer);
 	if (!job->ctx->have_compact_key)
 		job->ctx->have_compact_key =
-		        store_secret(job->ctx->store, ENGINE_COMPACT_KEY, job->ctx->compact_key,
+		        store_secret(job->ctx->env->store, ENGINE_COMPACT_KEY, job->ctx->compact_key,
 		                     sizeof job->ctx->compact_key) == 0;
 	job->have_compact_key = job->ctx->have_compact_key;
 	memcpy(job->compact_key, job->ctx->compact_key, sizeof job->compact_key);
@@ -1031,8 +1043,8 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	}
 	job->response = response_new(job->req, job->id, util_wall_s());
 	memset(&env, 0, sizeof env);
-	env.client = job->ctx->mcp;
-	env.store = job->ctx->store;
+	env.client = job->ctx->env->mcp;
+	env.store = job->ctx->env->store;
 	env.cfg = cfg;
 	env.response_id = job->id;
 	env.identity = job->identity;
@@ -1050,13 +1062,15 @@ out:
 }
 
 static struct engine_job *
-job_new(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+job_new(struct engine *ctx, struct request *req, const struct engine_caller *caller,
         const struct engine_sink *sink, void *ud)
 {
-	const struct config *cfg = ctx->cfg;
 	struct engine_job *job = xcalloc(1, sizeof *job);
+	const struct config *cfg;
 
 	job->ctx = ctx;
+	job->cfg = api_env_config(ctx->env);
+	cfg = job->cfg;
 	job->req = req;
 	job->sink = sink;
 	job->ud = ud;
@@ -1070,8 +1084,8 @@ job_new(struct engine_ctx *ctx, struct request *req, const struct engine_caller 
 	job->transcript = json_array();
 	util_new_id(job->id, sizeof job->id, "resp");
 	buf_init(&job->body, ENGINE_ERRBODY_MAX);
-	uv_timer_init(ctx->loop, &job->tick);
-	uv_timer_init(ctx->loop, &job->deadline);
+	uv_timer_init(ctx->env->loop, &job->tick);
+	uv_timer_init(ctx->env->loop, &job->deadline);
 	job->tick.data = job->deadline.data = job;
 	job->open_handles = 2;
 	ctx->active++;
@@ -1115,7 +1129,7 @@ on_warmed(void *ud)
 static struct engine_job *
 job_run(struct engine_job *job, const struct engine_caller *caller)
 {
-	const struct config *cfg = job->ctx->cfg;
+	const struct config *cfg = job->cfg;
 
 	if (prepare(job, caller) < 0) {
 		job->failed = 1;
@@ -1148,7 +1162,7 @@ job_run(struct engine_job *job, const struct engine_caller *caller)
 }
 
 struct engine_job *
-engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+engine_job_start(struct engine *ctx, struct request *req, const struct engine_caller *caller,
                  const struct engine_opts *opts, const struct engine_sink *sink, void *ud)
 {
 	struct engine_job *job = job_new(ctx, req, caller, sink, ud);
@@ -1164,7 +1178,7 @@ engine_job_start(struct engine_ctx *ctx, struct request *req, const struct engin
 }
 
 struct engine_job *
-engine_compact_start(struct engine_ctx *ctx, struct request *req, const struct engine_caller *caller,
+engine_compact_start(struct engine *ctx, struct request *req, const struct engine_caller *caller,
                      const struct engine_sink *sink, void *ud)
 {
 	struct engine_job *job = job_new(ctx, req, caller, sink, ud);
@@ -1202,7 +1216,7 @@ engine_job_abort(struct engine_job *job, const char *why)
 }
 
 void
-engine_abort_all(struct engine_ctx *ctx, const char *why)
+engine_abort_all(struct engine *ctx, const char *why)
 {
 	/* job_finish unlinks the job, so always take the head. */
 	while (ctx->jobs)
@@ -1211,7 +1225,7 @@ engine_abort_all(struct engine_ctx *ctx, const char *why)
 
 /* The running job id, when it is the caller's (or the caller is an operator). */
 static struct engine_job *
-job_find(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id)
+job_find(struct engine *ctx, const struct engine_caller *caller, const char *id)
 {
 	const char *owner = caller_owner(caller);
 	struct engine_job *job;
@@ -1246,8 +1260,7 @@ store_failed(int *http_status)
 }
 
 json_t *
-engine_get_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
-                    int *http_status)
+engine_get_response(struct engine *ctx, const struct engine_caller *caller, const char *id, int *http_status)
 {
 	char *text = NULL;
 	json_t *resp;
@@ -1259,7 +1272,7 @@ engine_get_response(struct engine_ctx *ctx, const struct engine_caller *caller, 
 		*http_status = 200;
 		return json_deep_copy(job->response);
 	}
-	rc = store_response_get(ctx->store, id, caller_owner(caller), &text, NULL);
+	rc = store_response_get(ctx->env->store, id, caller_owner(caller), &text, NULL);
 
 	if (rc == 1)
 		return not_found(id, http_status);
@@ -1274,10 +1287,10 @@ engine_get_response(struct engine_ctx *ctx, const struct engine_caller *caller, 
 }
 
 json_t *
-engine_delete_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+engine_delete_response(struct engine *ctx, const struct engine_caller *caller, const char *id,
                        int *http_status)
 {
-	int rc = store_response_delete(ctx->store, id, caller_owner(caller));
+	int rc = store_response_delete(ctx->env->store, id, caller_owner(caller));
 
 	if (rc == 1)
 		return not_found(id, http_status);
@@ -1288,7 +1301,7 @@ engine_delete_response(struct engine_ctx *ctx, const struct engine_caller *calle
 }
 
 json_t *
-engine_input_items(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+engine_input_items(struct engine *ctx, const struct engine_caller *caller, const char *id,
                    const char *limit_s, const char *order, const char *after, const char *before,
                    int *http_status)
 {
@@ -1315,7 +1328,7 @@ engine_input_items(struct engine_ctx *ctx, const struct engine_caller *caller, c
 		}
 		desc = strcmp(order, "desc") == 0;
 	}
-	rc = store_response_get(ctx->store, id, caller_owner(caller), NULL, &text);
+	rc = store_response_get(ctx->env->store, id, caller_owner(caller), NULL, &text);
 	if (rc == 1)
 		return not_found(id, http_status);
 	if (rc < 0)
@@ -1362,7 +1375,7 @@ engine_input_items(struct engine_ctx *ctx, const struct engine_caller *caller, c
 }
 
 json_t *
-engine_cancel_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+engine_cancel_response(struct engine *ctx, const struct engine_caller *caller, const char *id,
                        int *http_status)
 {
 	struct engine_job *job = job_find(ctx, caller, id);
@@ -1380,7 +1393,7 @@ engine_cancel_response(struct engine_ctx *ctx, const struct engine_caller *calle
 		*http_status = 200;
 		return resp;
 	}
-	rc = store_response_get(ctx->store, id, caller_owner(caller), NULL, NULL);
+	rc = store_response_get(ctx->env->store, id, caller_owner(caller), NULL, NULL);
 	if (rc == 1)
 		return not_found(id, http_status);
 	if (rc < 0)
@@ -1389,4 +1402,28 @@ engine_cancel_response(struct engine_ctx *ctx, const struct engine_caller *calle
 	api_error_set(&e, 400, "invalid_request", "response_not_cancellable", NULL,
 	              "Response '%.64s' is not running: only a response in progress can be cancelled.", id);
 	return api_error_envelope(&e);
+}
+
+struct engine *
+engine_new(struct api_env *env)
+{
+	struct engine *eng = xcalloc(1, sizeof *eng);
+
+	eng->env = env;
+	return eng;
+}
+
+void
+engine_free(struct engine *eng)
+{
+	if (eng == NULL)
+		return;
+	explicit_bzero(eng->compact_key, sizeof eng->compact_key);
+	free(eng);
+}
+
+size_t
+engine_active(const struct engine *eng)
+{
+	return eng->active;
 }

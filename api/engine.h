@@ -26,6 +26,7 @@
 
 #include "api/events.h"
 
+struct api_env;
 struct config;
 struct request;
 struct store;
@@ -33,20 +34,12 @@ struct xfer_ctx;
 struct mcp_client;
 struct engine_job;
 
-/* The runtime a job runs against; owned by main. cfg may be swapped between jobs (SIGHUP):
- * a job copies what it needs at start. */
-struct engine_ctx {
-	uv_loop_t *loop;
-	const struct config *cfg;
-	struct store *store;
-	struct xfer_ctx *xfer;
-	struct mcp_client *mcp;  /* NULL before start and after shutdown */
-	size_t active;           /* jobs in flight (read by the drain logic and /healthz) */
-	struct engine_job *jobs; /* the jobs in flight, for engine_abort_all (engine's own list) */
-	/* The key that seals compaction items, read from the store once (engine's own). */
-	unsigned char compact_key[32];
-	int have_compact_key;
-};
+/* The engine's state (jobs in flight, the compaction key) is its own; it runs against the api_env
+ * (api/env.h) main made: each job takes the current config at its start and keeps it to its end. */
+struct engine *engine_new(struct api_env *env);
+void engine_free(struct engine *eng);
+/* Jobs in flight (read by the drain logic and /healthz). */
+size_t engine_active(const struct engine *eng);
 
 /* How a job talks back to its transport: one interface, two implementations (api/http: SSE over
  * chunked HTTP; api/ws: one WebSocket text message per event). Borrowed; ud is the transport's
@@ -106,12 +99,12 @@ struct engine_caller {
 /* Starts a job for req (consumed). Never NULL: even an immediate failure is reported through
  * sink->on_finish, possibly before this returns. Returns the job only while it is still running,
  * else NULL. */
-struct engine_job *engine_job_start(struct engine_ctx *ctx, struct request *req,
+struct engine_job *engine_job_start(struct engine *ctx, struct request *req,
                                     const struct engine_caller *caller, const struct engine_opts *opts,
                                     const struct engine_sink *sink, void *ud);
 /* POST /v1/responses/compact: req from request_parse_compact (consumed). The sink gets the
  * CompactResource (200) or an error envelope; never streamed. Returns as engine_job_start. */
-struct engine_job *engine_compact_start(struct engine_ctx *ctx, struct request *req,
+struct engine_job *engine_compact_start(struct engine *ctx, struct request *req,
                                         const struct engine_caller *caller, const struct engine_sink *sink,
                                         void *ud);
 /* The transport drained its backlog below the low-water mark. */
@@ -122,23 +115,23 @@ void engine_job_cancel(struct engine_job *job);
 void engine_job_abort(struct engine_job *job, const char *why);
 
 /* Past the drain deadline: engine_job_abort for every job in flight. */
-void engine_abort_all(struct engine_ctx *ctx, const char *why);
+void engine_abort_all(struct engine *ctx, const char *why);
 
 /* GET /v1/responses/{id}: 200 with the stored response, or 404. New reference (body). */
-json_t *engine_get_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+json_t *engine_get_response(struct engine *ctx, const struct engine_caller *caller, const char *id,
                             int *http_status);
 /* POST /v1/responses/{id}/cancel: a running response (background or not) stops: its upstream turn
  * and MCP calls are cancelled (the servers get notifications/cancelled), its status becomes
  * "cancelled", it is stored, and its own caller gets it; 200 with it. 404 unknown, 400 when it has
  * already ended. */
-json_t *engine_cancel_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+json_t *engine_cancel_response(struct engine *ctx, const struct engine_caller *caller, const char *id,
                                int *http_status);
 /* DELETE /v1/responses/{id}: {"id","object":"response.deleted","deleted":true} or 404. */
-json_t *engine_delete_response(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+json_t *engine_delete_response(struct engine *ctx, const struct engine_caller *caller, const char *id,
                                int *http_status);
 /* GET /v1/responses/{id}/input_items with query args (limit 1..100 default 20, order asc|desc
  * default desc, after, before): a list object, or 404 / 400. */
-json_t *engine_input_items(struct engine_ctx *ctx, const struct engine_caller *caller, const char *id,
+json_t *engine_input_items(struct engine *ctx, const struct engine_caller *caller, const char *id,
                            const char *limit, const char *order, const char *after, const char *before,
                            int *http_status);
 

@@ -11,6 +11,7 @@
 #include "api/apierr.h"
 #include "api/caller.h"
 #include "api/engine.h"
+#include "api/env.h"
 #include "api/mcpadmin.h"
 #include "api/models.h"
 #include "api/request.h"
@@ -502,7 +503,8 @@ txn_caller(const struct http_txn *txn)
 static void
 serve_simple(struct http_txn *txn, struct lws *wsi)
 {
-	struct engine_ctx *eng = txn->ctx->engine;
+	struct engine *eng = txn->ctx->engine;
+	struct api_env *env = txn->ctx->env;
 	struct engine_caller caller = txn_caller(txn);
 	json_t *body = NULL;
 	int status = 200;
@@ -511,22 +513,22 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 	switch (txn->route) {
 	case ROUTE_HEALTH:
 		body = json_pack("{s:s, s:I, s:b}", "status", txn->ctx->draining ? "draining" : "ok",
-		                 "active", (json_int_t)eng->active, "draining", txn->ctx->draining);
+		                 "active", (json_int_t)engine_active(eng), "draining", txn->ctx->draining);
 		break;
 	case ROUTE_MODELS:
-		txn->models = models_list(eng, txn->who.bearer, on_models, txn);
+		txn->models = models_list(env, txn->who.bearer, on_models, txn);
 		return;
 	case ROUTE_MCP_SERVERS:
-		body = mcpadmin_servers(eng);
+		body = mcpadmin_servers(env);
 		break;
 	case ROUTE_MCP_TOOLS:
-		txn->mcpadmin = mcpadmin_tools(eng, txn->id, on_mcpadmin, txn);
+		txn->mcpadmin = mcpadmin_tools(env, txn->id, on_mcpadmin, txn);
 		return;
 	case ROUTE_MCP_AUDIT:
-		body = mcpadmin_audit(eng, &caller, urlarg(wsi, "limit=", a, sizeof a), &status);
+		body = mcpadmin_audit(env, &caller, urlarg(wsi, "limit=", a, sizeof a), &status);
 		break;
 	case ROUTE_METRICS: {
-		char *text = mcpadmin_metrics(eng);
+		char *text = mcpadmin_metrics(env, engine_active(eng));
 
 		txn->status = 200;
 		txn->ctype = "text/plain; version=0.0.4";
@@ -639,7 +641,7 @@ static int
 on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 {
 	struct http_ctx *ctx = lws_get_vhost_user(lws_get_vhost(wsi));
-	const struct config *cfg = ctx->engine->cfg;
+	const struct config *cfg = ctx->env->cfg;
 	struct http_txn *txn;
 	char *uri = NULL;
 	int uri_len = 0, method, method_ok, cl_len;
@@ -757,7 +759,7 @@ on_body_timer(struct http_conn *conn, struct lws *wsi)
 		return -1; /* read past an unread body long enough: close */
 	if (txn == NULL || !txn->body_timed || txn->body_done || txn->status != 0)
 		return 0;
-	lim = &txn->ctx->engine->cfg->limits;
+	lim = &txn->ctx->env->cfg->limits;
 	elapsed = util_mono_ms() - txn->body_start_ms;
 	if (elapsed >= (uint64_t)lim->body_timeout_s * 1000) {
 		snprintf(msg, sizeof msg, "the request body did not arrive within %u s", lim->body_timeout_s);

@@ -20,14 +20,14 @@
 
 #include "api/ws.h"
 
-struct engine_ctx;
+struct engine;
 struct api_env;
 struct lws_protocols;
 
 /* Shared by both vhosts; owned by main. */
 struct http_ctx {
 	struct api_env *env;
-	struct engine_ctx *engine;
+	struct engine *engine;
 	int draining;       /* set at SIGTERM: new POSTs get 503 */
 	size_t connections; /* connections lws holds, from adoption to close, silent and idle ones too
 	                     * (those still in api/headguard are counted there) */

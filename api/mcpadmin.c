@@ -4,6 +4,7 @@
 
 #include "api/apierr.h"
 #include "api/engine.h"
+#include "api/env.h"
 #include "api/mcpadmin.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
@@ -21,13 +22,13 @@ struct mcpadmin_req {
 };
 
 json_t *
-mcpadmin_servers(struct engine_ctx *ctx)
+mcpadmin_servers(struct api_env *env)
 {
 	json_t *data = json_array();
 	size_t i;
 
-	for (i = 0; i < ctx->cfg->n_mcp_servers; i++) {
-		const struct config_mcp_server *s = &ctx->cfg->mcp_servers[i];
+	for (i = 0; i < env->cfg->n_mcp_servers; i++) {
+		const struct config_mcp_server *s = &env->cfg->mcp_servers[i];
 		char *u = util_url_redact(s->url);
 
 		json_array_append_new(data, json_pack("{s:s, s:s, s:s}", "object", "mcp.server", "label",
@@ -103,9 +104,9 @@ fail_now(mcpadmin_done_fn done, void *ud, int status, const char *code, const ch
 }
 
 struct mcpadmin_req *
-mcpadmin_tools(struct engine_ctx *ctx, const char *label, mcpadmin_done_fn done, void *ud)
+mcpadmin_tools(struct api_env *env, const char *label, mcpadmin_done_fn done, void *ud)
 {
-	const struct config_mcp_server *s = config_mcp_server_find(ctx->cfg, label);
+	const struct config_mcp_server *s = config_mcp_server_find(env->cfg, label);
 	struct mcpadmin_req *req;
 	struct mcp_server target;
 
@@ -114,18 +115,18 @@ mcpadmin_tools(struct engine_ctx *ctx, const char *label, mcpadmin_done_fn done,
 		         label);
 		return NULL;
 	}
-	if (!ctx->mcp) {
+	if (!env->mcp) {
 		fail_now(done, ud, 503, "server_shutting_down", "the MCP client is not running", NULL);
 		return NULL;
 	}
 	req = xcalloc(1, sizeof *req);
 	req->label = xstrdup(label);
 	req->secrets = redact_new();
-	redact_add_config(req->secrets, ctx->cfg);
+	redact_add_config(req->secrets, env->cfg);
 	req->done = done;
 	req->ud = ud;
 	mcpadmin_target(s, &target);
-	req->op = mcp_list_tools(ctx->mcp, &target, on_listed, req);
+	req->op = mcp_list_tools(env->mcp, &target, on_listed, req);
 	if (!req->op) {
 		redact_free(req->secrets);
 		free(req->label);
@@ -148,7 +149,7 @@ mcpadmin_cancel(struct mcpadmin_req *r)
 }
 
 char *
-mcpadmin_metrics(struct engine_ctx *ctx)
+mcpadmin_metrics(struct api_env *env, size_t responses_active)
 {
 	static const struct {
 		const char *name, *help;
@@ -174,8 +175,8 @@ mcpadmin_metrics(struct engine_ctx *ctx)
 	struct buf out;
 	size_t i;
 
-	if (ctx->mcp)
-		mcp_client_stats(ctx->mcp, &st);
+	if (env->mcp)
+		mcp_client_stats(env->mcp, &st);
 	buf_init(&out, 0);
 	for (i = 0; i < sizeof counters / sizeof counters[0]; i++) {
 		uint64_t v = *(const uint64_t *)(const void *)((const char *)&st + counters[i].off);
@@ -193,13 +194,12 @@ mcpadmin_metrics(struct engine_ctx *ctx)
 	           "# TYPE toolhost_mcp_call_seconds_max gauge\ntoolhost_mcp_call_seconds_max %.6f\n"
 	           "# HELP toolhost_responses_active Responses in flight.\n"
 	           "# TYPE toolhost_responses_active gauge\ntoolhost_responses_active %zu\n",
-	           (double)st.call_us_total / 1e6, (double)st.call_us_max / 1e6, ctx->active);
+	           (double)st.call_us_total / 1e6, (double)st.call_us_max / 1e6, responses_active);
 	return buf_take(&out);
 }
 
 json_t *
-mcpadmin_audit(struct engine_ctx *ctx, const struct engine_caller *caller, const char *limit_s,
-               int *http_status)
+mcpadmin_audit(struct api_env *env, const struct engine_caller *caller, const char *limit_s, int *http_status)
 {
 	/* Like the responses: a caller without an identity is "-", never every caller. */
 	const char *who = caller->is_operator ? NULL : caller->identity ? caller->identity : "-";
@@ -217,7 +217,7 @@ mcpadmin_audit(struct engine_ctx *ctx, const struct engine_caller *caller, const
 			return api_error_envelope(&e);
 		}
 	}
-	if (store_audit_list(ctx->store, who, (int)limit, &text) < 0) {
+	if (store_audit_list(env->store, who, (int)limit, &text) < 0) {
 		*http_status = 500;
 		api_error_set(&e, 500, "server_error", NULL, NULL, "the audit log could not be read");
 		return api_error_envelope(&e);

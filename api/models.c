@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api/apierr.h"
-#include "api/engine.h"
+#include "api/env.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -32,7 +32,8 @@ struct models_fetch {
 };
 
 struct models_req {
-	struct engine_ctx *ctx;
+	struct api_env *env;
+	struct config *cfg; /* held while the fetches run */
 	models_done_fn done;
 	void *ud;
 	struct models_fetch *fetch;
@@ -114,7 +115,7 @@ finish(struct models_req *r)
 	int status = 200;
 
 	buf_init(&names, 0);
-	redact_add_config(secrets, r->ctx->cfg);
+	redact_add_config(secrets, r->cfg);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 
@@ -205,9 +206,9 @@ models_per_caller(const struct config *cfg)
 }
 
 struct models_req *
-models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, void *ud)
+models_list(struct api_env *env, const char *bearer, models_done_fn done, void *ud)
 {
-	const struct config *cfg = ctx->cfg;
+	const struct config *cfg = env->cfg;
 	struct models_req *r;
 	size_t i;
 
@@ -216,7 +217,8 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 		return NULL;
 	}
 	r = xcalloc(1, sizeof *r);
-	r->ctx = ctx;
+	r->env = env;
+	r->cfg = api_env_config(env);
 	r->done = done;
 	r->ud = ud;
 	r->n = cfg->n_upstreams;
@@ -249,7 +251,7 @@ models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, voi
 		xr.ca_file = up->ca_file;
 		xr.connect_timeout_ms = MODELS_TIMEOUT_MS;
 		xr.total_timeout_ms = MODELS_TIMEOUT_MS;
-		f->xfer = xfer_start(ctx->xfer, &xr, &models_callbacks, f);
+		f->xfer = xfer_start(env->xfer, &xr, &models_callbacks, f);
 		free(url);
 		if (f->xfer)
 			r->pending++;
@@ -283,6 +285,7 @@ models_cancel(struct models_req *r)
 		}
 	}
 	free(r->fetch);
+	config_release(r->cfg);
 	free(r);
 }
 

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-struct engine_ctx;
+struct api_env;
 struct models_req;
 
 /* body is borrowed for the call: {"object":"list","data":[...]} (http_status 200), or the error
@@ -22,7 +22,7 @@ typedef void (*models_done_fn)(void *ud, int http_status, const json_t *body);
 /* Starts a listing. done runs exactly once unless models_cancel is called first; it may run before
  * this returns (cache hit), in which case NULL is returned. bearer: the caller's token, sent only to
  * upstreams with forward_caller_auth. */
-struct models_req *models_list(struct engine_ctx *ctx, const char *bearer, models_done_fn done, void *ud);
+struct models_req *models_list(struct api_env *env, const char *bearer, models_done_fn done, void *ud);
 /* The caller went away: stop the requests; done is not called. */
 void models_cancel(struct models_req *r);
 /* Drops the cache (config reload, exit). */

@@ -45,7 +45,7 @@ struct daemon {
 	int store_lock; /* flock'ed "<store>.lock" for the process' life, or -1 */
 	struct xfer_ctx *xfer;
 	struct api_env env; /* env.cfg is d->cfg: the reference main holds */
-	struct engine_ctx engine;
+	struct engine *engine;
 	struct http_ctx http;
 	struct lws_context *lws;
 	struct lws_vhost *vhost; /* one for every listener: see api/http.h on how callers are told apart */
@@ -238,14 +238,13 @@ on_drain_tick(uv_timer_t *t)
 
 	/* Done when no response runs and every answer has been written out; then the MCP sessions are
 	 * DELETEd (bounded by the client itself) before the loop stops. */
-	if (d->engine.active == 0 && d->http.busy == 0) {
+	if (engine_active(d->engine) == 0 && d->http.busy == 0) {
 		if (d->mcp_closed) {
 			shutdown_now(d);
 			return;
 		}
 		if (!d->mcp_closing) {
 			d->mcp_closing = 1;
-			d->engine.mcp = NULL;
 			d->env.mcp = NULL;
 			mcp_client_shutdown(d->mcp, on_mcp_closed, d);
 		}
@@ -254,9 +253,9 @@ on_drain_tick(uv_timer_t *t)
 		return;
 	if (!d->aborted) {
 		log_warnx("drain deadline reached with %zu response(s) in flight; failing them",
-		          d->engine.active);
+		          engine_active(d->engine));
 		d->aborted = 1;
-		engine_abort_all(&d->engine, "the server is shutting down");
+		engine_abort_all(d->engine, "the server is shutting down");
 		/* A short grace for the failure events to reach the callers. */
 		d->drain_deadline_ms = now + 300;
 		return;
@@ -272,7 +271,7 @@ start_drain(struct daemon *d)
 		return;
 	d->draining = 1;
 	sd_notify(0, "STOPPING=1");
-	log_info("draining: %zu response(s) in flight, deadline %u s", d->engine.active,
+	log_info("draining: %zu response(s) in flight, deadline %u s", engine_active(d->engine),
 	         d->cfg->limits.drain_timeout_s);
 	listen_stop(d->listeners);
 	d->http.draining = 1;
@@ -315,7 +314,6 @@ on_hup(uv_signal_t *s, int signum)
 	/* Whoever holds the old config (a WebSocket connection) keeps it; it goes with the last. */
 	api_env_set_config(&d->env, cfg);
 	d->cfg = cfg;
-	d->engine.cfg = cfg;
 	models_cleanup();
 	/* Servers, credentials or TTLs may have changed: no listing survives a config change. */
 	if (d->mcp)
@@ -430,10 +428,6 @@ start(struct daemon *d)
 	if (store_audit_interrupt_open(d->store, "toolhostd stopped before the call ended") > 0)
 		log_warnx("marked the MCP calls left in flight by the last run interrupted");
 	d->xfer = xfer_ctx_new(&d->loop);
-	d->engine.loop = &d->loop;
-	d->engine.cfg = d->cfg;
-	d->engine.store = d->store;
-	d->engine.xfer = d->xfer;
 	d->mcp = mcp_client_new(
 	        &d->loop, d->xfer, d->store,
 	        &(struct mcp_client_config){
@@ -447,13 +441,13 @@ start(struct daemon *d)
 	                .max_message_bytes = d->cfg->mcp.max_message_bytes,
 	                .max_pages = (int)d->cfg->mcp.max_pages,
 	        });
-	d->engine.mcp = d->mcp;
 	d->env.loop = &d->loop;
 	d->env.store = d->store;
 	d->env.xfer = d->xfer;
 	d->env.mcp = d->mcp;
 	d->http.env = &d->env;
-	d->http.engine = &d->engine;
+	d->engine = engine_new(&d->env);
+	d->http.engine = d->engine;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
 	memset(&info, 0, sizeof info);
@@ -544,7 +538,6 @@ stop(struct daemon *d)
 		if (d->lws)
 			lws_context_destroy(d->lws);
 	}
-	d->engine.mcp = NULL;
 	d->env.mcp = NULL;
 	mcp_client_free(d->mcp);
 	d->mcp = NULL;
@@ -554,7 +547,8 @@ stop(struct daemon *d)
 	headguard_free(d->guard);
 	d->guard = NULL;
 	models_cleanup();
-	explicit_bzero(d->engine.compact_key, sizeof d->engine.compact_key);
+	engine_free(d->engine);
+	d->engine = NULL;
 	store_close(d->store);
 	if (d->store_lock >= 0)
 		close(d->store_lock); /* last: the store is closed, another daemon may take it */

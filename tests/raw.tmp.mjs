@@ -1,0 +1,15 @@
+import { startDaemon } from './integration/lib/harness.mjs';
+import net from 'node:net';
+const d = await startDaemon({ config: { websocket: { max_message_bytes: 1024 } } });
+const s = net.connect(d.socketPath);
+s.write('GET /v1/responses HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+let got = Buffer.alloc(0); s.on('data', (b) => got = Buffer.concat([got, b]));
+await new Promise(r => setTimeout(r, 300));
+const payload = Buffer.alloc(2000, 0x61); const mask = Buffer.from([1,2,3,4]);
+const hdr = Buffer.from([0x81, 0x80 | 126, (payload.length >> 8) & 255, payload.length & 255]);
+const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
+s.write(Buffer.concat([hdr, mask, masked]));
+await new Promise((r) => { s.on('close', r); setTimeout(r, 7000); });
+const i = got.indexOf('\r\n\r\n'); const rest = got.slice(i + 4);
+console.log(rest.toString('hex').slice(0, 40), '...', rest.slice(-8).toString('hex'), rest.length);
+await d.stop();
