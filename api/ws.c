@@ -44,11 +44,13 @@ struct ws_turn {
 	uint64_t sent; /* events of this turn written so far */
 };
 
-/* The connection-local cache: a response's whole context (input + output), newest first. */
+/* The connection-local cache: a response's whole context (input + output), newest first, kept as
+ * compact JSON text: a few times smaller than the jansson tree, which matters for 10,000 idle
+ * connections (each keeps its warm-up) and for Codex's contexts of hundreds of thousands of tokens. */
 struct ws_cached {
 	struct ws_cached *next;
 	char id[64];
-	json_t *items;
+	char *items; /* a JSON array */
 	size_t bytes;
 };
 
@@ -197,7 +199,7 @@ cache_drop(struct ws_conn *c, const char *id)
 		if (strcmp(e->id, id) == 0) {
 			*pp = e->next;
 			c->cache_bytes -= e->bytes;
-			json_decref(e->items);
+			free(e->items);
 			free(e);
 			return;
 		}
@@ -217,6 +219,7 @@ cache_put(struct ws_conn *c, const char *id, const json_t *context, const json_t
 {
 	struct ws_cached *e, **pp;
 	json_t *items;
+	char *text;
 	size_t bytes;
 
 	if (strlen(id) >= sizeof e->id)
@@ -227,17 +230,19 @@ cache_put(struct ws_conn *c, const char *id, const json_t *context, const json_t
 		items = json_array();
 	}
 	json_array_extend(items, (json_t *)output); /* items are shared: nobody changes them */
-	bytes = json_dumpb(items, NULL, 0, JSON_COMPACT);
-	if (bytes > c->cfg->websocket.cache_max_bytes) {
+	text = json_dumps(items, JSON_COMPACT);
+	json_decref(items);
+	bytes = text ? strlen(text) : 0;
+	if (text == NULL || bytes > c->cfg->websocket.cache_max_bytes) {
 		log_info("websocket %s: %s not cached (%zu bytes over websocket.cache_max_bytes)",
 		         c->who.identity, id, bytes);
-		json_decref(items);
+		free(text);
 		return;
 	}
 	cache_drop(c, id);
 	e = xcalloc(1, sizeof *e);
 	snprintf(e->id, sizeof e->id, "%s", id);
-	e->items = items;
+	e->items = text;
 	e->bytes = bytes;
 	e->next = c->cache;
 	c->cache = e;
@@ -371,6 +376,7 @@ turn_start(struct ws_conn *c, struct ws_turn *t)
 	struct ws_cached *hit = NULL;
 	struct request *req = t->req;
 	struct engine_job *job;
+	json_t *chain = NULL;
 
 	memset(&opts, 0, sizeof opts);
 	opts.stream_id = t->stream_id;
@@ -379,7 +385,8 @@ turn_start(struct ws_conn *c, struct ws_turn *t)
 		t->prev_id = xstrdup(req->previous_response_id);
 		hit = cache_find(c, t->prev_id);
 		if (hit)
-			opts.chain = hit->items;
+			chain = json_loads(hit->items, 0, NULL);
+		opts.chain = chain;
 	}
 	req->stream = 1;
 	req->background = 0;
@@ -389,6 +396,7 @@ turn_start(struct ws_conn *c, struct ws_turn *t)
 	/* A turn that ends at once (a bad request, a warm-up) has been freed by sink_finish when this
 	 * returns NULL: t is only touched while the job runs. */
 	job = engine_job_start(c->ctx->engine, req, &caller, &opts, &ws_sink, t);
+	json_decref(chain); /* the engine copied it */
 	if (job)
 		t->job = job;
 }
