@@ -286,6 +286,41 @@ build_context(struct engine_job *job, json_t *history)
 	return 0;
 }
 
+/* A function_call_output of the request must answer a function_call of its context (the chain, or
+ * the input before it), as OpenAI requires: an orphan output is the caller's mistake, and the
+ * upstream would get a tool message no tool call asked for. */
+static int
+check_tool_outputs(struct engine_job *job)
+{
+	size_t base = json_array_size(job->context) - json_array_size(job->req->input), i, j;
+	const json_t *it, *prev;
+
+	json_array_foreach (job->req->input, i, it) {
+		const char *type = json_string_value(json_object_get(it, "type"));
+		const char *call_id = json_string_value(json_object_get(it, "call_id"));
+		int found = 0;
+		char param[48];
+
+		if (type == NULL || strcmp(type, "function_call_output") != 0 || call_id == NULL)
+			continue;
+		for (j = 0; j < base + i && !found; j++) {
+			const char *pt, *pid;
+
+			prev = json_array_get(job->context, j);
+			pt = json_string_value(json_object_get(prev, "type"));
+			pid = json_string_value(json_object_get(prev, "call_id"));
+			found = pt && pid && strcmp(pt, "function_call") == 0 && strcmp(pid, call_id) == 0;
+		}
+		if (!found) {
+			snprintf(param, sizeof param, "input[%zu].call_id", i);
+			return api_error_bad(
+			        &job->err, param, "invalid_value",
+			        "No tool call found for function call output with call_id '%.64s'.", call_id);
+		}
+	}
+	return 0;
+}
+
 /* Every compaction item of the context must carry a token this daemon sealed: checked before
  * anything starts, so that a tampered one is a 400 even for a stream. */
 static int
@@ -1034,7 +1069,7 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	job->have_compact_key = job->ctx->have_compact_key;
 	memcpy(job->compact_key, job->ctx->compact_key, sizeof job->compact_key);
 	if (load_chain(job, caller, &history) < 0 || build_context(job, history) < 0 ||
-	    check_compactions(job) < 0)
+	    check_tool_outputs(job) < 0 || check_compactions(job) < 0)
 		goto out;
 	if (job->compact && !job->have_compact_key) {
 		api_error_set(&job->err, 500, "server_error", NULL, NULL,

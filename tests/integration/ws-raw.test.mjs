@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { freePort, rawExchange, startDaemon } from './lib/harness.mjs';
 import { validateEvent } from './lib/schema.mjs';
@@ -140,7 +141,8 @@ describe('WebSocket raw', () => {
 	it('a fragmented 3 MB message under the cap works', T, async () => {
 		const c = dial(unixUrl());
 		await c.open();
-		const text = JSON.stringify({ type: 'response.create', model: 'fake-text', store: false, input: `echo: big ${'y'.repeat(3 * 1024 * 1024)}` });
+		const text = JSON.stringify({ type: 'response.create', model: 'fake-text', store: false, input: `big ${'y'.repeat(3 * 1024 * 1024)}` });
+		// Not an echo: the fake would answer 3 MB in one stream event, over max_upstream_event_bytes.
 		const step = 256 * 1024;
 		for (let o = 0; o < text.length; o += step) c.ws.send(text.slice(o, o + step), { fin: o + step >= text.length });
 		await c.until(() => c.terminals().length >= 1, 'big turn');
@@ -163,7 +165,9 @@ describe('WebSocket raw', () => {
 		envelope(c.msgs[2], 400, 'unknown_event_type');
 		assert.equal(c.close, null, 'still open');
 		// Invalid UTF-8 in a text frame: the ws sender does not validate, the RFC says 1007.
-		c.ws._sender.sendFrame(WebSocket.Sender.frame(Buffer.from([0x22, 0xff, 0xfe, 0x22]), { fin: true, opcode: 1, mask: true, readOnly: false }), () => {});
+		const bad = Buffer.from([0x22, 0xff, 0xfe, 0x22]);
+		const mask = Buffer.from([1, 2, 3, 4]);
+		c.ws._socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | bad.length]), mask, Buffer.from(bad.map((b, i) => b ^ mask[i % 4]))]));
 		await c.until(() => c.close, 'close 1007');
 		assert.equal(c.close.code, 1007);
 		await healthy();
@@ -267,9 +271,12 @@ describe('WebSocket config', () => {
 		try {
 			const c = dial(`ws+unix://${d.socketPath}:/v1/responses`);
 			await c.open();
+			const opened = Date.now();
 			c.send({ type: 'response.create', model: 'fake-slow', input: 'slow', store: false });
 			await c.until(() => c.terminals().length >= 1, 'slow turn');
 			assert.equal(c.msgs.at(-1).type, 'response.completed');
+			// The limit is looked at between turns: the next create comes after it for sure.
+			await sleep(Math.max(0, 1200 - (Date.now() - opened)));
 			c.send({ type: 'response.create', model: 'fake-text', input: 'echo: late', store: false });
 			await c.until(() => c.close, 'close');
 			envelope(c.msgs.at(-1), 400, 'websocket_connection_limit_reached');
