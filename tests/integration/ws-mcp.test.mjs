@@ -47,7 +47,7 @@ describe('MCP over WebSocket', () => {
 	let d, waits;
 	before(async () => {
 		waits = await startMcpFault();
-		d = await startDaemon({ config: { limits: { keepalive_s: 1 }, mcp_servers: [{ label: 'waits', url: waits.url }] } });
+		d = await startDaemon({ config: { limits: { keepalive_s: 1 }, mcp_servers: [{ label: 'waits', url: waits.url }, { label: 'cold', url: waits.url, cache_ttl_s: 0 }] } });
 	}, T);
 	after(async () => {
 		await d?.stop();
@@ -111,6 +111,32 @@ describe('MCP over WebSocket', () => {
 		for (let i = 1; i < c.msgs.length; i++) assert.ok(c.msgs[i].at - c.msgs[i - 1].at < 2500, `a ${c.msgs[i].at - c.msgs[i - 1].at} ms gap before ${c.msgs[i].type}`);
 		const seq = c.msgs.map((m) => m.sequence_number);
 		assert.deepEqual(seq, seq.map((_, i) => i));
+		c.ws.close();
+	});
+
+	it('generate:false mid-connection lists the MCP servers (no item), and a continuation from it completes', T, async () => {
+		const c = dial(d.socketPath);
+		await c.open();
+		c.send({ type: 'response.create', model: 'fake-text', input: 'echo: first', store: false });
+		await c.until(() => c.done(1), 'a first turn');
+		const lists0 = (await waits.stats()).tools_list.calls;
+		const chats0 = d.upstream.chatRequests().length;
+		// 'cold' is never cached: every listing reaches the server, so the warm-up's shows.
+		const tools = [mcp('cold')];
+		c.send({ type: 'response.create', model: 'fake-mcp', input: 'warm', tools, store: false, generate: false });
+		await c.until(() => c.done(2), 'the warm-up');
+		const warm = c.msgs.at(-1);
+		assert.equal(warm.type, 'response.completed');
+		assert.deepEqual(warm.response.output, []);
+		assert.equal(warm.response.usage.output_tokens, 0);
+		assert.deepEqual(c.msgs.slice(-2).map((m) => m.type), ['response.created', 'response.completed']);
+		assert.equal(d.upstream.chatRequests().length, chats0, 'no model call');
+		assert.ok((await waits.stats()).tools_list.calls > lists0, 'the server was listed');
+		c.send({ type: 'response.create', model: 'fake-mcp', input: 'call echo {"message":"warmed"}', tools, store: false, previous_response_id: warm.response.id });
+		await c.until(() => c.done(3), 'the continuation');
+		const last = c.msgs.at(-1);
+		assert.equal(last.type, 'response.completed', JSON.stringify(last).slice(0, 300));
+		assert.match(last.response.output.find((i) => i.type === 'mcp_call')?.output ?? '', /warmed/);
 		c.ws.close();
 	});
 
