@@ -71,8 +71,7 @@ struct ws_conn {
 	/* Frames not yet handed to lws, framed here (server frames are unmasked and, with no extension
 	 * negotiated, only a header away from their payload), so that a burst of small events leaves in
 	 * one write rather than one syscall each. */
-	struct buf out;
-	struct buf wbuf; /* LWS_PRE + the chunk of out being written */
+	struct buf out; /* LWS_PRE bytes of lws' headroom, then the frames: written in place */
 
 	struct ws_turn *running;
 	struct ws_turn *queue_head, *queue_tail;
@@ -92,6 +91,13 @@ static void turn_next(struct ws_conn *c);
 static int send_close(struct ws_conn *c);
 
 /* ---- output ---- */
+
+/* Frame bytes waiting in c->out (after lws' headroom). */
+static size_t
+out_pending(const struct ws_conn *c)
+{
+	return c->out.len > LWS_PRE ? c->out.len - LWS_PRE : 0;
+}
 
 /* Appends one unfragmented frame (opcode 0x1 text, 0x9 ping) with its payload. */
 static int
@@ -114,6 +120,11 @@ out_frame(struct ws_conn *c, unsigned opcode, const char *data, size_t len)
 			h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
 		hl = 10;
 	}
+	if (c->out.len == 0) {
+		static const char pre[LWS_PRE];
+
+		buf_append(&c->out, pre, sizeof pre);
+	}
 	if (buf_append(&c->out, h, hl) < 0 || buf_append(&c->out, data, len) < 0)
 		return -1;
 	lws_callback_on_writable(c->wsi);
@@ -125,10 +136,10 @@ out_push(struct ws_conn *c, const char *data, size_t len)
 {
 	if (c->closing)
 		return -1;
-	if (c->out.len + len + 10 > c->cfg->websocket.max_output_buffer_bytes) {
+	if (out_pending(c) + len + 10 > c->cfg->websocket.max_output_buffer_bytes) {
 		/* The peer does not read: nothing it could still receive is worth the memory. */
 		log_warnx("websocket %s: closed, over the output cap (%zu bytes unread)", c->who.identity,
-		          c->out.len);
+		          out_pending(c));
 		c->closing = 1;
 		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
 		c->close_why = WS_CLOSE_OUTPUT_CAP;
@@ -276,7 +287,7 @@ sink_congested(void *ud)
 {
 	struct ws_turn *t = ud;
 
-	if (t->conn->out.len > WS_OUT_HIGH) {
+	if (out_pending(t->conn) > WS_OUT_HIGH) {
 		t->paused = 1;
 		return 1;
 	}
@@ -548,29 +559,32 @@ on_writeable(struct ws_conn *c)
 
 	if (c->close_asked)
 		return 0; /* our close frame went out: nothing of ours goes after it */
-	if (c->out.len > 0 && !lws_send_pipe_choked(c->wsi)) {
-		n = c->out.len < WS_WRITE_CHUNK ? c->out.len : WS_WRITE_CHUNK;
-		static const char pre[LWS_PRE];
+	if (out_pending(c) > 0 && !lws_send_pipe_choked(c->wsi)) {
+		unsigned char *start = (unsigned char *)c->out.data + LWS_PRE;
+		size_t rest;
 
-		buf_reset(&c->wbuf);
-		buf_append(&c->wbuf, pre, sizeof pre);
-		buf_append(&c->wbuf, c->out.data, n);
+		n = out_pending(c) < WS_WRITE_CHUNK ? out_pending(c) : WS_WRITE_CHUNK;
 		/* lws keeps what the socket does not take and writes it before the next WRITEABLE. */
-		if (lws_write(c->wsi, (unsigned char *)c->wbuf.data + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+		if (lws_write(c->wsi, start, n, LWS_WRITE_RAW) < (int)n)
 			return -1;
-		buf_consume(&c->out, n);
-		buf_reset(&c->wbuf);
-		buf_release_idle(&c->wbuf, 0);
-		buf_release_idle(&c->out, 0);
+		rest = out_pending(c) - n;
+		if (rest > 0) {
+			memmove(start, start + n, rest);
+			buf_truncate(&c->out, LWS_PRE + rest);
+		} else {
+			buf_reset(&c->out);
+			/* Kept warm while a turn streams; an idle connection keeps nothing. */
+			buf_release_idle(&c->out, c->running ? WS_WRITE_CHUNK : 0);
+		}
 	}
-	if (c->out.len > 0) {
+	if (out_pending(c) > 0) {
 		lws_callback_on_writable(c->wsi);
 	} else if (c->closing) {
 		c->ctx->ws.closes[c->close_why]++;
 		c->close_why = WS_CLOSE_N; /* counted */
 		return send_close(c);
 	}
-	if (c->running && c->running->paused && c->out.len < WS_OUT_LOW && c->running->job) {
+	if (c->running && c->running->paused && out_pending(c) < WS_OUT_LOW && c->running->job) {
 		c->running->paused = 0;
 		engine_job_resume(c->running->job);
 	}
@@ -657,7 +671,6 @@ conn_new(struct lws *wsi, struct http_ctx *ctx)
 	ctx->ws.open++;
 	ctx->ws.connections++;
 	buf_init(&c->out, 0); /* bounded by out_push against max_output_buffer_bytes */
-	buf_init(&c->wbuf, 0);
 	lws_set_timer_usecs(wsi, (lws_usec_t)c->cfg->websocket.idle_timeout_s * 500 * 1000);
 	return c;
 }
@@ -680,7 +693,6 @@ conn_free(struct ws_conn *c)
 		turn_free(t);
 	}
 	buf_free(&c->out);
-	buf_free(&c->wbuf);
 	if (c->close_why != WS_CLOSE_N)
 		c->ctx->ws.closes[c->close_why]++;
 	c->ctx->ws.open--;
