@@ -130,7 +130,7 @@ struct config_mcp_server {
 	int approve_destructive; /* tools that may be destructive (annotations) need approval */
 };
 
-/* WebSocket mode (api/ws.h). idle_timeout_s applies from the next restart (lws' vhost policy). */
+/* WebSocket mode (api/ws.h). A connection keeps the config it was opened with. */
 struct config_websocket {
 	int enabled;                    /* [1]; 0: an upgrade gets 426 */
 	size_t max_message_bytes;       /* one client message, fragments reassembled [32 MiB] */
