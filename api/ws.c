@@ -99,6 +99,36 @@ out_pending(const struct ws_conn *c)
 	return c->out.len > LWS_PRE ? c->out.len - LWS_PRE : 0;
 }
 
+/*
+ * How many bytes of buf (our frames, back to back) to hand lws in one write: whole frames only, as
+ * many as fit in max, and at least the first one. lws sends its own control frames (a pong, its
+ * close) between writes, once what it buffered is out: a cut inside a frame would put them in the
+ * middle of ours.
+ */
+static size_t
+whole_frames(const unsigned char *buf, size_t len, size_t max)
+{
+	size_t at = 0, next, hl, plen, i;
+
+	while (at + 2 <= len) {
+		plen = buf[at + 1] & 0x7f;
+		hl = 2;
+		if (plen == 126) {
+			plen = ((size_t)buf[at + 2] << 8) | buf[at + 3];
+			hl = 4;
+		} else if (plen == 127) {
+			for (plen = 0, i = 0; i < 8; i++)
+				plen = (plen << 8) | buf[at + 2 + i];
+			hl = 10;
+		}
+		next = at + hl + plen;
+		if (at > 0 && next > max)
+			break;
+		at = next;
+	}
+	return at < len ? at : len;
+}
+
 /* Appends one unfragmented frame (opcode 0x1 text, 0x9 ping) with its payload. */
 static int
 out_frame(struct ws_conn *c, unsigned opcode, const char *data, size_t len)
@@ -143,6 +173,10 @@ out_push(struct ws_conn *c, const char *data, size_t len)
 		c->closing = 1;
 		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
 		c->close_why = WS_CLOSE_OUTPUT_CAP;
+		/* What it did not read is dropped: the close goes at once, and lws gives up on the
+		 * connection when even that is not taken (send_close's timeout). */
+		buf_free(&c->out);
+		buf_init(&c->out, 0);
 		lws_callback_on_writable(c->wsi);
 		return -1;
 	}
@@ -516,9 +550,9 @@ on_receive(struct ws_conn *c, const char *in, size_t len)
 {
 	size_t cap = c->cfg->websocket.max_message_bytes;
 
-	c->last_rx_ms = util_mono_ms();
 	if (c->rx_dropping || c->closing)
-		return 0;
+		return 0; /* nor does it count as life: a closing connection goes on its own clock */
+	c->last_rx_ms = util_mono_ms();
 	if (lws_is_first_fragment(c->wsi)) {
 		buf_reset(&c->rx);
 		c->rx_seen = 0;
@@ -563,7 +597,7 @@ on_writeable(struct ws_conn *c)
 		unsigned char *start = (unsigned char *)c->out.data + LWS_PRE;
 		size_t rest;
 
-		n = out_pending(c) < WS_WRITE_CHUNK ? out_pending(c) : WS_WRITE_CHUNK;
+		n = whole_frames(start, out_pending(c), WS_WRITE_CHUNK);
 		/* lws keeps what the socket does not take and writes it before the next WRITEABLE. */
 		if (lws_write(c->wsi, start, n, LWS_WRITE_RAW) < (int)n)
 			return -1;
@@ -634,7 +668,7 @@ on_tick(struct ws_conn *c)
 		c->close_why = WS_CLOSE_N;
 		return -1;
 	}
-	if (silent >= idle_ms / 2 && now - c->last_ping_ms >= idle_ms / 2) {
+	if (silent >= idle_ms / 2 && now - c->last_ping_ms >= idle_ms / 2 && !c->closing) {
 		static const char none[1];
 
 		c->last_ping_ms = now;
@@ -727,8 +761,9 @@ ws_callback(struct lws *wsi, int reason, void **slot, void *in, size_t len)
 	case LWS_CALLBACK_TIMER:
 		return c ? on_tick(c) : 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (c)
-			c->close_why = WS_CLOSE_CLIENT;
+		/* The answer to our own close frame: hang up rather than let lws echo a second one. */
+		if (c && c->close_asked)
+			return -1;
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (c) {
