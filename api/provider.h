@@ -4,7 +4,8 @@
  * The upstream part of a model turn (api/engine.c) and of GET /v1/models (api/models.c): the target
  * (URL, HTTP/2, CA file, the Authorization line), the request, and the answer read as SSE events, a
  * capped JSON body or a capped error body, ending in one result with an api_error for any failure.
- * Not yet implemented: this header fixes the interface the next steps build.
+ * So far only the target and the status mapping are implemented; provider_start, provider_resume and
+ * provider_cancel are declared for the next step and not defined yet.
  */
 #ifndef API_PROVIDER_H
 #define API_PROVIDER_H
