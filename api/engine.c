@@ -11,6 +11,7 @@
 #include "api/env.h"
 #include "api/events.h"
 #include "api/mcprun.h"
+#include "api/provider.h"
 #include "api/request.h"
 #include "api/response.h"
 #include "api/turn.h"
@@ -477,42 +478,13 @@ on_upstream_data(void *ud, const char *data, size_t len)
 	return XFER_ABORT;
 }
 
-/* Maps an upstream's non-2xx answer onto our envelope, keeping its message (bounded). */
+/* Maps an upstream's non-2xx answer onto our envelope (provider_error_for_status). */
 static void
 upstream_http_error(struct engine_job *job)
 {
-	json_t *root = json_loadb(job->body.data ? job->body.data : "", job->body.len, 0, NULL);
-	json_t *e = json_object_get(root, "error");
-	const char *msg = json_string_value(json_object_get(e, "message"));
-	char *clean;
-	long st = job->upstream_status;
-	int status;
-	const char *type, *code;
-
-	if (msg == NULL)
-		msg = json_string_value(e); /* some servers send "error": "text" */
-	if (st == 429) {
-		status = 429, type = "too_many_requests", code = "rate_limit_exceeded";
-	} else if (st == 503) {
-		/* Overloaded or down for a while: a 503 of our own, so that callers retry (with its
-		 * Retry-After) rather than take it for a broken upstream (502). */
-		status = 503, type = "server_error", code = "upstream_unavailable";
-	} else if (st == 400 || st == 404 || st == 413 || st == 422) {
-		/* The upstream judged the request (unknown model, context too long): the caller's to fix. */
-		status = st == 422 ? 400 : (int)st, type = st == 404 ? "not_found" : "invalid_request";
-		code = st == 404 ? "model_not_found" : "upstream_rejected";
-	} else if (st == 401 || st == 403) {
-		status = 502, type = "model_error", code = "upstream_auth_failed";
-	} else {
-		status = 502, type = "model_error", code = "upstream_error";
-	}
-	/* Redacted before the cut: a secret cut in two would no longer be recognised. */
-	clean = redact_strdup(job->secrets, msg);
-	api_error_set(&job->err, status, type, code, NULL, "upstream %s answered HTTP %ld%s%.300s",
-	              job->upstream_name, st, clean ? ": " : "", clean ? clean : "");
-	free(clean);
+	provider_error_for_status(job->upstream_status, job->body.data, job->body.len, job->upstream_name,
+	                          job->secrets, &job->err);
 	job->failed = 1;
-	json_decref(root);
 }
 
 static void
