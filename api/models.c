@@ -6,6 +6,7 @@
 
 #include "api/apierr.h"
 #include "api/env.h"
+#include "api/provider.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -28,7 +29,7 @@ struct models_fetch {
 	long status;
 	char err[256]; /* why the fetch failed (transport error), "" otherwise */
 	struct buf body;
-	char *auth; /* secret */
+	struct provider_target target; /* the upstream, copied (its Authorization line is a secret) */
 };
 
 struct models_req {
@@ -119,7 +120,7 @@ finish(struct models_req *r)
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 
-		redact_add_header(secrets, f->auth); /* a forwarded caller bearer */
+		redact_add_header(secrets, f->target.auth_header); /* a forwarded caller bearer */
 		why[0] = '\0';
 		if (merge_upstream(data, seen, f, why, sizeof why) == 0)
 			continue;
@@ -227,7 +228,6 @@ models_list(struct api_env *env, const char *bearer, models_done_fn done, void *
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 		const struct config_upstream *up = &cfg->upstreams[i];
-		const char *key;
 		const char *headers[3] = {"Accept: application/json", NULL, NULL};
 		struct xfer_request xr;
 		char *url;
@@ -237,18 +237,15 @@ models_list(struct api_env *env, const char *bearer, models_done_fn done, void *
 		f->default_model = up->default_model ? xstrdup(up->default_model) : NULL;
 		f->is_default = up->is_default || cfg->n_upstreams == 1;
 		buf_init(&f->body, MODELS_BODY_MAX);
-		key = up->forward_caller_auth ? bearer : up->api_key;
-		if (key && key[0]) {
-			f->auth = xasprintf("Authorization: Bearer %s", key);
-			headers[1] = f->auth;
-		}
-		url = xasprintf("%s/models", up->base_url);
+		provider_target_init(&f->target, up, bearer);
+		headers[1] = f->target.auth_header;
+		url = xasprintf("%s/models", f->target.base_url);
 		memset(&xr, 0, sizeof xr);
 		xr.method = "GET";
 		xr.url = url;
 		xr.headers = headers;
-		xr.http2 = up->http2;
-		xr.ca_file = up->ca_file;
+		xr.http2 = f->target.http2;
+		xr.ca_file = f->target.ca_file;
 		xr.connect_timeout_ms = MODELS_TIMEOUT_MS;
 		xr.total_timeout_ms = MODELS_TIMEOUT_MS;
 		f->xfer = xfer_start(env->xfer, &xr, &models_callbacks, f);
@@ -279,10 +276,7 @@ models_cancel(struct models_req *r)
 		buf_free(&f->body);
 		free(f->name);
 		free(f->default_model);
-		if (f->auth) {
-			explicit_bzero(f->auth, strlen(f->auth));
-			free(f->auth);
-		}
+		provider_target_clear(&f->target);
 	}
 	free(r->fetch);
 	config_release(r->cfg);
