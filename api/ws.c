@@ -822,6 +822,7 @@ host_is_bound_address(struct lws *wsi)
 
 	if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0)
 		return 0;
+	memset(&ss, 0, sizeof ss);
 	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return 0;
 	if (ss.ss_family == AF_INET) {

@@ -807,7 +807,7 @@ static const struct limit_spec mcp_specs[] = {
 
 static const struct limit_spec ws_specs[] = {
         WS_SZ(max_message_bytes, KIB, GIB),
-        WS_U(max_age_s, 1, 7 * DAY),
+        WS_U(max_age_s, 1, (json_int_t)7 * DAY),
         WS_U(idle_timeout_s, 2, DAY),
         WS_U(queue_max, 0, 1024),
         WS_SZ(max_output_buffer_bytes, KIB, GIB),
