@@ -25,6 +25,8 @@ int api_error_bad(struct api_error *e, const char *param, const char *code, cons
         __attribute__((format(printf, 4, 5)));
 /* {"message","type","param","code"} (new reference). */
 json_t *api_error_object(const struct api_error *e);
+/* What v is, for an error message that says what was given: "an object", "a string", "null"... */
+const char *api_json_type_name(const json_t *v);
 /* {"error":{...}} (new reference). */
 json_t *api_error_envelope(const struct api_error *e);
 

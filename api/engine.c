@@ -204,8 +204,9 @@ load_chain(struct engine_job *job, const struct engine_caller *caller, json_t **
 	int rc;
 
 	if (job->chain) {
-		/* Resolved by the transport (its connection-local cache) for this caller already. */
-		*history = json_deep_copy(job->chain);
+		/* Resolved by the transport (its connection-local cache) for this caller already;
+		 * build_context copies it into the job's context. */
+		*history = json_incref(job->chain);
 		return 0;
 	}
 	*history = json_array();
@@ -978,11 +979,13 @@ static void
 on_tick(uv_timer_t *t)
 {
 	struct engine_job *job = t->data;
-	uint64_t now = util_mono_ms();
+	uint64_t now = util_mono_ms(), every = (uint64_t)job->keepalive_s * 1000u;
 
 	if (job->over || job->sink == NULL)
 		return;
-	if (job->streaming && now - job->last_sent_ms >= (uint64_t)job->keepalive_s * 1000u) {
+	/* The clock ticks four times per keepalive_s, and sends when the next tick would be late: no
+	 * silence ever reaches keepalive_s (a client that drops a stream after that much never sees it). */
+	if (job->streaming && now - job->last_sent_ms + every / 4 >= every) {
 		/* An SSE comment keeps proxies and clients from timing out while the model thinks; a
 		 * WebSocket client counts only events (WEBSOCKET-NOTES 4): the snapshot again. */
 		static const char keepalive[] = ": keep-alive\n\n";
@@ -1148,8 +1151,8 @@ job_run(struct engine_job *job, const struct engine_caller *caller)
 	if (job->stream_id)
 		events_set_stream_id(job->events, job->stream_id);
 	log_debug("%s: model %s via %s for %s", job->id, job->model, job->upstream_name, job->identity);
-	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 1000u,
-	               (uint64_t)job->keepalive_s * 1000u);
+	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 250u,
+	               (uint64_t)job->keepalive_s * 250u);
 	uv_timer_start(&job->deadline, on_deadline, (uint64_t)cfg->limits.request_timeout_s * 1000u, 0);
 	if (job->req->background)
 		detach(job);
@@ -1176,7 +1179,7 @@ engine_job_start(struct engine *ctx, struct request *req, const struct engine_ca
 
 	if (opts) {
 		job->warmup = opts->warmup;
-		job->chain = opts->chain ? json_deep_copy(opts->chain) : NULL;
+		job->chain = json_incref((json_t *)opts->chain); /* read only: see engine_opts */
 		job->stream_id = opts->stream_id ? xstrdup(opts->stream_id) : NULL;
 	}
 	job = job_run(job, caller);

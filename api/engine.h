@@ -76,8 +76,9 @@ struct engine_sink {
 /* What a transport may add to a request; NULL means all defaults (HTTP). */
 struct engine_opts {
 	/* The items before req->input when the transport resolved req->previous_response_id itself
-	 * (the WebSocket connection-local cache: prev.input + prev.output in order). Borrowed for the
-	 * call (copied). NULL: the chain is loaded from the store, for the caller. */
+	 * (the WebSocket connection-local cache: prev.input + prev.output in order). The job keeps a
+	 * reference and only reads it: the caller must not change it afterwards. NULL: the chain is
+	 * loaded from the store, for the caller. */
 	const json_t *chain;
 	/* Echoed as "stream_id" in every event of this response (WebSocket lanes). NULL: none. */
 	const char *stream_id;

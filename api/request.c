@@ -205,29 +205,6 @@ str_len_capped(const json_t *v, size_t max)
 	return n <= max ? n : utf8_count(json_string_value(v), n);
 }
 
-static const char *
-type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "an unknown value";
-}
-
 /* These helpers, get_str and parse_function_choice return a literal -1 rather than
  * api_error_bad()'s result: that is always -1 too, but it comes from another file, so the analyzer
  * could not see that they never report success while leaving a required *out NULL or unset. */
@@ -236,7 +213,7 @@ err_type(struct api_error *e, const char *path, const char *expected, const json
 {
 	(void)api_error_bad(e, path, "invalid_type",
 	                    "Invalid type for '%s': expected %s, but got %s instead.", path, expected,
-	                    type_name(got));
+	                    api_json_type_name(got));
 	return -1;
 }
 
@@ -2156,7 +2133,8 @@ request_load(const char *body, size_t len, struct api_error *err)
 	}
 	if (!json_is_object(root)) {
 		api_error_bad(err, NULL, "invalid_type",
-		              "The request body must be a JSON object, but got %s.", type_name(root));
+		              "The request body must be a JSON object, but got %s.",
+		              api_json_type_name(root));
 		json_decref(root);
 		return NULL;
 	}

@@ -269,12 +269,10 @@ cache_put(struct ws_conn *c, const char *id, const json_t *context, const json_t
 
 	if (strlen(id) >= sizeof e->id)
 		return;
-	items = json_deep_copy(context);
-	if (!json_is_array(items)) {
-		json_decref(items);
-		items = json_array();
-	}
-	json_array_extend(items, (json_t *)output); /* items are shared: nobody changes them */
+	/* Serialised at once: the items are shared with the finished job, not copied. */
+	items = json_array();
+	json_array_extend(items, (json_t *)context);
+	json_array_extend(items, (json_t *)output);
 	text = json_dumps(items, JSON_COMPACT);
 	json_decref(items);
 	bytes = text ? strlen(text) : 0;
@@ -441,7 +439,7 @@ turn_start(struct ws_conn *c, struct ws_turn *t)
 	/* A turn that ends at once (a bad request, a warm-up) has been freed by sink_finish when this
 	 * returns NULL: t is only touched while the job runs. */
 	job = engine_job_start(c->ctx->engine, req, &caller, &opts, &ws_sink, t);
-	json_decref(chain); /* the engine copied it */
+	json_decref(chain); /* the job holds its own reference */
 	if (job)
 		t->job = job;
 }

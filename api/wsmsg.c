@@ -25,29 +25,6 @@ fail(struct wsmsg *out)
 	return -1;
 }
 
-static const char *
-type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "an unknown value";
-}
-
 /* stream_id first, so that even a bad message's envelope can echo it. */
 static int
 take_stream_id(json_t *root, struct wsmsg *out)
@@ -77,7 +54,7 @@ parse_create(json_t *root, struct wsmsg *out)
 	if (gen != NULL && !json_is_boolean(gen))
 		return api_error_bad(&out->err, "generate", "invalid_type",
 		                     "Invalid type for 'generate': expected a boolean, but got %s instead.",
-		                     type_name(gen));
+		                     api_json_type_name(gen));
 	out->warmup = json_is_false(gen);
 
 	body = json_copy(root);
@@ -137,7 +114,7 @@ wsmsg_parse(const char *data, size_t len, size_t max_bytes, struct wsmsg *out)
 	}
 	if (!json_is_object(root)) {
 		api_error_bad(&out->err, NULL, "invalid_type",
-		              "The message must be a JSON object, but got %s.", type_name(root));
+		              "The message must be a JSON object, but got %s.", api_json_type_name(root));
 		goto done;
 	}
 	if (take_stream_id(root, out) < 0)
@@ -151,7 +128,7 @@ wsmsg_parse(const char *data, size_t len, size_t max_bytes, struct wsmsg *out)
 	if (!json_is_string(t)) {
 		api_error_bad(&out->err, "type", "invalid_type",
 		              "Invalid type for 'type': expected a string, but got %s instead.",
-		              type_name(t));
+		              api_json_type_name(t));
 		goto done;
 	}
 	type = json_string_value(t);
