@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "api/apierr.h"
 #include "api/compact.h"
@@ -20,9 +18,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/redact.h"
-#include "daemon/sse.h"
 #include "daemon/util.h"
-#include "daemon/xfer.h"
 #include "store/store.h"
 
 /* The engine's own state (engine.h): the jobs in flight and the compaction key. */
@@ -34,12 +30,8 @@ struct engine {
 	int have_compact_key;
 };
 
-/* An upstream error body is only read for its message; keep a little of it. */
-#define ENGINE_ERRBODY_MAX ((size_t)16 * 1024)
 /* The store's name of the key that seals compaction items. */
 #define ENGINE_COMPACT_KEY "compaction_hmac"
-
-enum upstream_mode { MODE_WAITING, MODE_SSE, MODE_JSON, MODE_ERROR };
 
 struct engine_job {
 	struct engine_job *next, *prev; /* ctx->jobs */
@@ -51,12 +43,8 @@ struct engine_job {
 
 	char id[48];
 	char *identity;
-	char *upstream_name;
-	char *url;
-	int http2;         /* the upstream's config asks for HTTP/2 */
-	char *ca_file;     /* the upstream's, copied: a SIGHUP may free the config */
-	char *model;       /* as sent upstream (routing suffix stripped) */
-	char *auth_header; /* secret: wiped on free */
+	struct provider_target upstream;
+	char *model; /* as sent upstream (routing suffix stripped) */
 	/* Every secret this job knows (config, forwarded bearer, its MCP servers' headers): replaced in
 	 * the peer text it relays (upstream errors here, MCP results in mcprun). */
 	struct redact *secrets;
@@ -84,17 +72,13 @@ struct engine_job {
 	struct events *events;
 	struct turn *turn;
 	struct mcp_run *mcp;
-	struct sse_parser *sse;
-	struct xfer *xfer;
+	struct provider_call *call; /* the model turn's upstream exchange, while it runs */
 
-	enum upstream_mode mode;
-	long upstream_status;
-	int streaming; /* SSE headers and response.created are out */
-	int saw_done;  /* the upstream sent data: [DONE] */
-	int failed;    /* err holds why */
+	int streaming;  /* SSE headers and response.created are out */
+	int stream_cut; /* the upstream's stream ended without data: [DONE] */
+	int failed;     /* err holds why */
 	struct api_error err;
 	char retry_after[24]; /* the upstream's valid Retry-After of a 429/503, in seconds; "": none */
-	struct buf body;      /* upstream error body or non-streamed JSON answer, capped */
 
 	uv_timer_t tick;     /* keep-alive comments while the upstream is silent */
 	uv_timer_t deadline; /* request_timeout_s */
@@ -118,8 +102,7 @@ on_timer_closed(uv_handle_t *h)
 static void
 job_free(struct engine_job *job)
 {
-	if (job->xfer)
-		xfer_cancel(job->xfer);
+	provider_cancel(job->call);
 	mcp_run_free(job->mcp);
 	job->ctx->active--;
 	if (job->prev)
@@ -132,14 +115,8 @@ job_free(struct engine_job *job)
 	json_decref(job->chain);
 	free(job->stream_id);
 	free(job->identity);
-	free(job->upstream_name);
-	free(job->url);
-	free(job->ca_file);
+	provider_target_clear(&job->upstream);
 	free(job->model);
-	if (job->auth_header) {
-		explicit_bzero(job->auth_header, strlen(job->auth_header));
-		free(job->auth_header);
-	}
 	redact_free(job->secrets);
 	config_release(job->cfg);
 	explicit_bzero(job->compact_key, sizeof job->compact_key);
@@ -148,8 +125,6 @@ job_free(struct engine_job *job)
 	json_decref(job->transcript);
 	events_free(job->events);
 	turn_free(job->turn);
-	sse_parser_free(job->sse);
-	buf_free(&job->body);
 	/* The job memory goes when libuv is done with both timers. */
 	uv_close((uv_handle_t *)&job->tick, on_timer_closed);
 	uv_close((uv_handle_t *)&job->deadline, on_timer_closed);
@@ -382,127 +357,32 @@ start_stream(struct engine_job *job)
 		events_emit_response(job->events, "response.in_progress", job->response);
 }
 
-/* ---- the upstream transfer ---- */
+/* ---- the model turn's upstream exchange (api/provider) ---- */
+
+static void
+on_upstream_answer(void *ud)
+{
+	start_stream(ud);
+}
 
 static int
-on_sse_event(void *ud, const struct sse_event *ev)
+on_upstream_chunk(void *ud, json_t *chunk)
 {
 	struct engine_job *job = ud;
-	json_t *chunk;
-	json_error_t jerr;
 
-	if (job->saw_done)
-		return 0;
-	if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
-		job->saw_done = 1;
-		return 0;
-	}
-	chunk = json_loadb(ev->data, ev->data_len, 0, &jerr);
-	if (chunk == NULL) {
-		api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
-		              "the upstream sent a stream event that is not JSON (%.100s)", jerr.text);
-		job->failed = 1;
-		return 1;
-	}
 	if (turn_feed(job->turn, chunk, &job->err) < 0) {
 		job->failed = 1;
-		json_decref(chunk);
 		return 1;
 	}
-	json_decref(chunk);
 	return 0;
 }
 
 static int
-on_upstream_headers(void *ud, long status, const char *content_type)
+upstream_congested(void *ud)
 {
 	struct engine_job *job = ud;
 
-	job->upstream_status = status;
-	if (status == 429 || status == 503) {
-		/* Passed on so that the caller's SDK waits as long as the upstream asked; checked and
-		 * bounded first (upstream_retry_after), a bad value is dropped. */
-		long secs = upstream_retry_after(xfer_header(job->xfer, "Retry-After"), time(NULL));
-
-		if (secs >= 0)
-			snprintf(job->retry_after, sizeof job->retry_after, "%ld", secs);
-	}
-	if (status < 200 || status > 299) {
-		job->mode = MODE_ERROR;
-		buf_init(&job->body, ENGINE_ERRBODY_MAX);
-		return 0;
-	}
-	if (content_type && strncasecmp(content_type, "application/json", 16) == 0) {
-		/* An upstream that ignored stream:true answers one chat.completion. */
-		job->mode = MODE_JSON;
-		buf_init(&job->body, job->max_output_bytes);
-	} else {
-		job->mode = MODE_SSE;
-		job->sse = sse_parser_new(job->max_event_bytes, on_sse_event, job);
-	}
-	start_stream(job);
-	return 0;
-}
-
-static int
-on_upstream_data(void *ud, const char *data, size_t len)
-{
-	struct engine_job *job = ud;
-	int rc;
-
-	if (job->sink && job->streaming && job->sink->congested(job->ud))
-		return XFER_PAUSE;
-	switch (job->mode) {
-	case MODE_SSE:
-		rc = sse_parser_feed(job->sse, data, len);
-		if (rc < 0 && !job->failed) {
-			api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
-			              "an upstream stream event exceeds %zu bytes", job->max_event_bytes);
-			job->failed = 1;
-		}
-		return job->failed ? XFER_ABORT : XFER_OK;
-	case MODE_ERROR:
-		/* Past the cap the rest of an error body is not needed. */
-		buf_append(&job->body, data, len);
-		return XFER_OK;
-	case MODE_JSON:
-		if (buf_append(&job->body, data, len) < 0) {
-			api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
-			              "the upstream answer exceeds %zu bytes", job->max_output_bytes);
-			job->failed = 1;
-			return XFER_ABORT;
-		}
-		return XFER_OK;
-	case MODE_WAITING:
-		break;
-	}
-	return XFER_ABORT;
-}
-
-/* Maps an upstream's non-2xx answer onto our envelope (provider_error_for_status). */
-static void
-upstream_http_error(struct engine_job *job)
-{
-	provider_error_for_status(job->upstream_status, job->body.data, job->body.len, job->upstream_name,
-	                          job->secrets, &job->err);
-	job->failed = 1;
-}
-
-static void
-parse_json_answer(struct engine_job *job)
-{
-	json_error_t jerr;
-	json_t *root = json_loadb(job->body.data ? job->body.data : "", job->body.len, 0, &jerr);
-
-	if (root == NULL) {
-		api_error_set(&job->err, 502, "model_error", "upstream_bad_response", NULL,
-		              "the upstream answer is not JSON (%.100s)", jerr.text);
-		job->failed = 1;
-		return;
-	}
-	if (turn_feed_completion(job->turn, root, &job->err) < 0)
-		job->failed = 1;
-	json_decref(root);
+	return job->sink && job->streaming && job->sink->congested(job->ud);
 }
 
 /* ---- the agentic loop ---- */
@@ -618,7 +498,7 @@ turn_done(struct engine_job *job)
 		return;
 	}
 	turn_finish(job->turn, &end);
-	if (end == TURN_END_NO_FINISH && job->mode == MODE_SSE && !job->saw_done) {
+	if (end == TURN_END_NO_FINISH && job->stream_cut) {
 		api_error_set(&job->err, 502, "model_error", "upstream_stream_cut", NULL,
 		              "the upstream stream ended before the answer was complete");
 		job->failed = 1;
@@ -641,32 +521,28 @@ turn_done(struct engine_job *job)
 }
 
 static void
-on_upstream_done(void *ud, const struct xfer_result *r)
+on_upstream_done(void *ud, const struct provider_result *r)
 {
 	struct engine_job *job = ud;
 
-	job->xfer = NULL; /* freed by xfer after this returns */
+	job->call = NULL; /* freed by provider after this returns */
+	memcpy(job->retry_after, r->retry_after, sizeof job->retry_after);
 	if (job->failed) {
 		/* already explained by whoever set it */
 	} else if (!r->ok) {
-		if (r->timed_out)
-			api_error_set(&job->err, 504, "model_error", "upstream_timeout", NULL,
-			              "upstream %s timed out", job->upstream_name);
-		else
-			api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
-			              "upstream %s failed: %.200s", job->upstream_name, r->error);
+		job->err = r->err;
 		job->failed = 1;
-	} else if (job->mode == MODE_ERROR) {
-		upstream_http_error(job);
-	} else if (job->mode == MODE_JSON) {
-		parse_json_answer(job);
+	} else if (r->answer && turn_feed_completion(job->turn, r->answer, &job->err) < 0) {
+		job->failed = 1;
 	}
+	job->stream_cut = r->streamed && !r->saw_done;
 	turn_done(job);
 }
 
-static const struct xfer_callbacks upstream_callbacks = {
-        .on_headers = on_upstream_headers,
-        .on_data = on_upstream_data,
+static const struct provider_callbacks upstream_callbacks = {
+        .on_answer = on_upstream_answer,
+        .on_chunk = on_upstream_chunk,
+        .congested = upstream_congested,
         .on_done = on_upstream_done,
 };
 
@@ -716,9 +592,7 @@ start_turn(struct engine_job *job)
 	struct upstream_extra extra;
 	json_t *items, *chat;
 	char *body;
-	const char *headers[4];
-	size_t nh = 0;
-	struct xfer_request xr;
+	struct provider_request pr;
 
 	transcript_sync(job);
 	memset(&extra, 0, sizeof extra);
@@ -750,41 +624,29 @@ start_turn(struct engine_job *job)
 		turn_set_classifier(job->turn, mcp_run_classify, job->mcp);
 	job->turn_first = json_array_size(json_object_get(job->response, "output"));
 	job->turns++;
-	sse_parser_free(job->sse);
-	job->sse = NULL;
-	buf_free(&job->body);
-	buf_init(&job->body, ENGINE_ERRBODY_MAX);
-	job->mode = MODE_WAITING;
-	job->saw_done = 0;
 	job->retry_after[0] = '\0';
+	job->stream_cut = 0;
 
 	body = json_dumps(chat, JSON_COMPACT);
 	json_decref(chat);
-	headers[nh++] = "Content-Type: application/json";
-	headers[nh++] = "Accept: text/event-stream";
-	if (job->auth_header)
-		headers[nh++] = job->auth_header;
-	headers[nh] = NULL;
-	memset(&xr, 0, sizeof xr);
-	xr.method = "POST";
-	xr.url = job->url;
-	xr.headers = headers;
-	xr.body = body;
-	xr.body_len = body ? strlen(body) : 0;
-	xr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
-	xr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
-	xr.max_header_bytes = (size_t)64 * 1024;
-	xr.http2 = job->http2;
-	xr.ca_file = job->ca_file;
+	memset(&pr, 0, sizeof pr);
+	pr.target = &job->upstream;
+	pr.method = "POST";
+	pr.path = "/chat/completions";
+	pr.body = body;
+	pr.stream = 1;
+	pr.connect_timeout_ms = (long)cfg->limits.upstream_connect_timeout_s * 1000;
+	pr.idle_timeout_s = (long)cfg->limits.upstream_idle_timeout_s;
+	pr.max_answer_bytes = job->max_output_bytes;
+	pr.max_event_bytes = job->max_event_bytes;
 	/* A stream may be held open for minutes while the model trickles a few hundred bytes at a time;
 	 * curl keeps its receive buffer all along. 1 KiB instead of 16 holds such a chunk and saved
 	 * about 3 kB of RSS per held stream (tests/bench, 2,000 slow streams). */
-	xr.recv_buffer_bytes = 1024;
-	job->xfer = xfer_start(job->ctx->env->xfer, &xr, &upstream_callbacks, job);
+	pr.recv_buffer_bytes = 1024;
+	pr.secrets = job->secrets;
+	job->call = provider_start(job->ctx->env->xfer, &pr, &upstream_callbacks, job, &job->err);
 	free(body);
-	if (job->xfer == NULL) {
-		api_error_set(&job->err, 502, "model_error", "upstream_unreachable", NULL,
-		              "upstream %s could not be started", job->upstream_name);
+	if (job->call == NULL) {
 		job->failed = 1;
 		job_finish(job);
 	}
@@ -872,7 +734,7 @@ compaction_result(struct engine_job *job)
 	if (summary[0] == '\0') {
 		free(summary);
 		api_error_set(&job->err, 502, "model_error", "empty_summary", NULL,
-		              "upstream %s returned no summary", job->upstream_name);
+		              "upstream %s returned no summary", job->upstream.name);
 		job->failed = 1;
 		return NULL;
 	}
@@ -898,10 +760,8 @@ job_finish(struct engine_job *job)
 	job->over = 1;
 	uv_timer_stop(&job->tick);
 	uv_timer_stop(&job->deadline);
-	if (job->xfer) {
-		xfer_cancel(job->xfer);
-		job->xfer = NULL;
-	}
+	provider_cancel(job->call);
+	job->call = NULL;
 	if (job->mcp)
 		mcp_run_cancel(job->mcp);
 	if (job->compact && !job->failed)
@@ -942,7 +802,7 @@ job_finish(struct engine_job *job)
 	}
 	store_result(job);
 	log_info("%s: %s via %s in %llu ms, %u turn(s) (%s)", job->id,
-	         json_string_value(json_object_get(job->response, "status")), job->upstream_name,
+	         json_string_value(json_object_get(job->response, "status")), job->upstream.name,
 	         (unsigned long long)(util_mono_ms() - job->started_ms), job->turns, job->identity);
 	if (sink && sink->on_result)
 		sink->on_result(job->ud, job->context, job->response);
@@ -1004,7 +864,6 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	const struct config_upstream *up;
 	struct mcp_run_env env;
 	json_t *history = NULL;
-	const char *key;
 	int rc = -1;
 
 	if (job->req->background && !job->req->store) {
@@ -1026,14 +885,7 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 		api_error_bad(&job->err, "model", "missing_required_parameter", "model is required");
 		goto out;
 	}
-	job->upstream_name = xstrdup(up->name);
-	job->url = xasprintf("%s/chat/completions", up->base_url);
-	job->http2 = up->http2;
-	if (up->ca_file)
-		job->ca_file = xstrdup(up->ca_file);
-	key = up->forward_caller_auth ? caller->bearer : up->api_key;
-	if (key && key[0])
-		job->auth_header = xasprintf("Authorization: Bearer %s", key);
+	provider_target_init(&job->upstream, up, caller->bearer);
 	job->secrets = redact_new();
 	redact_add_config(job->secrets, cfg);
 	redact_add(job->secrets, caller->bearer);
@@ -1093,7 +945,6 @@ job_new(struct engine *ctx, struct request *req, const struct engine_caller *cal
 	job->started_ms = job->last_sent_ms = util_mono_ms();
 	job->transcript = json_array();
 	util_new_id(job->id, sizeof job->id, "resp");
-	buf_init(&job->body, ENGINE_ERRBODY_MAX);
 	uv_timer_init(ctx->env->loop, &job->tick);
 	uv_timer_init(ctx->env->loop, &job->deadline);
 	job->tick.data = job->deadline.data = job;
@@ -1150,7 +1001,7 @@ job_run(struct engine_job *job, const struct engine_caller *caller)
 	                         job->req->stream ? on_events_bytes : NULL, job);
 	if (job->stream_id)
 		events_set_stream_id(job->events, job->stream_id);
-	log_debug("%s: model %s via %s for %s", job->id, job->model, job->upstream_name, job->identity);
+	log_debug("%s: model %s via %s for %s", job->id, job->model, job->upstream.name, job->identity);
 	uv_timer_start(&job->tick, on_tick, (uint64_t)job->keepalive_s * 250u,
 	               (uint64_t)job->keepalive_s * 250u);
 	uv_timer_start(&job->deadline, on_deadline, (uint64_t)cfg->limits.request_timeout_s * 1000u, 0);
@@ -1200,8 +1051,7 @@ engine_compact_start(struct engine *ctx, struct request *req, const struct engin
 void
 engine_job_resume(struct engine_job *job)
 {
-	if (job->xfer)
-		xfer_resume(job->xfer);
+	provider_resume(job->call);
 }
 
 void

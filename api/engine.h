@@ -1,7 +1,7 @@
 /*
  * engine: runs one response from a parsed request to its end: routes the model to an upstream,
  * loads the previous_response_id chain from the store, resolves item references, translates the
- * context for the upstream (api/upstream), streams the upstream turn (daemon/xfer + daemon/sse) into
+ * context for the upstream (api/upstream), streams the upstream turn (api/provider) into
  * output items and events (api/turn + api/events), stores the result, and reports it to the
  * transport through a sink.
  *

@@ -12,7 +12,6 @@
 #include "daemon/log.h"
 #include "daemon/redact.h"
 #include "daemon/util.h"
-#include "daemon/xfer.h"
 
 #define MODELS_BODY_MAX   ((size_t)1024 * 1024)
 #define MODELS_CACHE_MS   60000u
@@ -25,10 +24,9 @@ struct models_fetch {
 	char *name;
 	char *default_model;
 	int is_default;
-	struct xfer *xfer;
-	long status;
-	char err[256]; /* why the fetch failed (transport error), "" otherwise */
-	struct buf body;
+	struct provider_call *call;    /* while it runs */
+	json_t *answer;                /* the upstream's 2xx answer */
+	char err[512];                 /* why the fetch failed (an api_error message), "" otherwise */
 	struct provider_target target; /* the upstream, copied (its Authorization line is a secret) */
 };
 
@@ -38,6 +36,7 @@ struct models_req {
 	models_done_fn done;
 	void *ud;
 	struct models_fetch *fetch;
+	struct redact *secrets; /* the config's and every forwarded bearer: kept out of errors and lists */
 	size_t n, pending;
 	int per_caller; /* an upstream was asked with the caller's own token: the listing is not cached */
 };
@@ -60,7 +59,7 @@ add_model(json_t *data, json_t *seen, const char *id, const char *owned_by, json
 static int
 merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f, char *why, size_t whylen)
 {
-	json_t *root, *list, *m;
+	json_t *list, *m;
 	size_t i;
 	int rc = -1;
 
@@ -68,12 +67,7 @@ merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f, char *w
 		snprintf(why, whylen, "%s", f->err);
 		return -1;
 	}
-	if (f->status != 200) {
-		snprintf(why, whylen, "answered HTTP %ld", f->status);
-		return -1;
-	}
-	root = json_loadb(f->body.data ? f->body.data : "", f->body.len, 0, NULL);
-	list = json_object_get(root, "data");
+	list = json_object_get(f->answer, "data");
 	if (json_is_array(list)) {
 		json_array_foreach (list, i, m) {
 			const char *id = json_string_value(json_object_get(m, "id"));
@@ -91,7 +85,6 @@ merge_upstream(json_t *data, json_t *seen, const struct models_fetch *f, char *w
 	} else {
 		snprintf(why, whylen, "did not answer a model list");
 	}
-	json_decref(root);
 	return rc;
 }
 
@@ -108,19 +101,16 @@ static void
 finish(struct models_req *r)
 {
 	json_t *data = json_array(), *seen = json_object(), *errors = json_array(), *body, *clean;
-	struct redact *secrets = redact_new();
 	struct api_error e;
 	struct buf names;
-	char why[300];
+	char why[512];
 	size_t i, nfailed = 0;
 	int status = 200;
 
 	buf_init(&names, 0);
-	redact_add_config(secrets, r->cfg);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 
-		redact_add_header(secrets, f->target.auth_header); /* a forwarded caller bearer */
 		why[0] = '\0';
 		if (merge_upstream(data, seen, f, why, sizeof why) == 0)
 			continue;
@@ -133,10 +123,9 @@ finish(struct models_req *r)
 	}
 	json_decref(seen);
 	/* The list is an upstream's text, cached and shown to other callers. */
-	clean = redact_json(secrets, data);
+	clean = redact_json(r->secrets, data);
 	json_decref(data);
 	data = clean;
-	redact_free(secrets);
 	if (r->n > 0 && nfailed == r->n) {
 		status = 502;
 		api_error_set(&e, 502, "model_error", "upstream_unreachable", NULL,
@@ -160,38 +149,21 @@ finish(struct models_req *r)
 	models_cancel(r);
 }
 
-static int
-on_headers(void *ud, long status, const char *content_type)
-{
-	struct models_fetch *f = ud;
-
-	f->status = status;
-	return 0;
-}
-
-static int
-on_data(void *ud, const char *data, size_t len)
-{
-	struct models_fetch *f = ud;
-
-	return buf_append(&f->body, data, len) < 0 ? XFER_ABORT : XFER_OK;
-}
-
 static void
-on_done(void *ud, const struct xfer_result *result)
+on_fetched(void *ud, const struct provider_result *result)
 {
 	struct models_fetch *f = ud;
 
-	f->xfer = NULL;
-	if (!result->ok) {
-		f->status = 0;
-		snprintf(f->err, sizeof f->err, "%.200s", result->error[0] ? result->error : "failed");
-	}
+	f->call = NULL;
+	if (result->ok)
+		f->answer = json_incref(result->answer);
+	else
+		snprintf(f->err, sizeof f->err, "%s", result->err.message);
 	if (--f->req->pending == 0)
 		finish(f->req);
 }
 
-static const struct xfer_callbacks models_callbacks = {on_headers, on_data, on_done};
+static const struct provider_callbacks models_callbacks = {.on_done = on_fetched};
 
 /* 1 when an upstream is asked with the caller's token (forward_caller_auth): what it lists is that
  * caller's view, so one caller's listing must never answer another caller. */
@@ -225,35 +197,33 @@ models_list(struct api_env *env, const char *bearer, models_done_fn done, void *
 	r->n = cfg->n_upstreams;
 	r->per_caller = models_per_caller(cfg);
 	r->fetch = xcalloc(r->n ? r->n : 1, sizeof *r->fetch);
+	r->secrets = redact_new();
+	redact_add_config(r->secrets, cfg);
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
 		const struct config_upstream *up = &cfg->upstreams[i];
-		const char *headers[3] = {"Accept: application/json", NULL, NULL};
-		struct xfer_request xr;
-		char *url;
+		struct provider_request pr;
+		struct api_error e;
 
 		f->req = r;
 		f->name = xstrdup(up->name);
 		f->default_model = up->default_model ? xstrdup(up->default_model) : NULL;
 		f->is_default = up->is_default || cfg->n_upstreams == 1;
-		buf_init(&f->body, MODELS_BODY_MAX);
 		provider_target_init(&f->target, up, bearer);
-		headers[1] = f->target.auth_header;
-		url = xasprintf("%s/models", f->target.base_url);
-		memset(&xr, 0, sizeof xr);
-		xr.method = "GET";
-		xr.url = url;
-		xr.headers = headers;
-		xr.http2 = f->target.http2;
-		xr.ca_file = f->target.ca_file;
-		xr.connect_timeout_ms = MODELS_TIMEOUT_MS;
-		xr.total_timeout_ms = MODELS_TIMEOUT_MS;
-		f->xfer = xfer_start(env->xfer, &xr, &models_callbacks, f);
-		free(url);
-		if (f->xfer)
+		redact_add_header(r->secrets, f->target.auth_header); /* a forwarded bearer may be echoed */
+		memset(&pr, 0, sizeof pr);
+		pr.target = &f->target;
+		pr.method = "GET";
+		pr.path = "/models";
+		pr.connect_timeout_ms = MODELS_TIMEOUT_MS;
+		pr.total_timeout_ms = MODELS_TIMEOUT_MS;
+		pr.max_answer_bytes = MODELS_BODY_MAX;
+		pr.secrets = r->secrets;
+		f->call = provider_start(env->xfer, &pr, &models_callbacks, f, &e);
+		if (f->call)
 			r->pending++;
 		else
-			snprintf(f->err, sizeof f->err, "the request could not be started");
+			snprintf(f->err, sizeof f->err, "%s", e.message);
 	}
 	if (r->pending == 0) {
 		finish(r);
@@ -271,14 +241,14 @@ models_cancel(struct models_req *r)
 		return;
 	for (i = 0; i < r->n; i++) {
 		struct models_fetch *f = &r->fetch[i];
-		if (f->xfer)
-			xfer_cancel(f->xfer);
-		buf_free(&f->body);
+		provider_cancel(f->call);
+		json_decref(f->answer);
 		free(f->name);
 		free(f->default_model);
 		provider_target_clear(&f->target);
 	}
 	free(r->fetch);
+	redact_free(r->secrets);
 	config_release(r->cfg);
 	free(r);
 }
