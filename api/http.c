@@ -627,12 +627,13 @@ refuse_body(struct http_txn *txn, struct lws *wsi)
 	char cl[32];
 	int n = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
 
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-		txn->close_after = 1;
-	} else if (n > 0 && strspn(cl, "0123456789") == (size_t)n) {
+	int chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+
+	if (!chunked && n > 0 && strspn(cl, "0123456789") == (size_t)n) {
 		txn->body_expected = strtoull(cl, NULL, 10);
 		txn->close_after = txn->body_expected > 0;
-	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+	} else if (chunked || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		/* a chunked body, or a Content-Length we cannot read: its end is unknown */
 		txn->close_after = 1;
 	}
 }

@@ -162,8 +162,10 @@ add_url_part(struct redact *r, const char *s, size_t n)
 
 			dec[o++] = (char)strtol(hex, NULL, 16);
 			i += 2;
+		} else if (s[i] == '+') {
+			dec[o++] = ' ';
 		} else {
-			dec[o++] = s[i] == '+' ? ' ' : s[i];
+			dec[o++] = s[i];
 		}
 	}
 	dec[o] = '\0';
