@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/apierr.h"
+#include "api/approvals.h"
 #include "api/policy.h"
 #include "api/request.h"
 #include "api/toolmap.h"
@@ -18,8 +19,6 @@
 
 /* Tools imported from one server; a listing longer than this is cut (a model cannot use more). */
 #define MCPRUN_MAX_TOOLS 256
-/* mcp_approval_response items one request may carry (each is a store read and context scans). */
-#define MCPRUN_MAX_APPROVALS 256
 /* Text of one tool result handed to the model and kept in the item. */
 #define MCPRUN_MAX_OUTPUT ((size_t)1 << 20)
 /* One imported tool (name, description, schema, annotations) as JSON, and all of a server's: each
@@ -242,239 +241,52 @@ safe_string(const char *s)
 	return json_string("(no readable text)");
 }
 
-/* ---- approvals ---- */
+/* ---- the caller's answers to approval requests (api/approvals) ---- */
 
-static const json_t *
-find_typed(const json_t *items, const char *type, const char *key, const char *value)
+static const char *
+server_url_of(void *ud, const char *label)
 {
-	const json_t *it;
-	size_t i;
+	struct run_server *srv = server_by_label(ud, label);
 
-	json_array_foreach (items, i, it) {
-		const char *t = json_string_value(json_object_get(it, "type"));
-		const char *v = json_string_value(json_object_get(it, key));
-
-		if (t && v && strcmp(t, type) == 0 && strcmp(v, value) == 0)
-			return it;
-	}
-	return NULL;
+	return srv ? srv->ps.url : NULL;
 }
 
-/* Index of item in the request's own input, for the error's param. */
-static long
-input_index(const struct request *req, const json_t *item)
-{
-	const json_t *it;
-	size_t i;
-
-	json_array_foreach (req->input, i, it) {
-		if (it == item)
-			return (long)i;
-	}
-	return -1;
-}
-
-/* what: the message, with %s standing for the approval id. */
+/* Records the answers of the request's input; approved calls wait in run->approved for the listing. */
 static int
-approval_error(struct api_error *err, long idx, const char *code, const char *what, const char *id)
+take_answers(struct mcp_run *run, const json_t *context, struct api_error *err)
 {
-	char param[64], msg[320];
-	const char *at = strstr(what, "%s");
+	struct approval_answer *answers;
+	int i, n = approvals_answer(run->env.store, run->identity, run->req->input, context, server_url_of,
+	                            run, &answers, err);
 
-	if (idx >= 0)
-		snprintf(param, sizeof param, "input[%ld].approval_request_id", idx);
-	else
-		snprintf(param, sizeof param, "input");
-	if (at)
-		snprintf(msg, sizeof msg, "%.*s%.64s%s", (int)(at - what), what, id, at + 2);
-	else
-		snprintf(msg, sizeof msg, "%s", what);
-	api_error_set(err, 400, "invalid_request", code, param, "%s", msg);
-	return -1;
-}
-
-/* The checks of one mcp_approval_response of the request's input; *run_it 1 when it approves a
- * call that has not run yet. */
-static int
-check_approval(struct mcp_run *run, const json_t *context, const json_t *resp, int *run_it,
-               struct api_error *err)
-{
-	const char *id = json_string_value(json_object_get(resp, "approval_request_id"));
-	int approve = json_is_true(json_object_get(resp, "approve"));
-	long idx = input_index(run->req, resp);
-	const json_t *request_item;
-	const char *label, *name, *args;
-	struct store_approval row;
-	char hash[65];
-	int rc, result = -1;
-
-	*run_it = 0;
-	if (id == NULL)
-		return approval_error(err, idx, "approval_not_found", "approval_request_id is missing", "");
-	rc = store_approval_get(run->env.store, id, &row);
-	if (rc < 0)
-		return api_error_set(err, 500, "server_error", NULL, NULL, "the approval store failed");
-	if (rc == 1)
-		return approval_error(err, idx, "approval_not_found",
-		                      "No MCP approval request with id '%s' was issued.", id);
-	/* Already carried out, and its mcp_call is in this context (a stateless caller resending its
-	 * history): nothing to do. An mcp_call of a call that was refused (no room left) does not
-	 * count: the row is still "approved" then. */
-	if (approve && strcmp(row.status, "executed") == 0 &&
-	    find_typed(context, "mcp_call", "approval_request_id", id)) {
-		store_approval_clear(&row);
-		return 0;
-	}
-	request_item = find_typed(context, "mcp_approval_request", "id", id);
-	label = json_string_value(json_object_get(request_item, "server_label"));
-	name = json_string_value(json_object_get(request_item, "name"));
-	args = json_string_value(json_object_get(request_item, "arguments"));
-	if (request_item == NULL || label == NULL || name == NULL || args == NULL) {
-		approval_error(err, idx, "approval_mismatch",
-		               "The approval request '%s' is not in this response's context.", id);
-		goto out;
-	}
-	util_sha256_hex(args, strlen(args), hash);
-	if (strcmp(label, row.server_label) != 0 || strcmp(name, row.tool) != 0 ||
-	    strcmp(hash, row.arguments_sha256) != 0) {
-		approval_error(err, idx, "approval_mismatch",
-		               "The approval request '%s' in the context differs from the one issued "
-		               "(server, tool or arguments).",
-		               id);
-		goto out;
-	}
-	/* In caller mode the caller that was asked decides, nobody else. */
-	if (strcmp(row.requested_by, run->identity) != 0) {
-		approval_error(err, idx, "approval_mismatch",
-		               "The approval request '%s' was issued to another caller.", id);
-		goto out;
-	}
-	/* Resending a denial changes nothing. An approval whose call never ran (the response that was
-	 * to run it failed or was cancelled first) may be given again: the call is claimed when it
-	 * runs, so it still runs once. Anything else would run a call twice or run a denied one. */
-	if (!(strcmp(row.status, "pending") == 0 || (!approve && strcmp(row.status, "denied") == 0) ||
-	      (approve && strcmp(row.status, "approved") == 0))) {
-		approval_error(err, idx, "approval_already_decided",
-		               "The approval request '%s' was already decided.", id);
-		goto out;
-	}
-	if (approve) {
-		struct run_server *srv = server_by_label(run, label);
-
-		if (srv == NULL) {
-			approval_error(
-			        err, idx, "approval_mismatch",
-			        "The request has no mcp tool labelled '%s' to run the approved call on.",
-			        label);
-			goto out;
-		}
-		util_sha256_hex(srv->ps.url, strlen(srv->ps.url), hash);
-		if (strcmp(hash, row.target_sha256) != 0) {
-			approval_error(err, idx, "approval_mismatch",
-			               "The approval request '%s' was issued for another server than the "
-			               "one this request names.",
-			               id);
-			goto out;
-		}
-	}
-	*run_it = approve;
-	result = 0;
-out:
-	store_approval_clear(&row);
-	return result;
-}
-
-static int
-decide_approvals(struct mcp_run *run, const json_t *context, struct api_error *err)
-{
-	const json_t *it;
-	size_t i, n = 0;
-	int *run_it = xcalloc(json_array_size(run->req->input) + 1, sizeof *run_it);
-	json_t *seen = json_object();
-	int result = -1;
-
-	/* Each answer costs a store read and scans of the context: their number is capped. */
-	json_array_foreach (run->req->input, i, it) {
-		const char *type = json_string_value(json_object_get(it, "type"));
-
-		if (type && strcmp(type, "mcp_approval_response") == 0)
-			n++;
-	}
-	if (n > MCPRUN_MAX_APPROVALS) {
-		api_error_bad(err, "input", "too_many_approvals",
-		              "At most %d mcp_approval_response items fit in one request.",
-		              MCPRUN_MAX_APPROVALS);
-		goto out;
-	}
-	/* Check all before deciding any, so that a refused request changes no row. */
-	json_array_foreach (run->req->input, i, it) {
-		const char *type = json_string_value(json_object_get(it, "type"));
-		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
-
-		if (type == NULL || strcmp(type, "mcp_approval_response") != 0)
-			continue;
-		if (id && json_object_get(seen, id)) {
-			approval_error(err, (long)i, "approval_already_decided",
-			               "The approval request '%s' is answered twice in this input.", id);
-			goto out;
-		}
-		if (id)
-			json_object_set_new(seen, id, json_true());
-		if (check_approval(run, context, it, &run_it[i], err) < 0)
-			goto out;
-	}
-	run->approved = xcalloc(n + 1, sizeof *run->approved);
-	json_array_foreach (run->req->input, i, it) {
-		const char *type = json_string_value(json_object_get(it, "type"));
-		const char *id = json_string_value(json_object_get(it, "approval_request_id"));
-		const char *reason = json_string_value(json_object_get(it, "reason"));
-		int approve = json_is_true(json_object_get(it, "approve"));
-		const json_t *ri;
-		struct run_server *srv;
+	if (n < 0)
+		return -1;
+	run->approved = xcalloc((size_t)n + 1, sizeof *run->approved);
+	for (i = 0; i < n; i++) {
+		const struct approval_answer *ans = &answers[i];
+		struct run_server *srv = server_by_label(run, ans->server_label);
 		struct run_approved *a;
-		int rc;
 
-		if (type == NULL || strcmp(type, "mcp_approval_response") != 0 || id == NULL)
-			continue;
-		if (approve && !run_it[i])
-			continue;
-		rc = store_approval_decide(run->env.store, id, approve, run->identity, reason, util_wall_s());
-		/* 2: denied again (no effect), or approved before and not run yet (checked above; the
-		 * claim at run time settles a race). */
-		if (rc == 2 && !approve)
-			continue;
-		if (rc < 0 || rc == 1) {
-			api_error_set(err, 500, "server_error", NULL, NULL, "the approval store failed");
-			goto out;
-		}
-		ri = find_typed(context, "mcp_approval_request", "id", id);
-		srv = server_by_label(run, json_string_value(json_object_get(ri, "server_label")));
-		if (!approve) {
+		switch (ans->verdict) {
+		case APPROVAL_VERDICT_NONE:
+			break;
+		case APPROVAL_VERDICT_DENIED:
 			/* The label of the request item: this request need not name that server. */
-			audit_row(run, json_string_value(json_object_get(ri, "server_label")),
-			          srv ? srv->shown_url : NULL, json_string_value(json_object_get(ri, "name")),
-			          json_string_value(json_object_get(ri, "arguments")), "denied", reason, 0,
-			          id, run->identity, NULL);
-			continue;
+			audit_row(run, ans->server_label, srv ? srv->shown_url : NULL, ans->tool,
+			          ans->arguments, "denied", ans->reason, 0, ans->id, run->identity, NULL);
+			break;
+		case APPROVAL_VERDICT_RUN:
+			a = &run->approved[run->napproved++];
+			a->approval_id = xstrdup(ans->id);
+			a->decided_by = xstrdup(run->identity);
+			a->server = srv->index; /* approvals_answer checked that the request names it */
+			a->tool = xstrdup(ans->tool);
+			a->arguments = xstrdup(ans->arguments);
+			break;
 		}
-		a = &run->approved[run->napproved++];
-		a->approval_id = xstrdup(id);
-		a->decided_by = xstrdup(run->identity);
-		a->server = srv->index;
-		a->tool = xstrdup(json_string_value(json_object_get(ri, "name")));
-		a->arguments = xstrdup(json_string_value(json_object_get(ri, "arguments")));
 	}
-	result = 0;
-out:
-	free(run_it);
-	json_decref(seen);
-	return result;
-}
-
-static int
-has_approval_responses(const struct request *req)
-{
-	return find_typed(req->input, "mcp_approval_response", "type", "mcp_approval_response") != NULL;
+	free(answers);
+	return 0;
 }
 
 /* ---- setup ---- */
@@ -504,7 +316,7 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 	size_t i;
 
 	*out = NULL;
-	if (json_array_size(req->mcp_tools) == 0 && !has_approval_responses(req))
+	if (json_array_size(req->mcp_tools) == 0 && !approvals_in_input(req->input))
 		return 0;
 	run = xcalloc(1, sizeof *run);
 	run->env = *env;
@@ -525,7 +337,7 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 		redact_add_headers(env->secrets, (const char *const *)run->servers[i].ps.headers);
 		redact_add_url(env->secrets, run->servers[i].ps.url);
 	}
-	if (decide_approvals(run, context, err) < 0)
+	if (take_answers(run, context, err) < 0)
 		goto fail;
 	*out = run;
 	return 0;
@@ -1047,7 +859,9 @@ run_approved(struct mcp_run *run)
 		size_t idx;
 
 		int room = run->budget < 0 || run->used < run->budget;
-		int claimed = room && store_approval_claim(run->env.store, a->approval_id) == 0;
+		enum approval_claim claim =
+		        room ? approvals_claim(run->env.store, a->approval_id) : APPROVAL_NOT_CLAIMABLE;
+		int claimed = claim == APPROVAL_CLAIMED;
 		char fresh[48];
 
 		/* The call that runs takes the approval's id (mcpr_X -> mcp_X), as OpenAI and responses.js
@@ -1083,11 +897,17 @@ run_approved(struct mcp_run *run)
 			continue;
 		}
 		if (!claimed) {
-			/* Another response ran it first (a race between two approvals of one request). */
-			call_refuse(run, c,
-			            json_pack("{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32600,
-			                      "message", "this approved call was already executed"),
-			            "refused");
+			/* Another response ran it first (a race between two approvals of one request), or
+			 * the store could not say that this one may: not run either way. */
+			call_refuse(
+			        run, c,
+			        json_pack(
+			                "{s:s, s:i, s:s}", "type", "mcp_protocol_error", "code", -32600,
+			                "message",
+			                claim == APPROVAL_CLAIM_FAILED
+			                        ? "the approval store failed; the approved call was not made"
+			                        : "this approved call was already executed"),
+			        "refused");
 			unlink_call(run, c);
 			call_free(c);
 			continue;
@@ -1231,23 +1051,14 @@ mcp_run_calls(struct mcp_run *run, struct turn *turn, mcp_run_done_fn done, void
 	for (i = 0; i < n; i++) {
 		const struct turn_mcp_item *m = turn_mcp_at(turn, i);
 		const char *label = json_string_value(json_object_get(m->item, "server_label"));
-		const char *args = json_string_value(json_object_get(m->item, "arguments"));
 		const char *status = json_string_value(json_object_get(m->item, "status"));
 		struct run_server *s = server_by_label(run, label);
-		char hash[65];
 
 		if (s == NULL)
 			continue;
 		if (m->approval) {
-			char target[65];
-
-			util_sha256_hex(args ? args : "", args ? strlen(args) : 0, hash);
-			util_sha256_hex(s->ps.url, strlen(s->ps.url), target);
-			if (store_approval_put(run->env.store,
-			                       json_string_value(json_object_get(m->item, "id")),
-			                       run->response_id, label, target,
-			                       json_string_value(json_object_get(m->item, "name")), hash,
-			                       run->identity, util_wall_s()) < 0)
+			if (approvals_issue(run->env.store, m->item, run->response_id, s->ps.url,
+			                    run->identity) < 0)
 				log_err("%s: could not store an approval request: %s", run->response_id,
 				        store_errmsg(run->env.store));
 			continue;
