@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/log.h"
 #include "daemon/util.h"
 #include "store/store.h"
 
 static const char *const state_names[] = {
-        [APPROVAL_PENDING] = "pending",
-        [APPROVAL_APPROVED] = "approved",
-        [APPROVAL_DENIED] = "denied",
-        [APPROVAL_EXECUTED] = "executed",
+        [APPROVAL_PENDING] = "pending", [APPROVAL_APPROVED] = "approved",   [APPROVAL_DENIED] = "denied",
+        [APPROVAL_EXPIRED] = "expired", [APPROVAL_ABANDONED] = "abandoned", [APPROVAL_RUNNING] = "running",
+        [APPROVAL_DONE] = "done",
 };
 
 const char *
@@ -105,10 +105,11 @@ check_answer(struct store *s, const char *identity, const json_t *context, appro
 		return answer_error(err, idx, "approval_not_found",
 		                    "No MCP approval request with id '%s' was issued.", a->id);
 	state = approval_state_of(row.status);
-	/* Already carried out, and its mcp_call is in this context (a stateless caller resending its
+	/* Claimed already, and its mcp_call is in this context (a stateless caller resending its
 	 * history): nothing to do. An mcp_call of a call that was refused (no room left) does not count:
 	 * the row is still "approved" then. */
-	if (approve && state == APPROVAL_EXECUTED && find_typed(context, "mcp_call", "approval_request_id", a->id)) {
+	if (approve && (state == APPROVAL_RUNNING || state == APPROVAL_DONE) &&
+	    find_typed(context, "mcp_call", "approval_request_id", a->id)) {
 		a->verdict = APPROVAL_VERDICT_NONE;
 		store_approval_clear(&row);
 		return 0;
@@ -133,8 +134,8 @@ check_answer(struct store *s, const char *identity, const json_t *context, appro
 	}
 	/* In caller mode the caller that was asked decides, nobody else. */
 	if (strcmp(row.requested_by, identity) != 0) {
-		answer_error(err, idx, "approval_mismatch", "The approval request '%s' was issued to another caller.",
-		             a->id);
+		answer_error(err, idx, "approval_mismatch",
+		             "The approval request '%s' was issued to another caller.", a->id);
 		goto out;
 	}
 	/* Resending a denial changes nothing. An approval whose call never ran (the response that was to
@@ -142,8 +143,8 @@ check_answer(struct store *s, const char *identity, const json_t *context, appro
 	 * it still runs once. Anything else would run a call twice or run a denied one. */
 	if (!(state == APPROVAL_PENDING || (!approve && state == APPROVAL_DENIED) ||
 	      (approve && state == APPROVAL_APPROVED))) {
-		answer_error(err, idx, "approval_already_decided", "The approval request '%s' was already decided.",
-		             a->id);
+		answer_error(err, idx, "approval_already_decided",
+		             "The approval request '%s' was already decided.", a->id);
 		goto out;
 	}
 	if (approve) {
@@ -157,10 +158,11 @@ check_answer(struct store *s, const char *identity, const json_t *context, appro
 		}
 		util_sha256_hex(url, strlen(url), hash);
 		if (strcmp(hash, row.target_sha256) != 0) {
-			answer_error(err, idx, "approval_mismatch",
-			             "The approval request '%s' was issued for another server than the one this "
-			             "request names.",
-			             a->id);
+			answer_error(
+			        err, idx, "approval_mismatch",
+			        "The approval request '%s' was issued for another server than the one this "
+			        "request names.",
+			        a->id);
 			goto out;
 		}
 	}
@@ -221,8 +223,8 @@ approvals_answer(struct store *s, const char *identity, const json_t *input, con
 			continue;
 		answers[k].id = json_string_value(json_object_get(it, "approval_request_id"));
 		answers[k].reason = json_string_value(json_object_get(it, "reason"));
-		answers[k].verdict =
-		        json_is_true(json_object_get(it, "approve")) ? APPROVAL_VERDICT_RUN : APPROVAL_VERDICT_DENIED;
+		answers[k].verdict = json_is_true(json_object_get(it, "approve")) ? APPROVAL_VERDICT_RUN
+		                                                                  : APPROVAL_VERDICT_DENIED;
 		where[k++] = i;
 	}
 	/* Check all before recording any, so that a refused request changes no row. */
@@ -263,8 +265,8 @@ approvals_issue(struct store *s, const json_t *request_item, const char *respons
 	util_sha256_hex(server_url, strlen(server_url), target);
 	return store_approval_put(s, json_string_value(json_object_get(request_item, "id")), response_id,
 	                          json_string_value(json_object_get(request_item, "server_label")), target,
-	                          json_string_value(json_object_get(request_item, "name")), args_hash, identity,
-	                          util_wall_s());
+	                          json_string_value(json_object_get(request_item, "name")), args_hash,
+	                          identity, util_wall_s());
 }
 
 enum approval_claim
@@ -275,4 +277,14 @@ approvals_claim(struct store *s, const char *id)
 	if (rc == 0)
 		return APPROVAL_CLAIMED;
 	return rc < 0 ? APPROVAL_CLAIM_FAILED : APPROVAL_NOT_CLAIMABLE;
+}
+
+int
+approvals_finish(struct store *s, const char *id)
+{
+	int rc = store_approval_finish(s, id);
+
+	if (rc == 2)
+		log_warnx("approval %s ended a call but was not running", id);
+	return rc == 0 ? 0 : -1;
 }

@@ -4,8 +4,13 @@
  * Every approval is one row in the store (store_approval_*) in one state of a small machine; each
  * step is a single conditional UPDATE, so that two racing steps cannot both succeed:
  *
- *   pending --decide--> approved --claim--> executed      (the call runs once, after the claim)
- *           \--decide--> denied                            (never runs)
+ *   pending --decide--> approved --claim--> running --finish--> done   (runs once, after the claim)
+ *           \--decide--> denied                                        (never runs)
+ *           \--expire--> expired, \--abandon--> abandoned               (an operator's wait: to come)
+ *
+ * Every step adds one to the row's version. A row left running by a daemon that stopped is done at the
+ * next start (store_approval_settle_running): its call may have reached the server, so it never runs
+ * again.
  *
  * Caller mode (OpenAI's): a call that needs approval leaves the response as an mcp_approval_request
  * item and a pending row (approvals_issue); the caller answers in a later request with
@@ -29,7 +34,10 @@ enum approval_state {
 	APPROVAL_PENDING,
 	APPROVAL_APPROVED,
 	APPROVAL_DENIED,
-	APPROVAL_EXECUTED,
+	APPROVAL_EXPIRED,
+	APPROVAL_ABANDONED,
+	APPROVAL_RUNNING,
+	APPROVAL_DONE,
 	APPROVAL_STATE_UNKNOWN, /* a status this build does not know */
 };
 
@@ -41,7 +49,7 @@ enum approval_state approval_state_of(const char *name);
 enum approval_verdict {
 	APPROVAL_VERDICT_RUN,    /* approved (now, or before with the call not run yet): claim it, then run */
 	APPROVAL_VERDICT_DENIED, /* denied now: audit it; the call never runs */
-	APPROVAL_VERDICT_NONE,   /* a replay that changes nothing: denied again, or carried out already and
+	APPROVAL_VERDICT_NONE,   /* a replay that changes nothing: denied again, or claimed already and
 	                          * its mcp_call is in the context */
 };
 
@@ -77,12 +85,15 @@ int approvals_issue(struct store *s, const json_t *request_item, const char *res
                     const char *server_url, const char *identity);
 
 enum approval_claim {
-	APPROVAL_CLAIMED,       /* approved -> executed: run the call now, and only here */
-	APPROVAL_NOT_CLAIMABLE, /* executed already (another response ran it first), or not approved */
+	APPROVAL_CLAIMED,       /* approved -> running: run the call now, and only here */
+	APPROVAL_NOT_CLAIMABLE, /* claimed already (another response ran it first), or not approved */
 	APPROVAL_CLAIM_FAILED,  /* the store failed: do not run it */
 };
 
 /* Claims an approved call just before it runs. */
 enum approval_claim approvals_claim(struct store *s, const char *id);
+/* running -> done, once the claimed call has ended; only its claimer calls this. 0, or -1 when the row
+ * was not running (logged: the machine was broken) or the store failed. */
+int approvals_finish(struct store *s, const char *id);
 
 #endif

@@ -49,6 +49,7 @@ struct run_call {
 	size_t server;
 	char *approval_id; /* or NULL */
 	char *decided_by;  /* or NULL */
+	int claimed;       /* it holds its approval's claim: the row is running until the call ends */
 	uint64_t started_ms;
 	int64_t audit_id; /* its "in_progress" audit row, 0 when none was written */
 };
@@ -205,6 +206,10 @@ audit_call(struct mcp_run *run, struct run_call *c, const char *outcome, const c
 {
 	const char *tool = json_string_value(json_object_get(c->item, "name"));
 
+	if (c->claimed && approvals_finish(run->env.store, c->approval_id) < 0)
+		log_err("%s: could not mark approval %s done: %s", run->response_id, c->approval_id,
+		        store_errmsg(run->env.store));
+	c->claimed = 0;
 	if (c->audit_id > 0 && run->env.store) {
 		int rc = store_audit_end(run->env.store, c->audit_id, outcome, error, (int64_t)duration_ms);
 
@@ -876,6 +881,7 @@ run_approved(struct mcp_run *run)
 		c = call_new(run, item, idx, a->server);
 		c->approval_id = xstrdup(a->approval_id);
 		c->decided_by = xstrdup(a->decided_by);
+		c->claimed = claimed;
 		emit_item(run, "response.output_item.added", idx, item);
 		emit_mcp(run, "response.mcp_call.in_progress", item, idx);
 		if (run->env.emit)

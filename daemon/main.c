@@ -427,6 +427,9 @@ start(struct daemon *d)
 	/* Nor will an MCP call that was in flight: its row says so rather than staying open forever. */
 	if (store_audit_interrupt_open(d->store, "toolhostd stopped before the call ended") > 0)
 		log_warnx("marked the MCP calls left in flight by the last run interrupted");
+	/* Their approvals are spent: such a call may have reached its server, it never runs again. */
+	if (store_approval_settle_running(d->store) > 0)
+		log_warnx("marked the approved MCP calls left running by the last run done");
 	d->xfer = xfer_ctx_new(&d->loop);
 	d->mcp = mcp_client_new(
 	        &d->loop, d->xfer, d->store,

@@ -122,6 +122,36 @@ static const struct migration migrations[] = {
         {5, "DELETE FROM mcp_tool_cache WHERE instr(url, '?') > 0 OR instr(url, '@') > 0;"
             "DELETE FROM mcp_transport WHERE instr(url, '?') > 0 OR instr(url, '@') > 0;"
             "CREATE INDEX mcp_audit_open ON mcp_audit(outcome) WHERE outcome = 'in_progress';"},
+        /*
+         * Approvals get the whole state machine of api/approvals.h: "executed" becomes "running" (claimed,
+         * the call under way) then "done"; "expired" and "abandoned" end a wait that nobody decided. Each
+         * step adds one to version, so that a decision can name the state it saw. SQLite cannot change a
+         * CHECK in place: the table is rebuilt. A row executed before is done (its call ended or was
+         * interrupted with that daemon); a decided row starts at version 2, a pending one at 1.
+         */
+        {6, "CREATE TABLE mcp_approvals_v6 ("
+            " id TEXT PRIMARY KEY NOT NULL,"
+            " response_id TEXT NOT NULL,"
+            " server_label TEXT NOT NULL,"
+            " target_sha256 TEXT NOT NULL,"
+            " tool TEXT NOT NULL,"
+            " arguments_sha256 TEXT NOT NULL,"
+            " requested_by TEXT NOT NULL,"
+            " status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired',"
+            " 'abandoned', 'running', 'done')),"
+            " decided_by TEXT,"
+            " reason TEXT,"
+            " created_at INTEGER NOT NULL,"
+            " decided_at INTEGER NOT NULL,"
+            " version INTEGER NOT NULL);"
+            "INSERT INTO mcp_approvals_v6 SELECT id, response_id, server_label, target_sha256, tool,"
+            " arguments_sha256, requested_by, CASE status WHEN 'executed' THEN 'done' ELSE status END,"
+            " decided_by, reason, created_at, decided_at, CASE status WHEN 'pending' THEN 1 ELSE 2 END"
+            " FROM mcp_approvals;"
+            "DROP TABLE mcp_approvals;"
+            "ALTER TABLE mcp_approvals_v6 RENAME TO mcp_approvals;"
+            /* The start's sweep of running rows, and the pending lists to come. */
+            "CREATE INDEX mcp_approvals_status ON mcp_approvals(status);"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
@@ -145,6 +175,8 @@ enum store_stmt {
 	STMT_APPROVAL_DECIDE,
 	STMT_APPROVAL_EXISTS,
 	STMT_APPROVAL_CLAIM,
+	STMT_APPROVAL_FINISH,
+	STMT_APPROVAL_SETTLE_RUNNING,
 	STMT_RESPONSE_FAIL_UNFINISHED,
 	STMT_AUDIT_ADD,
 	STMT_AUDIT_END,
@@ -195,14 +227,18 @@ static const char *const stmt_sql[STMT_MAX] = {
         /* A plain INSERT: ids are random, so a duplicate is a bug to report, not a row to replace. */
         [STMT_APPROVAL_PUT] =
                 "INSERT INTO mcp_approvals (id, response_id, server_label, tool,"
-                " arguments_sha256, status, created_at, decided_at, target_sha256, requested_by)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?8)",
+                " arguments_sha256, status, created_at, decided_at, target_sha256, requested_by, version)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?8, 1)",
         [STMT_APPROVAL_GET] = "SELECT id, response_id, server_label, tool, arguments_sha256, status,"
-                              " decided_by, reason, created_at, decided_at, target_sha256, requested_by"
-                              " FROM mcp_approvals WHERE id = ?1",
+                              " decided_by, reason, created_at, decided_at, target_sha256, requested_by,"
+                              " version FROM mcp_approvals WHERE id = ?1",
         /* Like decide: one statement, so that two racing claims cannot both run the call. */
-        [STMT_APPROVAL_CLAIM] =
-                "UPDATE mcp_approvals SET status = 'executed' WHERE id = ?1 AND status = 'approved'",
+        [STMT_APPROVAL_CLAIM] = "UPDATE mcp_approvals SET status = 'running', version = version + 1"
+                                " WHERE id = ?1 AND status = 'approved'",
+        [STMT_APPROVAL_FINISH] = "UPDATE mcp_approvals SET status = 'done', version = version + 1"
+                                 " WHERE id = ?1 AND status = 'running'",
+        [STMT_APPROVAL_SETTLE_RUNNING] = "UPDATE mcp_approvals SET status = 'done', version = version + 1"
+                                         " WHERE status = 'running'",
         [STMT_RESPONSE_FAIL_UNFINISHED] =
                 "UPDATE responses SET response_json = json_set(response_json, '$.status', 'failed',"
                 " '$.error', json_object('code', ?1, 'message', ?2))"
@@ -210,8 +246,9 @@ static const char *const stmt_sql[STMT_MAX] = {
                 " AND json_extract(response_json, '$.status') IN ('queued', 'in_progress')",
         /* The status test in the WHERE makes the decision one statement: two racing decisions cannot
          * both see "pending". */
-        [STMT_APPROVAL_DECIDE] = "UPDATE mcp_approvals SET status = ?2, decided_by = ?3, reason = ?4,"
-                                 " decided_at = ?5 WHERE id = ?1 AND status = 'pending'",
+        [STMT_APPROVAL_DECIDE] =
+                "UPDATE mcp_approvals SET status = ?2, decided_by = ?3, reason = ?4,"
+                " decided_at = ?5, version = version + 1 WHERE id = ?1 AND status = 'pending'",
         [STMT_APPROVAL_EXISTS] = "SELECT 1 FROM mcp_approvals WHERE id = ?1",
         [STMT_AUDIT_ADD] =
                 "INSERT INTO mcp_audit (at_ms, response_id, caller, server_label, server_url, tool,"
@@ -1124,6 +1161,7 @@ store_approval_get(struct store *s, const char *id, struct store_approval *out)
 		goto done;
 	a.created_at = sqlite3_column_int64(st, 8);
 	a.decided_at = sqlite3_column_int64(st, 9);
+	a.version = sqlite3_column_int64(st, 12);
 	*out = a;
 	memset(&a, 0, sizeof a);
 	result = 0;
@@ -1176,10 +1214,10 @@ done:
 	return result;
 }
 
-int
-store_approval_claim(struct store *s, const char *id)
+/* One conditional step of one row: 0 taken, 2 the row is not in the state the statement needs, -1 error. */
+static int
+approval_step(struct store *s, enum store_stmt which, const char *id, const char *what)
 {
-	const char *what = "approval claim";
 	sqlite3_stmt *st;
 	int result = -1;
 
@@ -1189,11 +1227,39 @@ store_approval_claim(struct store *s, const char *id)
 		set_err(s, "%s: missing id", what);
 		return -1;
 	}
-	st = s->stmt[STMT_APPROVAL_CLAIM];
+	st = s->stmt[which];
 	if (bind_text(s, st, 1, id, what) == -1 || step(s, st, what) != SQLITE_DONE)
 		goto done;
 	result = sqlite3_changes(s->db) > 0 ? 0 : 2;
 done:
+	finish(st);
+	return result;
+}
+
+int
+store_approval_claim(struct store *s, const char *id)
+{
+	return approval_step(s, STMT_APPROVAL_CLAIM, id, "approval claim");
+}
+
+int
+store_approval_finish(struct store *s, const char *id)
+{
+	return approval_step(s, STMT_APPROVAL_FINISH, id, "approval finish");
+}
+
+int64_t
+store_approval_settle_running(struct store *s)
+{
+	const char *what = "approval settle";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_APPROVAL_SETTLE_RUNNING];
+	if (step(s, st, what) == SQLITE_DONE)
+		result = sqlite3_changes(s->db);
 	finish(st);
 	return result;
 }

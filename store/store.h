@@ -95,14 +95,18 @@ int store_mcp_transport_get(struct store *s, const char *url, char **transport, 
  *   target_sha256    lowercase hex SHA-256 of the server's URL: an approval runs only against it
  *   arguments_sha256 lowercase hex SHA-256 of the arguments string exactly as the item carries it
  *   requested_by     the caller identity of the response that asked: only it may decide
- *   status           "pending" -> "approved" -> "executed" (claimed by the one run), or "denied"
+ *   status           "pending" -> "approved" -> "running" (claimed by the one run) -> "done", or
+ *                    "denied"; "expired" and "abandoned" (an operator's wait that nobody decided) are
+ *                    written by the operator's path (api/approvals.h draws the machine)
  *   decided_by, reason  who decided (a caller identity such as "uid=1000") and their reason, or NULL
  *   created_at, decided_at  seconds since the epoch (decided_at 0 while pending)
+ *   version          1 when written, one more at each step: a decision names the version it saw
  */
 struct store_approval {
 	char *id, *response_id, *server_label, *target_sha256, *tool, *arguments_sha256, *requested_by;
 	char *status, *decided_by, *reason;
 	int64_t created_at, decided_at;
+	int64_t version;
 };
 int store_approval_put(struct store *s, const char *id, const char *response_id, const char *server_label,
                        const char *target_sha256, const char *tool, const char *arguments_sha256,
@@ -114,9 +118,14 @@ void store_approval_clear(struct store_approval *a);
  * before: a replay), -1 error. reason may be NULL. */
 int store_approval_decide(struct store *s, const char *id, int approve, const char *decided_by,
                           const char *reason, int64_t now);
-/* approved -> executed, atomically, just before the approved call runs: 0 claimed (run it), 2 not
- * approved (already executed, or never approved), -1 error. */
+/* approved -> running, atomically, just before the approved call runs: 0 claimed (run it), 2 not
+ * approved (claimed already, or never approved), -1 error. */
 int store_approval_claim(struct store *s, const char *id);
+/* running -> done, when the claimed call has ended (whatever its outcome): 0, 2 not running, -1 error. */
+int store_approval_finish(struct store *s, const char *id);
+/* Every running row -> done: for the daemon's start, when no call can still be under way (it may have
+ * reached its server: never claimable again). The number of rows, or -1. */
+int64_t store_approval_settle_running(struct store *s);
 
 /*
  * The MCP audit log: one row per MCP tool call the daemon made or refused. Strings may be NULL

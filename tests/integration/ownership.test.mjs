@@ -328,7 +328,7 @@ describe('a version 3 database', () => {
 			await s.d.stop();
 		}
 		const ver = await runCommand(['sqlite3', '-batch', db, 'PRAGMA user_version; SELECT owner FROM responses;']);
-		assert.equal(ver.stdout, '5\nlegacy:\n');
+		assert.equal(ver.stdout, '6\nlegacy:\n');
 
 		s = await startTwoKeys({ store: { path: db }, operators: { uids: [0] } });
 		try {

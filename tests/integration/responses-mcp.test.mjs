@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { fetch as undiciFetch } from 'undici';
 import { messageText } from '../fakes/upstream.mjs';
-import { freePort, startDaemon } from './lib/harness.mjs';
+import { freePort, runCommand, startDaemon } from './lib/harness.mjs';
 import { sdkClient, startEverything, startMcpFault } from './lib/mcp.mjs';
 import { assertApprovalRequest, mcp, streamEvents, waitFor } from './lib/responses-mcp.mjs';
 import { validateErrorEnvelope, validateItem, validateResponse } from './lib/schema.mjs';
@@ -135,6 +135,13 @@ describe('MCP tools in a response', () => {
 		assert.equal(e.code, code, res.body);
 		if (param !== undefined) assert.equal(e.param, param, res.body);
 		return { error: e, text: res.body };
+	}
+
+	/** "status version" of an approval row, read from the store file. */
+	async function approvalRow(id) {
+		const q = await runCommand(['sqlite3', '-batch', d.dbPath, `SELECT status || ' ' || version FROM mcp_approvals WHERE id = '${id.replace(/'/g, "''")}';`]);
+		assert.equal(q.code, 0, `sqlite3: ${q.stderr}`);
+		return q.stdout.trim();
 	}
 
 	async function getResponse(id) {
@@ -706,6 +713,7 @@ describe('MCP tools in a response', () => {
 			const s1 = await fault.stats();
 			assert.equal(s1.tool_calls.echo - s0.tool_calls.echo, 1);
 			assert.equal(s1.tools_list.calls, s0.tools_list.calls);
+			assert.equal(await approvalRow(approved.approval.id), 'done 4', 'pending, approved, running, done');
 			approved.response = r;
 		});
 
@@ -1052,6 +1060,24 @@ describe('MCP tools in a response', () => {
 			const res = await d.request('POST', '/v1/responses', { model: 'fake-mcp', background: true, store: false, input: 'x' });
 			assert.equal(res.status, 400, res.body);
 			validateErrorEnvelope(res.json());
+		});
+
+		it('the daemon killed while an approved call runs: after the restart the approval is spent and never runs again', SETUP, async () => {
+			const tools = [mcp('waits', { require_approval: 'always' })];
+			const { r: first } = await create({ model: 'fake-mcp', input: 'call hang {}', tools });
+			const apr = assertApprovalRequest(first.output.at(-1), { server_label: 'waits', name: 'hang' });
+			assert.equal(await approvalRow(apr.id), 'pending 1');
+			const approve = { model: 'fake-mcp', previous_response_id: first.id, input: [{ type: 'mcp_approval_response', approval_request_id: apr.id, approve: true }], tools };
+			const h0 = (await waits.stats()).hang.started;
+			const running = d.request('POST', '/v1/responses', approve).catch((e) => e);
+			await waitFor(async () => (await waits.stats()).hang.started > h0, 'the approved hang call to reach the server');
+			assert.equal(await approvalRow(apr.id), 'running 3', 'claimed before the call left');
+			await d.kill9();
+			await running;
+			await d.restart();
+			assert.equal(await approvalRow(apr.id), 'done 4', 'the start settles the claim of a call that may have run');
+			await expect400('/v1/responses', approve, 'approval_already_decided', 'input[0].approval_request_id');
+			assert.equal((await waits.stats()).hang.started, h0 + 1, 'the call reached the server once');
 		});
 	});
 

@@ -23,15 +23,15 @@ url_of(void *ud, const char *label)
 static json_t *
 request_item(const char *id, const char *args)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "mcp_approval_request", "id", id, "server_label",
-	                 "docs", "name", "search", "arguments", args);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "mcp_approval_request", "id", id,
+	                 "server_label", "docs", "name", "search", "arguments", args);
 }
 
 static json_t *
 answer_item(const char *id, int approve)
 {
-	return json_pack("{s:s, s:s, s:b}", "type", "mcp_approval_response", "approval_request_id", id, "approve",
-	                 approve);
+	return json_pack("{s:s, s:s, s:b}", "type", "mcp_approval_response", "approval_request_id", id,
+	                 "approve", approve);
 }
 
 static const char *
@@ -66,8 +66,9 @@ test_states(void)
 
 	for (st = APPROVAL_PENDING; st < APPROVAL_STATE_UNKNOWN; st++)
 		T(approval_state_of(approval_state_name(st)) == st);
-	T_STREQ(approval_state_name(APPROVAL_EXECUTED), "executed");
-	T(approval_state_of("running") == APPROVAL_STATE_UNKNOWN);
+	T_STREQ(approval_state_name(APPROVAL_RUNNING), "running");
+	T_STREQ(approval_state_name(APPROVAL_ABANDONED), "abandoned");
+	T(approval_state_of("executed") == APPROVAL_STATE_UNKNOWN); /* the name before schema 6 */
 	T(approval_state_of(NULL) == APPROVAL_STATE_UNKNOWN);
 	T_STREQ(approval_state_name(APPROVAL_STATE_UNKNOWN), "unknown");
 }
@@ -98,7 +99,9 @@ test_caller_mode(void)
 	T(approvals_in_input(json_array_get(context, 0)) == 0);
 
 	/* One good answer and one refused: the input is refused whole and no row changes. */
-	n = answer(s, json_pack("[{s:s}, o, o]", "type", "message", answer_item("mcpr_a", 1), answer_item("mcpr_zz", 1)),
+	n = answer(s,
+	           json_pack("[{s:s}, o, o]", "type", "message", answer_item("mcpr_a", 1),
+	                     answer_item("mcpr_zz", 1)),
 	           context, &out, &err);
 	T(n == -1 && err.status == 400);
 	T_STREQ(err.code, "approval_not_found");
@@ -106,7 +109,8 @@ test_caller_mode(void)
 	T_STREQ(status_of(s, "mcpr_a"), "pending");
 
 	/* The same id twice in one input. */
-	n = answer(s, json_pack("[o, o]", answer_item("mcpr_a", 1), answer_item("mcpr_a", 0)), context, &out, &err);
+	n = answer(s, json_pack("[o, o]", answer_item("mcpr_a", 1), answer_item("mcpr_a", 0)), context, &out,
+	           &err);
 	T(n == -1);
 	T_STREQ(err.code, "approval_already_decided");
 	T_STREQ(err.param, "input[1].approval_request_id");
@@ -165,9 +169,21 @@ test_caller_mode(void)
 	T(approvals_claim(s, "mcpr_a") == APPROVAL_NOT_CLAIMABLE);
 	T(approvals_claim(s, "mcpr_b") == APPROVAL_NOT_CLAIMABLE);
 	T(approvals_claim(s, NULL) == APPROVAL_CLAIM_FAILED);
-	T_STREQ(status_of(s, "mcpr_a"), "executed");
+	T_STREQ(status_of(s, "mcpr_a"), "running");
 
-	/* Executed: a stateless caller resending its history with the mcp_call is a no-op; without
+	/* While it runs, an approval again is refused as a second run. */
+	n = answer(s, json_pack("[o]", answer_item("mcpr_a", 1)), context, &out, &err);
+	T(n == -1);
+	T_STREQ(err.code, "approval_already_decided");
+	/* The call ended: done, once. */
+	T(approvals_finish(s, "mcpr_a") == 0);
+	T_STREQ(status_of(s, "mcpr_a"), "done");
+	T(approvals_finish(s, "mcpr_a") == -1);
+	T(approvals_finish(s, "mcpr_b") == -1);
+	T_STREQ(status_of(s, "mcpr_b"), "denied");
+	T(approvals_claim(s, "mcpr_a") == APPROVAL_NOT_CLAIMABLE);
+
+	/* Done: a stateless caller resending its history with the mcp_call is a no-op; without
 	 * the mcp_call the approval would be a second run, refused. */
 	n = answer(s, json_pack("[o]", answer_item("mcpr_a", 1)), context, &out, &err);
 	T(n == -1);
@@ -180,8 +196,8 @@ test_caller_mode(void)
 
 	/* The context's request differs from the one issued (arguments changed), or is missing. */
 	json_array_append_new(context, request_item("mcpr_d", "{\"q\":4}"));
-	T(approvals_issue(s, json_array_get(context, json_array_size(context) - 1), "resp_1", URL_DOCS, "uid=1") ==
-	  0);
+	T(approvals_issue(s, json_array_get(context, json_array_size(context) - 1), "resp_1", URL_DOCS,
+	                  "uid=1") == 0);
 	json_object_set_new(json_array_get(context, json_array_size(context) - 1), "arguments",
 	                    json_string("{\"q\":\"rm -rf\"}"));
 	n = answer(s, json_pack("[o]", answer_item("mcpr_d", 1)), context, &out, &err);
@@ -198,7 +214,8 @@ test_caller_mode(void)
 	T_STREQ(status_of(s, "mcpr_d"), "pending");
 
 	/* No id, and more answers than fit. */
-	n = answer(s, json_pack("[{s:s, s:b}]", "type", "mcp_approval_response", "approve", 1), context, &out, &err);
+	n = answer(s, json_pack("[{s:s, s:b}]", "type", "mcp_approval_response", "approve", 1), context, &out,
+	           &err);
 	T(n == -1);
 	T_STREQ(err.code, "approval_not_found");
 	{

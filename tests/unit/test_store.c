@@ -26,7 +26,7 @@
 #include "tests/unit/t.h"
 
 /* The store's current schema version, as its file header must show it. */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 
@@ -1277,10 +1277,32 @@ test_approvals(void)
 	T(store_approval_claim(s, "mcpr_4") == 0);
 	T(store_approval_claim(s, "mcpr_4") == 2);
 	T(store_approval_get(s, "mcpr_4", &a) == 0);
-	T_STREQ(a.status, "executed");
+	T_STREQ(a.status, "running");
 	T_STREQ(a.target_sha256, "tgt");
 	T_STREQ(a.requested_by, "uid=1");
+	T(a.version == 3); /* put, decide, claim */
 	store_approval_clear(&a);
+	/* The claimed call ended: done, once; a done row is never claimed again. */
+	T(store_approval_finish(s, "mcpr_4") == 0);
+	T(store_approval_finish(s, "mcpr_4") == 2);
+	T(store_approval_claim(s, "mcpr_4") == 2);
+	T(store_approval_get(s, "mcpr_4", &a) == 0);
+	T_STREQ(a.status, "done");
+	T(a.version == 4);
+	store_approval_clear(&a);
+	T(store_approval_finish(s, "mcpr_2") == 2);
+	T(store_approval_finish(s, NULL) == -1);
+	/* A start settles the rows a stopped daemon left running, and only those. */
+	T(store_approval_put(s, "mcpr_5", "resp_2", "docs", "tgt", "search", "ab12", "uid=1", 1700000000) ==
+	  0);
+	T(store_approval_decide(s, "mcpr_5", 1, "uid=1", NULL, 1700000800) == 0);
+	T(store_approval_claim(s, "mcpr_5") == 0);
+	T(store_approval_settle_running(s) == 1);
+	T(store_approval_settle_running(s) == 0);
+	T(store_approval_get(s, "mcpr_5", &a) == 0);
+	T_STREQ(a.status, "done");
+	store_approval_clear(&a);
+	T(store_approval_claim(s, "mcpr_5") == 2);
 	T(store_approval_decide(s, "mcpr_4", 1, "uid=1", NULL, 1700000700) == 2);
 	T(store_approval_claim(s, "mcpr_2") == 2);
 	T(store_approval_claim(s, "mcpr_nope") == 2);
@@ -1933,6 +1955,14 @@ static const char v3_db[] = "CREATE TABLE mcp_approvals ("
                             "INSERT INTO responses VALUES ('resp_v3', 8, '{\"v\":3}', '[{\"id\":\"m\"}]');"
                             "INSERT INTO mcp_audit (at_ms, caller, tool, args_bytes, duration_ms)"
                             " VALUES (5, 'uid=1000', 'old', 0, 0);"
+                            "INSERT INTO mcp_approvals VALUES ('mcpr_p', 'resp_v3', 'docs', 't', 'search',"
+                            " 'h', 'uid=1000', 'pending', NULL, NULL, 10, 0),"
+                            " ('mcpr_a', 'resp_v3', 'docs', 't', 'search', 'h', 'uid=1000', 'approved',"
+                            " 'uid=1000', NULL, 10, 11),"
+                            " ('mcpr_d', 'resp_v3', 'docs', 't', 'search', 'h', 'uid=1000', 'denied',"
+                            " 'uid=1000', 'no', 10, 11),"
+                            " ('mcpr_x', 'resp_v3', 'docs', 't', 'search', 'h', 'uid=1000', 'executed',"
+                            " 'uid=1000', NULL, 10, 11);"
                             "PRAGMA user_version = 3;";
 
 /*
@@ -1985,6 +2015,21 @@ test_migrate_v3(void)
 	text = slurp(out, &len);
 	T_STREQ(text, "resp_new uid=1000\nresp_v2 legacy:\nresp_v3 legacy:\n");
 	free(text);
+	/* Migration 6: an executed approval is done, versions count the steps so far, nothing else moved. */
+	T(sqlite_cli(path,
+	             "SELECT id || ' ' || status || ' ' || version || ' ' || ifnull(reason, '-') FROM "
+	             "mcp_approvals"
+	             " ORDER BY id;",
+	             out) == 0);
+	text = slurp(out, &len);
+	T_STREQ(text, "mcpr_a approved 2 -\nmcpr_d denied 2 no\nmcpr_p pending 1 -\nmcpr_x done 2 -\n");
+	free(text);
+	s = store_open(path, err, sizeof err);
+	T(s != NULL);
+	T(store_approval_claim(s, "mcpr_a") == 0);
+	T(store_approval_claim(s, "mcpr_x") == 2);
+	T(store_approval_decide(s, "mcpr_p", 0, "uid=1000", NULL, 12) == 0);
+	store_close(s);
 
 	/* An index in the way of migration 4's last statement: the file stays at version 3. */
 	T(sqlite_cli(path2, v2_db, NULL) == 0);
