@@ -77,8 +77,9 @@ struct ws_conn {
 	struct ws_turn *queue_head, *queue_tail;
 	size_t queued;
 
-	struct ws_cached *cache;
+	struct ws_cached *cache; /* newest first */
 	size_t cache_bytes;
+	size_t cache_entries;
 
 	int closing; /* close with close_code once the output is written */
 	enum lws_close_status close_code;
@@ -224,6 +225,14 @@ close_after_output(struct ws_conn *c, enum lws_close_status code, enum ws_close_
 
 /* ---- the connection-local cache ---- */
 
+/*
+ * Responses a connection can continue from without the store, newest first. Codex continues from the
+ * latest; a few older ones allow a branch. Without a count, a long connection of small turns kept tens
+ * of thousands under cache_max_bytes, and every turn walked them all (put and lookup are linear): the
+ * bench's connections spent more CPU on that than on their turns.
+ */
+#define WS_CACHE_MAX_ENTRIES 32
+
 static struct ws_cached *
 cache_find(struct ws_conn *c, const char *id)
 {
@@ -244,6 +253,7 @@ cache_drop(struct ws_conn *c, const char *id)
 		if (strcmp(e->id, id) == 0) {
 			*pp = e->next;
 			c->cache_bytes -= e->bytes;
+			c->cache_entries--;
 			free(e->items);
 			free(e);
 			return;
@@ -290,7 +300,9 @@ cache_put(struct ws_conn *c, const char *id, const json_t *context, const json_t
 	e->next = c->cache;
 	c->cache = e;
 	c->cache_bytes += bytes;
-	while (c->cache_bytes > c->cfg->websocket.cache_max_bytes) {
+	c->cache_entries++;
+	while (c->cache_bytes > c->cfg->websocket.cache_max_bytes ||
+	       c->cache_entries > WS_CACHE_MAX_ENTRIES) {
 		for (pp = &c->cache; (*pp)->next; pp = &(*pp)->next)
 			;
 		cache_drop(c, (*pp)->id);

@@ -147,6 +147,27 @@ describe('ResponsesWS', () => {
 				}
 			});
 
+			it('the cache keeps the 32 latest responses of a socket: the 33rd back is previous_response_not_found', T, async () => {
+				const c = open();
+				try {
+					const ids = [];
+					for (let i = 0; i < 33; i++) {
+						const { response } = await c.turn({ model: 'fake-text', input: `echo: t${i}`, store: false });
+						assert.equal(response.status, 'completed');
+						ids.push(response.id);
+					}
+					const gone = await c.turn({ model: 'fake-text', input: 'echo: from t0', store: false, previous_response_id: ids[0] });
+					assertEnvelope(gone.envelope, 400, 'previous_response_not_found');
+					const n0 = chats().length;
+					const kept = await c.turn({ model: 'fake-text', input: 'echo: from t1', store: false, previous_response_id: ids[1] });
+					assert.equal(kept.envelope, null, JSON.stringify(kept.envelope));
+					const msgs = chats()[n0].body.messages.map((m) => `${m.role}:${messageText(m.content)}`);
+					assert.deepEqual(msgs.slice(-3), ['user:echo: t1', 'assistant:t1', 'user:echo: from t1']);
+				} finally {
+					c.close();
+				}
+			});
+
 			it('a failed continuation evicts the cache: reusing its previous_response_id is previous_response_not_found', T, async () => {
 				const c = open();
 				try {
