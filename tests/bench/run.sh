@@ -54,7 +54,8 @@
 # (10000), BENCH_SLOW_RATE (200) bytes/s, BENCH_NGINX_WORKERS (1, for both nginx instances),
 # TOOLHOSTD (build/release/toolhostd), BENCH_DIRECT_ONLY=1 runs only the nginx + loadgen half, direct
 # and through the nginx proxy, and the slow streams direct and from libcurl alone (no daemon
-# needed), BENCH_LENIENT=1.
+# needed), BENCH_WS_ROUNDS (5) rounds of BENCH_WS_SECONDS (3) s per WebSocket and SSE turn point,
+# BENCH_LENIENT=1.
 # Raw loadgen lines go to build/bench/results.txt, the logs of the last run to build/bench/logs/.
 # Needs nginx, curl and the openssl command: the HTTPS port's certificate is made at start, a
 # throwaway self-signed one for 127.0.0.1 (EC key, valid 2 days) in the run's temp dir, never kept;
@@ -93,6 +94,8 @@ NGINX=/usr/sbin/nginx
 LOADGEN=build/bench/loadgen
 WSLOAD=build/bench/wsload
 WS_CONNS=${BENCH_WS_CONNS:-10000}
+WS_ROUNDS=${BENCH_WS_ROUNDS:-5}
+WS_SECS=${BENCH_WS_SECONDS:-3}
 OUT=build/bench
 
 die() {
@@ -413,10 +416,6 @@ loadgen() { # what args...
 	LINE=$(cat "$TMP/loadgen.out")
 }
 
-cpu_sum() { # "U + K" (a CPU cell) -> U+K, 0 when unknown
-	calc "${1:-0}" 2>/dev/null || echo 0
-}
-
 calc() { # awk expression
 	awk "BEGIN { printf \"%s\", ($1) }"
 }
@@ -484,15 +483,50 @@ if [ "$DIRECT_ONLY" != 1 ]; then
 		echo "bench: no WebSocket on $SOCK (${WS_WHY:-wsload failed}): WebSocket rows skipped"
 	fi
 fi
+# One point of each is at the mercy of this shared machine (a WS/SSE CPU ratio of one pair ranged from
+# 0.94 to 1.14 between runs): WS_ROUNDS pairs instead, the order swapped every round so that a drift
+# favours neither, and the table shows each figure's median over the rounds and the median of the
+# rounds' WS/SSE ratios.
+median() { # numbers... -> their median
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2];
+		else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+declare -A WSR=()
 if [ "$WS_OK" = 1 ]; then
 	for c in 1 64; do
-		for target in sse ws; do
-			printf '  %-9s %-6s c=%-3s ' "$target" turn "$c"
-			run_point "$target" stream "$c"
-			printf '%10s turns/s  p50 %s ms  p99 %s ms  errors %s\n' "${R[$target,stream,$c,rps]}" \
-				"${R[$target,stream,$c,p50_ms]}" "${R[$target,stream,$c,p99_ms]}" "${R[$target,stream,$c,errors]}"
-			[ "${R[$target,stream,$c,errors]}" = 0 ] || FAILED=$((FAILED + 1))
+		for ((round = 1; round <= WS_ROUNDS; round++)); do
+			order="sse ws"
+			[ $((round % 2)) = 0 ] && order="ws sse"
+			for target in $order; do
+				printf '  %-9s %-6s c=%-3s round %s ' "$target" turn "$c" "$round"
+				SECS=$WS_SECS WARM=0 run_point "$target" stream "$c"
+				printf '%10s turns/s  p50 %s ms  p99 %s ms  CPU %s us  errors %s\n' "${R[$target,stream,$c,rps]}" \
+					"${R[$target,stream,$c,p50_ms]}" "${R[$target,stream,$c,p99_ms]}" \
+					"${R[$target,stream,$c,cpu]:--}" "${R[$target,stream,$c,errors]}"
+				[ "${R[$target,stream,$c,errors]}" = 0 ] || FAILED=$((FAILED + 1))
+				for f in rps p50_ms p99_ms; do
+					WSR[$target,$c,$f]+="${R[$target,stream,$c,$f]} "
+				done
+				read -r u _ k <<<"${R[$target,stream,$c,cpu]:-0 + 0}"
+				WSR[$target,$c,user]+="$u " WSR[$target,$c,kernel]+="$k " WSR[$target,$c,cpu$round]=$((u + k))
+				WSR[$target,$c,errors]=$((${WSR[$target,$c,errors]:-0} + ${R[$target,stream,$c,errors]:-0}))
+			done
+			WSR[ratio,$c]+="$(calc "sprintf(\"%.3f\", ${R[ws,stream,$c,rps]:-0} / (${R[sse,stream,$c,rps]:-0} + 1e-9))") "
+			WSR[cpuratio,$c]+="$(calc "sprintf(\"%.3f\", ${WSR[ws,$c,cpu$round]} / (${WSR[sse,$c,cpu$round]} + 1e-9))") "
 		done
+		for target in sse ws; do
+			for f in rps p50_ms p99_ms; do
+				# shellcheck disable=SC2086 # the list is numbers split on purpose
+				R[$target,stream,$c,$f]=$(median ${WSR[$target,$c,$f]})
+			done
+			# shellcheck disable=SC2086
+			R[$target,stream,$c,cpu]="$(median ${WSR[$target,$c,user]}) + $(median ${WSR[$target,$c,kernel]})"
+			R[$target,stream,$c,errors]=${WSR[$target,$c,errors]}
+		done
+		# shellcheck disable=SC2086
+		WSR[ratio,$c]=$(calc "sprintf(\"%.2f\", $(median ${WSR[ratio,$c]}))")
+		# shellcheck disable=SC2086
+		WSR[cpuratio,$c]=$(calc "sprintf(\"%.2f\", $(median ${WSR[cpuratio,$c]}))")
 	done
 fi
 
@@ -729,22 +763,22 @@ for c in 1 64; do
 		k="$target,stream,$c" added=- vs=""
 		[ -n "${R[$k,p50_ms]:-}" ] && added=$(calc "sprintf(\"%.3f\", ${R[$k,p50_ms]} - ${R[direct,stream,$c,p50_ms]:-0})")
 		if [ "$target" = ws ] && [ -n "${R[$k,rps]:-}" ]; then
-			vs="$(ratio stream "$c" ws sse), $(calc "sprintf(\"%.2f\", $(cpu_sum "${R[ws,stream,$c,cpu]:-}") / \
-				($(cpu_sum "${R[sse,stream,$c,cpu]:-}") + 1e-9))")"
+			vs="${WSR[ratio,$c]:--}, ${WSR[cpuratio,$c]:--}"
 		fi
 		# shellcheck disable=SC2059
 		printf "$WSTABLE" "$target" "$c" "${R[$k,rps]:--}" "${R[$k,p50_ms]:--}" "${R[$k,p99_ms]:--}" \
 			"${R[$k,errors]:--}" "$added" "${R[$k,cpu]:--}" "$vs"
 	done
 done
-echo "(added = p50 - the direct nginx streaming p50 at the same c; CPU = toolhostd user + kernel per turn over the"
-echo " point; sse = loadgen's streaming POST, ws = wsload's response.create, store:false, same daemon, same run)"
+echo "(medians over $WS_ROUNDS rounds of $WS_SECS s per point, the order swapped each round; WS/SSE = the median of the"
+echo " rounds' ratios; added = p50 - the direct nginx streaming p50 at the same c; CPU = toolhostd user + kernel"
+echo " per turn over the point; sse = loadgen's streaming POST, ws = wsload's response.create, store:false, same daemon)"
 printf '%-46s %-28s %s\n' "idle HTTP keep-alive x $WS_CONNS: lws' floor" \
 	"${IDLE[http,per]:--} kB/conn" info
 printf '%-46s %-28s %s\n' "idle HTTP keep-alive: open, errors, RSS" \
 	"${IDLE[http,open]:--}, ${IDLE[http,errors]:--}, ${IDLE[http,base]:--} -> ${IDLE[http,held]:--} kB" info
 if [ "$WS_OK" = 1 ]; then
-	ws_cpu=$(calc "sprintf(\"%.2f\", $(cpu_sum "${R[ws,stream,64,cpu]:-}") / ($(cpu_sum "${R[sse,stream,64,cpu]:-}") + 1e-9))")
+	ws_cpu=${WSR[cpuratio,64]:-99}
 	row "WebSocket: CPU per turn <= SSE's (c=64)" "$ws_cpu of SSE" "$ws_cpu <= 1"
 	row "idle WebSocket x $WS_CONNS: all open" "${IDLE[ws,open]:-0} open, ${IDLE[ws,errors]:-?} errors" \
 		"${IDLE[ws,open]:-0} >= $WS_CONNS"
