@@ -12,6 +12,7 @@
 #include "api/caller.h"
 #include "api/engine.h"
 #include "api/env.h"
+#include "api/approvalsapi.h"
 #include "api/mcpadmin.h"
 #include "api/models.h"
 #include "api/request.h"
@@ -45,6 +46,8 @@ enum route {
 	ROUTE_MCP_TOOLS,   /* GET /v1/mcp/servers/{label}/tools */
 	ROUTE_METRICS,     /* GET /metrics */
 	ROUTE_MCP_AUDIT,   /* GET /v1/mcp/audit */
+	ROUTE_APPROVALS,   /* GET /v1/approvals */
+	ROUTE_APPROVAL,    /* GET /v1/approvals/{id} */
 };
 
 /* One HTTP request/response exchange. */
@@ -396,7 +399,8 @@ on_writeable(struct http_conn *conn)
 static enum route
 route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 {
-	static const char prefix[] = "/v1/responses/", mcp_prefix[] = "/v1/mcp/servers/";
+	static const char prefix[] = "/v1/responses/", mcp_prefix[] = "/v1/mcp/servers/",
+	                  approvals_prefix[] = "/v1/approvals/";
 	const char *rest, *slash;
 	size_t n;
 
@@ -416,6 +420,19 @@ route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 	if (strcmp(path, "/v1/mcp/audit") == 0) {
 		*method_ok = method == LWSHUMETH_GET;
 		return ROUTE_MCP_AUDIT;
+	}
+	if (strcmp(path, "/v1/approvals") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_APPROVALS;
+	}
+	if (strncmp(path, approvals_prefix, sizeof approvals_prefix - 1) == 0) {
+		rest = path + sizeof approvals_prefix - 1;
+		n = strlen(rest);
+		if (n == 0 || n >= idlen || strchr(rest, '/'))
+			return ROUTE_NONE;
+		memcpy(id, rest, n + 1);
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_APPROVAL;
 	}
 	if (strncmp(path, mcp_prefix, sizeof mcp_prefix - 1) == 0) {
 		rest = path + sizeof mcp_prefix - 1;
@@ -526,6 +543,14 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 		return;
 	case ROUTE_MCP_AUDIT:
 		body = mcpadmin_audit(env, &caller, urlarg(wsi, "limit=", a, sizeof a), &status);
+		break;
+	case ROUTE_APPROVALS:
+		body = approvalsapi_list(env, &caller, urlarg(wsi, "status=", a, sizeof a),
+		                         urlarg(wsi, "response_id=", b, sizeof b),
+		                         urlarg(wsi, "limit=", c, sizeof c), &status);
+		break;
+	case ROUTE_APPROVAL:
+		body = approvalsapi_get(env, &caller, txn->id, &status);
 		break;
 	case ROUTE_METRICS: {
 		char *text = mcpadmin_metrics(env, engine_active(eng));

@@ -150,8 +150,10 @@ static const struct migration migrations[] = {
             " FROM mcp_approvals;"
             "DROP TABLE mcp_approvals;"
             "ALTER TABLE mcp_approvals_v6 RENAME TO mcp_approvals;"
-            /* The start's sweep of running rows, and the pending lists to come. */
-            "CREATE INDEX mcp_approvals_status ON mcp_approvals(status);"},
+            /* The start's sweep of running rows and the operator's lists (by state, by response, all). */
+            "CREATE INDEX mcp_approvals_status ON mcp_approvals(status, created_at);"
+            "CREATE INDEX mcp_approvals_response ON mcp_approvals(response_id, created_at);"
+            "CREATE INDEX mcp_approvals_created_at ON mcp_approvals(created_at);"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
@@ -177,6 +179,9 @@ enum store_stmt {
 	STMT_APPROVAL_CLAIM,
 	STMT_APPROVAL_FINISH,
 	STMT_APPROVAL_SETTLE_RUNNING,
+	STMT_APPROVAL_LIST,
+	STMT_APPROVAL_LIST_STATUS,
+	STMT_APPROVAL_LIST_RESPONSE,
 	STMT_RESPONSE_FAIL_UNFINISHED,
 	STMT_AUDIT_ADD,
 	STMT_AUDIT_END,
@@ -188,6 +193,14 @@ enum store_stmt {
 	STMT_SECRET_PUT,
 	STMT_MAX
 };
+
+/* The approval lists: the columns of store_approval_list's keys, in order; newest first, the rowid (the
+ * order of the inserts) breaking ties within a second (ids are random). One statement per filter (no
+ * "?2 IS NULL OR"), so that each keeps to its index. */
+#define APPROVAL_COLUMNS                                                                                     \
+	"SELECT id, response_id, server_label, tool, arguments_sha256, requested_by, status, decided_by,"    \
+	" reason, created_at, decided_at, version FROM mcp_approvals"
+#define APPROVAL_ORDER " ORDER BY created_at DESC, rowid DESC LIMIT ?1"
 
 /*
  * An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would fire ON DELETE
@@ -239,6 +252,9 @@ static const char *const stmt_sql[STMT_MAX] = {
                                  " WHERE id = ?1 AND status = 'running'",
         [STMT_APPROVAL_SETTLE_RUNNING] = "UPDATE mcp_approvals SET status = 'done', version = version + 1"
                                          " WHERE status = 'running'",
+        [STMT_APPROVAL_LIST] = APPROVAL_COLUMNS APPROVAL_ORDER,
+        [STMT_APPROVAL_LIST_STATUS] = APPROVAL_COLUMNS " WHERE status = ?2" APPROVAL_ORDER,
+        [STMT_APPROVAL_LIST_RESPONSE] = APPROVAL_COLUMNS " WHERE response_id = ?3" APPROVAL_ORDER,
         [STMT_RESPONSE_FAIL_UNFINISHED] =
                 "UPDATE responses SET response_json = json_set(response_json, '$.status', 'failed',"
                 " '$.error', json_object('code', ?1, 'message', ?2))"
@@ -1489,6 +1505,62 @@ column_json(sqlite3_stmt *st, int i)
 	v = json_stringn(copy, (size_t)n);
 	free(copy);
 	return v;
+}
+
+int
+store_approval_list(struct store *s, const char *status, const char *response_id, int limit, char **json_out)
+{
+	static const char *const keys[] = {
+	        "id",     "response_id", "server_label", "tool",       "arguments_sha256", "requested_by",
+	        "status", "decided_by",  "reason",       "created_at", "decided_at",       "version"};
+	const char *what = "approval list";
+	sqlite3_stmt *st;
+	json_t *arr = NULL, *obj, *v;
+	size_t i;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (json_out == NULL || limit < 1 || limit > 1000) {
+		set_err(s, "%s: missing output or limit outside 1..1000", what);
+		return -1;
+	}
+	st = s->stmt[response_id ? STMT_APPROVAL_LIST_RESPONSE
+	             : status    ? STMT_APPROVAL_LIST_STATUS
+	                         : STMT_APPROVAL_LIST];
+	if (bind_int(s, st, 1, limit, what) == -1 ||
+	    (status && !response_id && bind_text(s, st, 2, status, what) == -1) ||
+	    (response_id && bind_text(s, st, 3, response_id, what) == -1))
+		goto done;
+	arr = json_array();
+	if (arr == NULL)
+		goto oom;
+	while ((rc = step(s, st, what)) == SQLITE_ROW) {
+		/* Of one response, the state filter is applied here: a response has a handful of rows. */
+		if (response_id && status && strcmp((const char *)sqlite3_column_text(st, 6), status) != 0)
+			continue;
+		obj = json_object();
+		if (obj == NULL || json_array_append_new(arr, obj) == -1)
+			goto oom;
+		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+			v = column_json(st, (int)i);
+			if (v == NULL || json_object_set_new(obj, keys[i], v) == -1)
+				goto oom;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		goto done;
+	*json_out = json_dumps(arr, JSON_COMPACT);
+	if (*json_out == NULL)
+		goto oom;
+	result = 0;
+	goto done;
+oom:
+	set_err(s, "%s: out of memory building the list", what);
+done:
+	finish(st);
+	json_decref(arr);
+	return result;
 }
 
 int

@@ -126,6 +126,12 @@ int store_approval_finish(struct store *s, const char *id);
 /* Every running row -> done: for the daemon's start, when no call can still be under way (it may have
  * reached its server: never claimable again). The number of rows, or -1. */
 int64_t store_approval_settle_running(struct store *s);
+/* The rows as a JSON array in *json_out (caller frees), newest first, at most limit (1..1000): those in
+ * state status and/or of response_id (each NULL: any). Each row: id, response_id, server_label, tool,
+ * arguments_sha256, requested_by, status, decided_by, reason, created_at, decided_at, version (NULLs as
+ * null). 0 or -1. */
+int store_approval_list(struct store *s, const char *status, const char *response_id, int limit,
+                        char **json_out);
 
 /*
  * The MCP audit log: one row per MCP tool call the daemon made or refused. Strings may be NULL

@@ -11,6 +11,7 @@
 // stays on loopback and in temp dirs.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -343,5 +344,96 @@ describe('a version 3 database', () => {
 		} finally {
 			await s.d.stop();
 		}
+	});
+});
+
+describe('GET /v1/approvals: the operator\'s view of every caller\'s approvals', () => {
+	let fault;
+	let s;
+
+	before(async () => {
+		fault = await startMcpFault();
+		s = await startTwoKeys({ operators: { uids: [0] } }, fault.url);
+	}, SETUP);
+
+	after(async () => {
+		await s?.d.stop();
+		await fault?.stop();
+	}, SETUP);
+
+	const tools = [{ type: 'mcp', server_label: 'fault' }]; // require_approval defaults to "always"
+	const ask = (m) => ({ model: 'fake-mcp', input: `call echo {"message":"${m}"}`, tools });
+	const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+
+	it('pending approvals of every caller, newest first, by state and by response; one by id', T, async () => {
+		const ra = await created(s.a, ask('from-a'), 'approval asked by key a');
+		const apra = ra.output.at(-1);
+		assert.equal(apra.type, 'mcp_approval_request');
+		const rb = await created(s.b, ask('from-b'), 'approval asked by key b');
+		const aprb = rb.output.at(-1);
+
+		const pending = expect200(await s.u('GET', '/v1/approvals'), 'operator list');
+		assert.equal(pending.object, 'list');
+		assert.deepEqual(pending.data.map((x) => x.id), [aprb.id, apra.id], 'newest first, both callers');
+		const [xb, xa] = pending.data;
+		for (const x of pending.data) {
+			assert.equal(x.object, 'approval');
+			assert.equal(x.status, 'pending');
+			assert.equal(x.version, 1);
+			assert.equal(x.server_label, 'fault');
+			assert.equal(x.tool, 'echo');
+			assert.equal(x.decided_by, null);
+		}
+		assert.equal(xa.requested_by, `key=${KEY_A.name}`);
+		assert.equal(xb.requested_by, `key=${KEY_B.name}`);
+		assert.equal(xa.response_id, ra.id);
+		assert.equal(xa.arguments_sha256, sha256(apra.arguments));
+
+		const ofA = expect200(await s.u('GET', `/v1/approvals?response_id=${ra.id}&status=all`), 'by response');
+		assert.deepEqual(ofA.data.map((x) => x.id), [apra.id]);
+		assert.equal(expect200(await s.u('GET', '/v1/approvals?limit=1'), 'limit 1').data.length, 1);
+
+		// Key a denies its own: the row leaves the pending list, with who decided and a new version.
+		await created(
+			s.a,
+			{ model: 'fake-mcp', previous_response_id: ra.id, input: [{ type: 'mcp_approval_response', approval_request_id: apra.id, approve: false, reason: 'not now' }], tools },
+			'denied by key a',
+		);
+		assert.deepEqual(expect200(await s.u('GET', '/v1/approvals'), 'pending after').data.map((x) => x.id), [aprb.id]);
+		const denied = expect200(await s.u('GET', `/v1/approvals?status=denied&response_id=${ra.id}`), 'denied').data;
+		assert.deepEqual(denied.map((x) => [x.id, x.decided_by, x.reason, x.version]), [[apra.id, `key=${KEY_A.name}`, 'not now', 2]]);
+		const one = expect200(await s.u('GET', `/v1/approvals/${apra.id}`), 'one by id');
+		assert.equal(one.object, 'approval');
+		assert.equal(one.status, 'denied');
+		assert.equal(one.requested_by, `key=${KEY_A.name}`);
+		assert.deepEqual(one, { ...denied[0] });
+	});
+
+	it('a caller is not an operator (403 operator_only); unknown ids 404; bad arguments 400', T, async () => {
+		for (const [call, who] of [
+			[s.a, 'key a'],
+			[s.b, 'key b'],
+		]) {
+			for (const p of ['/v1/approvals', '/v1/approvals?status=all', '/v1/approvals/mcpr_anything']) {
+				const r = await call('GET', p);
+				assert.equal(r.status, 403, `${who} ${p}: ${r.body}`);
+				assert.equal(validateErrorEnvelope(JSON.parse(r.body)).error.code, 'operator_only');
+			}
+		}
+		expect404(await s.u('GET', '/v1/approvals/mcpr_nosuch'), 'unknown id', 'approval_not_found');
+		for (const [q, param] of [
+			['status=bogus', 'status'],
+			['status=executed', 'status'],
+			['limit=0', 'limit'],
+			['limit=1001', 'limit'],
+			['limit=5x', 'limit'],
+		]) {
+			const r = await s.u('GET', `/v1/approvals?${q}`);
+			assert.equal(r.status, 400, `${q}: ${r.body}`);
+			const e = validateErrorEnvelope(JSON.parse(r.body)).error;
+			assert.equal(e.param, param, q);
+		}
+		const r = await s.u('POST', '/v1/approvals', {});
+		assert.equal(r.status, 405, r.body);
 	});
 });

@@ -1189,6 +1189,30 @@ done:
 	free(out);
 }
 
+/* The ids store_approval_list gives, comma-separated ("" for none, "(error)" on -1); static buffer. */
+static const char *
+approval_ids(struct store *s, const char *status, const char *response_id, int limit)
+{
+	static char out[256];
+	char *text = NULL;
+	json_t *rows, *row;
+	size_t i, n = 0;
+
+	if (store_approval_list(s, status, response_id, limit, &text) < 0)
+		return "(error)";
+	rows = json_loads(text, 0, NULL);
+	out[0] = '\0';
+	json_array_foreach (rows, i, row) {
+		n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? "," : "",
+		                      json_string_value(json_object_get(row, "id")));
+		if (n >= sizeof out)
+			break;
+	}
+	json_decref(rows);
+	free(text);
+	return out;
+}
+
 static void
 check_pending(struct store *s, const char *id, const char *resp_id)
 {
@@ -1303,6 +1327,32 @@ test_approvals(void)
 	T_STREQ(a.status, "done");
 	store_approval_clear(&a);
 	T(store_approval_claim(s, "mcpr_5") == 2);
+	/* The operator's lists: newest first (the same second here: the later insert first), by state,
+	 * by response, or both; limit bounded. */
+	T_STREQ(approval_ids(s, NULL, NULL, 10), "mcpr_5,mcpr_4,mcpr_3,mcpr_2,mcpr_1");
+	T_STREQ(approval_ids(s, NULL, NULL, 2), "mcpr_5,mcpr_4");
+	T_STREQ(approval_ids(s, "pending", NULL, 10), "mcpr_3");
+	T_STREQ(approval_ids(s, "done", NULL, 10), "mcpr_5,mcpr_4");
+	T_STREQ(approval_ids(s, NULL, "resp_2", 10), "mcpr_5,mcpr_4,mcpr_3");
+	T_STREQ(approval_ids(s, "pending", "resp_2", 10), "mcpr_3");
+	T_STREQ(approval_ids(s, "pending", "resp_1", 10), "");
+	T_STREQ(approval_ids(s, "expired", NULL, 10), "");
+	{
+		char *text = NULL;
+		json_t *rows;
+
+		T(store_approval_list(s, NULL, "resp_1", 1, &text) == 0);
+		rows = json_loads(text ? text : "", 0, NULL);
+		T_STREQ(json_string_value(json_object_get(json_array_get(rows, 0), "status")), "denied");
+		T(json_integer_value(json_object_get(json_array_get(rows, 0), "version")) == 2);
+		T(json_is_null(json_object_get(json_array_get(rows, 0), "reason")));
+		T_STREQ(json_string_value(json_object_get(json_array_get(rows, 0), "requested_by")), "uid=1");
+		json_decref(rows);
+		free(text);
+		T(store_approval_list(s, NULL, NULL, 0, &text) == -1);
+		T(store_approval_list(s, NULL, NULL, 1001, &text) == -1);
+		T(store_approval_list(s, NULL, NULL, 10, NULL) == -1);
+	}
 	T(store_approval_decide(s, "mcpr_4", 1, "uid=1", NULL, 1700000700) == 2);
 	T(store_approval_claim(s, "mcpr_2") == 2);
 	T(store_approval_claim(s, "mcpr_nope") == 2);
