@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "api/apierr.h"
+#include "api/approvalsapi.h"
 #include "api/caller.h"
 #include "api/engine.h"
 #include "api/env.h"
-#include "api/approvalsapi.h"
 #include "api/mcpadmin.h"
 #include "api/models.h"
 #include "api/request.h"

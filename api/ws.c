@@ -228,8 +228,7 @@ close_after_output(struct ws_conn *c, enum lws_close_status code, enum ws_close_
 /*
  * Responses a connection can continue from without the store, newest first. Codex continues from the
  * latest; a few older ones allow a branch. Without a count, a long connection of small turns kept tens
- * of thousands under cache_max_bytes, and every turn walked them all (put and lookup are linear): the
- * bench's connections spent more CPU on that than on their turns.
+ * of thousands under cache_max_bytes, and every turn walked them all (put and lookup are linear).
  */
 #define WS_CACHE_MAX_ENTRIES 32
 
