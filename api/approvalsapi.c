@@ -22,8 +22,8 @@ fail(int status, const char *type, const char *code, const char *param, const ch
 static json_t *
 not_operator(int *http_status)
 {
-	return fail(403, "permission_denied", "operator_only",
-	            NULL, "Only an operator (config \"operators\") may read approvals.", http_status);
+	return fail(403, "permission_denied", "operator_only", NULL,
+	            "Only an operator (config \"operators\") may read approvals.", http_status);
 }
 
 json_t *
@@ -42,17 +42,18 @@ approvalsapi_list(struct api_env *env, const struct engine_caller *caller, const
 	else if (strcmp(status, "all") == 0)
 		status = NULL;
 	else if (approval_state_of(status) == APPROVAL_STATE_UNKNOWN)
-		return fail(400, "invalid_request", "invalid_value", "status",
-		            "status must be all, pending, approved, denied, expired, abandoned, running or done",
-		            http_status);
+		return fail(
+		        400, "invalid_request", "invalid_value", "status",
+		        "status must be all, pending, approved, denied, expired, abandoned, running or done",
+		        http_status);
 	if (limit_s && limit_s[0]) {
 		limit = strtol(limit_s, &end, 10);
 		if (*end != '\0' || limit < 1 || limit > 1000)
 			return fail(400, "invalid_request", "invalid_value", "limit",
 			            "limit must be an integer from 1 to 1000", http_status);
 	}
-	if (store_approval_list(env->store, status, response_id && response_id[0] ? response_id : NULL, (int)limit,
-	                        &text) < 0)
+	if (store_approval_list(env->store, status, response_id && response_id[0] ? response_id : NULL,
+	                        (int)limit, &text) < 0)
 		return fail(500, "server_error", NULL, NULL, "the approvals could not be read", http_status);
 	rows = json_loads(text, 0, NULL);
 	free(text);
@@ -60,8 +61,9 @@ approvalsapi_list(struct api_env *env, const struct engine_caller *caller, const
 		json_decref(rows);
 		rows = json_array();
 	}
-	json_array_foreach (rows, i, row)
+	json_array_foreach (rows, i, row) {
 		json_object_set_new(row, "object", json_string("approval"));
+	}
 	*http_status = 200;
 	return json_pack("{s:s, s:o}", "object", "list", "data", rows);
 }
@@ -79,13 +81,15 @@ approvalsapi_get(struct api_env *env, const struct engine_caller *caller, const 
 	if (rc < 0)
 		return fail(500, "server_error", NULL, NULL, "the approval could not be read", http_status);
 	if (rc == 1)
-		return fail(404, "not_found", "approval_not_found", NULL, "No approval with that id.", http_status);
+		return fail(404, "not_found", "approval_not_found", NULL, "No approval with that id.",
+		            http_status);
 	/* The keys of the list's rows. */
-	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}", "object", "approval",
-	                 "id", a.id, "response_id", a.response_id, "server_label", a.server_label, "tool", a.tool,
-	                 "arguments_sha256", a.arguments_sha256, "requested_by", a.requested_by, "status", a.status,
-	                 "decided_by", a.decided_by, "reason", a.reason, "created_at", (json_int_t)a.created_at,
-	                 "decided_at", (json_int_t)a.decided_at, "version", (json_int_t)a.version);
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}", "object",
+	                 "approval", "id", a.id, "response_id", a.response_id, "server_label", a.server_label,
+	                 "tool", a.tool, "arguments_sha256", a.arguments_sha256, "requested_by",
+	                 a.requested_by, "status", a.status, "decided_by", a.decided_by, "reason", a.reason,
+	                 "created_at", (json_int_t)a.created_at, "decided_at", (json_int_t)a.decided_at,
+	                 "version", (json_int_t)a.version);
 	store_approval_clear(&a);
 	*http_status = 200;
 	return body;

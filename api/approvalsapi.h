@@ -20,6 +20,7 @@ json_t *approvalsapi_list(struct api_env *env, const struct engine_caller *calle
                           const char *response_id, const char *limit, int *http_status);
 
 /* GET /v1/approvals/{id}: one approval, or a 404 / 403 envelope. New reference. */
-json_t *approvalsapi_get(struct api_env *env, const struct engine_caller *caller, const char *id, int *http_status);
+json_t *approvalsapi_get(struct api_env *env, const struct engine_caller *caller, const char *id,
+                         int *http_status);
 
 #endif
