@@ -24,7 +24,7 @@ TOOLS   := $(BUILD)/tests/sdlaunch
 FUZZ_T  ?= 30
 
 .PHONY: all deps test unit integration valgrind lint format format-check fuzz fuzz-seeds bench run clean
-all: $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
+all: $(BUILD)/toolhostd $(BUILD)/toolhost-mcp $(BUILD)/toolhostctl
 
 deps:
 	./scripts/setup-debian.sh
@@ -43,6 +43,9 @@ $(BUILD)/toolhostd: $(BUILD)/daemon/main.o $(BUILD)/libtoolhost.a
 $(BUILD)/toolhost-mcp: $(BUILD)/cli/toolhost-mcp.o $(BUILD)/libtoolhost.a
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/toolhostctl: $(BUILD)/cli/toolhostctl.o $(BUILD)/libtoolhost.a
+	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libtoolhost.a
 	@mkdir -p $(@D)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
@@ -54,7 +57,8 @@ $(BUILD)/tests/sdlaunch: tests/systemd/sdlaunch.c
 
 # `make test` is the sanitizer run: unit tests, then the integration tests against the ASan daemon.
 test: deps
-	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd build/asan/toolhost-mcp unit-bins
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="$(ASAN)" build/asan/toolhostd build/asan/toolhost-mcp \
+	  build/asan/toolhostctl unit-bins
 	TOOLHOSTD=build/asan/toolhostd tests/run.sh $(patsubst $(BUILD)/%,build/asan/%,$(UNIT))
 
 unit-bins: $(UNIT) $(TOOLS)
@@ -102,7 +106,7 @@ bench: deps
 	tests/bench/mcp.sh
 	tests/bench/mcp-responses.sh
 
-run: deps $(BUILD)/toolhostd $(BUILD)/toolhost-mcp
+run: deps $(BUILD)/toolhostd $(BUILD)/toolhost-mcp $(BUILD)/toolhostctl
 	./scripts/run-local.sh $(BUILD)/toolhostd
 
 clean:

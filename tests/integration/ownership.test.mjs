@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deepMerge, freePort, httpRequest, rawSSE, runCommand, startDaemon } from './lib/harness.mjs';
-import { startMcpFault } from './lib/mcp.mjs';
+import { REPO_ROOT, startMcpFault } from './lib/mcp.mjs';
 import { mcp, waitFor } from './lib/responses-mcp.mjs';
 import { validateErrorEnvelope, validateResponse } from './lib/schema.mjs';
 
@@ -407,6 +407,41 @@ describe('GET /v1/approvals: the operator\'s view of every caller\'s approvals',
 		assert.equal(one.status, 'denied');
 		assert.equal(one.requested_by, `key=${KEY_A.name}`);
 		assert.deepEqual(one, { ...denied[0] });
+	});
+
+	it('toolhostctl approvals / approval ID: the same rows, as a table, one by one and as JSON', T, async () => {
+		const ctl = (...args) => runCommand([path.resolve(REPO_ROOT, process.env.TOOLHOSTCTL || 'build/asan/toolhostctl'), '-s', s.d.socketPath, ...args], { timeoutMs: 15000 });
+		const r = await created(s.b, ask('for the terminal'), 'approval asked by key b');
+		const apr = r.output.at(-1);
+		const table = await ctl('approvals');
+		assert.equal(table.code, 0, table.stderr);
+		const lines = table.stdout.trim().split('\n');
+		assert.match(lines[0], /^ID\s+STATE\s+V\s+CALLER\s+SERVER\/TOOL\s+RESPONSE\s+CREATED$/);
+		const row = lines.find((l) => l.startsWith(apr.id));
+		assert.ok(row, table.stdout);
+		assert.match(row, new RegExp(`^${apr.id}\\s+pending\\s+1\\s+key=${KEY_B.name}\\s+fault/echo\\s+${r.id}\\s+\\d{4}-\\d\\d-\\d\\dT`));
+
+		const json = await ctl('-j', 'approvals', '-r', r.id, '-S', 'all', '-n', '5');
+		assert.equal(json.code, 0, json.stderr);
+		const api = expect200(await s.u('GET', `/v1/approvals?response_id=${r.id}&status=all&limit=5`), 'the same list over HTTP');
+		assert.deepEqual(JSON.parse(json.stdout), api);
+
+		const one = await ctl('approval', apr.id);
+		assert.equal(one.code, 0, one.stderr);
+		assert.match(one.stdout, new RegExp(`^id\\s+${apr.id}$`, 'm'));
+		assert.match(one.stdout, /^status\s+pending$/m);
+		assert.match(one.stdout, new RegExp(`^requested_by\\s+key=${KEY_B.name}$`, 'm'));
+
+		const missing = await ctl('approval', 'mcpr_nosuch');
+		assert.equal(missing.code, 1);
+		assert.match(missing.stderr, /HTTP 404: No approval with that id/);
+		const bad = await ctl('approvals', '-S', 'bogus');
+		assert.equal(bad.code, 1);
+		assert.match(bad.stderr, /HTTP 400: status must be/);
+		assert.equal((await ctl('frobnicate')).code, 2);
+		const gone = await runCommand([path.resolve(REPO_ROOT, process.env.TOOLHOSTCTL || 'build/asan/toolhostctl'), '-s', `${s.d.socketPath}.nosuch`, 'approvals'], { timeoutMs: 15000 });
+		assert.equal(gone.code, 2);
+		assert.match(gone.stderr, /nosuch/);
 	});
 
 	it('a caller is not an operator (403 operator_only); unknown ids 404; bad arguments 400', T, async () => {
