@@ -71,7 +71,8 @@ get(const char *sock, const char *path, long *status)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	answer = json_loadb(body.data ? body.data : "", body.len, 0, &jerr);
 	if (answer == NULL)
-		fprintf(stderr, "toolhostctl: the daemon's answer (HTTP %ld) is not JSON: %s\n", *status, jerr.text);
+		fprintf(stderr, "toolhostctl: the daemon's answer (HTTP %ld) is not JSON: %s\n", *status,
+		        jerr.text);
 out:
 	curl_easy_cleanup(h);
 	buf_free(&body);
@@ -104,24 +105,24 @@ print_table(const json_t *list)
 	size_t i;
 	char created[32];
 
-	printf("%-37s %-9s %3s %-20s %-30s %-34s %s\n", "ID", "STATE", "V", "CALLER", "SERVER/TOOL", "RESPONSE",
-	       "CREATED");
+	printf("%-37s %-9s %3s %-20s %-30s %-34s %s\n", "ID", "STATE", "V", "CALLER", "SERVER/TOOL",
+	       "RESPONSE", "CREATED");
 	json_array_foreach (json_object_get(list, "data"), i, a) {
 		char tool[128];
 
 		snprintf(tool, sizeof tool, "%s/%s", str(a, "server_label"), str(a, "tool"));
 		utc(a, "created_at", created, sizeof created);
 		printf("%-37s %-9s %3lld %-20s %-30s %-34s %s\n", str(a, "id"), str(a, "status"),
-		       (long long)json_integer_value(json_object_get(a, "version")), str(a, "requested_by"), tool,
-		       str(a, "response_id"), created);
+		       (long long)json_integer_value(json_object_get(a, "version")), str(a, "requested_by"),
+		       tool, str(a, "response_id"), created);
 	}
 }
 
 static void
 print_one(const json_t *a)
 {
-	static const char *const keys[] = {"id",           "status",           "version",      "response_id",
-	                                   "server_label", "tool",             "requested_by", "arguments_sha256",
+	static const char *const keys[] = {"id",           "status", "version",      "response_id",
+	                                   "server_label", "tool",   "requested_by", "arguments_sha256",
 	                                   "decided_by",   "reason"};
 	char when[32];
 	size_t i;
@@ -198,7 +199,8 @@ main(int argc, char **argv)
 	}
 	esc = curl_easy_init();
 	if (strcmp(cmd, "approvals") == 0 && optind + 1 == argc) {
-		char *s = arg(esc, "status", state), *r = arg(esc, "response_id", response), *n = arg(esc, "limit", limit);
+		char *s = arg(esc, "status", state), *r = arg(esc, "response_id", response),
+		     *n = arg(esc, "limit", limit);
 		char *q = xasprintf("%s%s%s", s, r, n);
 
 		/* q is "" or "&a=b...": its first '&' becomes the '?'. */
@@ -220,7 +222,8 @@ main(int argc, char **argv)
 	if (answer == NULL)
 		goto out;
 	if (status != 200) {
-		const char *msg = json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
+		const char *msg =
+		        json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
 
 		fprintf(stderr, "toolhostctl: HTTP %ld: %s\n", status, msg ? msg : "(no message)");
 		rc = 1;
