@@ -154,6 +154,45 @@ static const struct migration migrations[] = {
             "CREATE INDEX mcp_approvals_status ON mcp_approvals(status, created_at);"
             "CREATE INDEX mcp_approvals_response ON mcp_approvals(response_id, created_at);"
             "CREATE INDEX mcp_approvals_created_at ON mcp_approvals(created_at);"},
+        /*
+         * Operator approvals: an approval is the caller's (mcp_approval_request) or an operator's, whose
+         * wait ends at expires_at; decision says which of the operator's decisions settled it; detail
+         * is what the operator is shown (JSON: the arguments, the model's text, why approval is
+         * needed...). Rules let a tool run without asking, while its definition hashes the same; each
+         * decision leaves a row in mcp_approval_decisions.
+         */
+        {7, "ALTER TABLE mcp_approvals ADD COLUMN mode TEXT NOT NULL DEFAULT 'caller'"
+            " CHECK (mode IN ('caller', 'operator'));"
+            "ALTER TABLE mcp_approvals ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE mcp_approvals ADD COLUMN decision TEXT;"
+            "ALTER TABLE mcp_approvals ADD COLUMN definition_sha256 TEXT;"
+            "ALTER TABLE mcp_approvals ADD COLUMN detail TEXT;"
+            "CREATE TABLE mcp_approval_rules ("
+            " id TEXT PRIMARY KEY NOT NULL,"
+            " server_label TEXT NOT NULL,"
+            " target_sha256 TEXT NOT NULL,"
+            " tool TEXT NOT NULL,"
+            " definition_sha256 TEXT NOT NULL,"
+            " definition TEXT NOT NULL,"
+            " created_by TEXT NOT NULL,"
+            " created_at INTEGER NOT NULL,"
+            " expires_at INTEGER NOT NULL,"
+            " from_approval TEXT,"
+            " hits INTEGER NOT NULL DEFAULT 0,"
+            " last_used_at INTEGER NOT NULL DEFAULT 0);"
+            "CREATE INDEX mcp_approval_rules_tool ON mcp_approval_rules(target_sha256, tool);"
+            "CREATE TABLE mcp_approval_decisions ("
+            " id INTEGER PRIMARY KEY,"
+            " approval_id TEXT NOT NULL,"
+            " response_id TEXT NOT NULL,"
+            " decision TEXT NOT NULL,"
+            " actor TEXT NOT NULL,"
+            " at INTEGER NOT NULL,"
+            " arguments_sha256 TEXT NOT NULL,"
+            " definition_sha256 TEXT,"
+            " message TEXT,"
+            " status TEXT NOT NULL);"
+            "CREATE INDEX mcp_approval_decisions_approval ON mcp_approval_decisions(approval_id);"},
 };
 
 #define STORE_NMIGRATIONS    ((int)(sizeof migrations / sizeof migrations[0]))
@@ -182,6 +221,18 @@ enum store_stmt {
 	STMT_APPROVAL_LIST,
 	STMT_APPROVAL_LIST_STATUS,
 	STMT_APPROVAL_LIST_RESPONSE,
+	STMT_APPROVAL_OPEN,
+	STMT_APPROVAL_RESOLVE,
+	STMT_APPROVAL_SETTLE_WAITING,
+	STMT_APPROVAL_PENDING_OPERATOR,
+	STMT_RULE_PUT,
+	STMT_RULE_MATCH,
+	STMT_RULE_HIT,
+	STMT_RULE_LATEST,
+	STMT_RULE_LIST,
+	STMT_RULE_DELETE,
+	STMT_DECISION_ADD,
+	STMT_DECISION_LIST,
 	STMT_RESPONSE_FAIL_UNFINISHED,
 	STMT_AUDIT_ADD,
 	STMT_AUDIT_END,
@@ -199,7 +250,11 @@ enum store_stmt {
  * "?2 IS NULL OR"), so that each keeps to its index. */
 #define APPROVAL_COLUMNS                                                                                     \
 	"SELECT id, response_id, server_label, tool, arguments_sha256, requested_by, status, decided_by,"    \
-	" reason, created_at, decided_at, version FROM mcp_approvals"
+	" reason, created_at, decided_at, version, mode, expires_at, decision, definition_sha256, detail"    \
+	" FROM mcp_approvals"
+#define RULE_COLUMNS                                                                                         \
+	"SELECT id, server_label, tool, definition_sha256, definition, created_by, created_at, expires_at,"  \
+	" from_approval, hits, last_used_at FROM mcp_approval_rules"
 #define APPROVAL_ORDER " ORDER BY created_at DESC, rowid DESC LIMIT ?1"
 
 /*
@@ -244,7 +299,43 @@ static const char *const stmt_sql[STMT_MAX] = {
                 " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?8, 1)",
         [STMT_APPROVAL_GET] = "SELECT id, response_id, server_label, tool, arguments_sha256, status,"
                               " decided_by, reason, created_at, decided_at, target_sha256, requested_by,"
-                              " version FROM mcp_approvals WHERE id = ?1",
+                              " version, mode, expires_at, decision, definition_sha256, detail"
+                              " FROM mcp_approvals WHERE id = ?1",
+        [STMT_APPROVAL_OPEN] =
+                "INSERT INTO mcp_approvals (id, response_id, server_label, tool, arguments_sha256, status,"
+                " created_at, decided_at, target_sha256, requested_by, version, mode, expires_at,"
+                " definition_sha256, detail)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?8, 1, 'operator', ?9, ?10, ?11)",
+        /* The version in the WHERE: a decision applies only to the state its maker saw. */
+        [STMT_APPROVAL_RESOLVE] =
+                "UPDATE mcp_approvals SET status = ?3, decision = ?4, decided_by = ?5, reason = ?6,"
+                " decided_at = ?7, version = version + 1"
+                " WHERE id = ?1 AND version = ?2 AND status = 'pending'",
+        [STMT_APPROVAL_SETTLE_WAITING] =
+                "UPDATE mcp_approvals SET status = 'abandoned', decision = 'abandon', decided_by = 'daemon',"
+                " reason = ?1, decided_at = ?2, version = version + 1"
+                " WHERE status = 'pending' AND mode = 'operator'",
+        [STMT_APPROVAL_PENDING_OPERATOR] = APPROVAL_COLUMNS " WHERE status = 'pending' AND mode = 'operator'"
+                                                            " ORDER BY created_at, rowid LIMIT ?1",
+        [STMT_RULE_PUT] = "INSERT INTO mcp_approval_rules (id, server_label, target_sha256, tool,"
+                          " definition_sha256, definition, created_by, created_at, expires_at, from_approval)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        [STMT_RULE_MATCH] = "SELECT id FROM mcp_approval_rules WHERE target_sha256 = ?1 AND tool = ?2"
+                            " AND definition_sha256 = ?3 AND (expires_at = 0 OR expires_at > ?4)"
+                            " ORDER BY created_at DESC LIMIT 1",
+        [STMT_RULE_HIT] = "UPDATE mcp_approval_rules SET hits = hits + 1, last_used_at = ?2 WHERE id = ?1",
+        /* A rule of the tool whose definition is not the one seen now: what the operator is shown. */
+        [STMT_RULE_LATEST] = "SELECT id, definition_sha256, definition FROM mcp_approval_rules"
+                             " WHERE target_sha256 = ?1 AND tool = ?2 AND definition_sha256 <> ?3"
+                             " AND (expires_at = 0 OR expires_at > ?4) ORDER BY created_at DESC LIMIT 1",
+        [STMT_RULE_LIST] = RULE_COLUMNS " ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+        [STMT_RULE_DELETE] = "DELETE FROM mcp_approval_rules WHERE id = ?1",
+        [STMT_DECISION_ADD] = "INSERT INTO mcp_approval_decisions (approval_id, response_id, decision, actor,"
+                              " at, arguments_sha256, definition_sha256, message, status)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        [STMT_DECISION_LIST] = "SELECT id, approval_id, response_id, decision, actor, at, arguments_sha256,"
+                               " definition_sha256, message, status FROM mcp_approval_decisions"
+                               " WHERE approval_id = ?1 ORDER BY id",
         /* Like decide: one statement, so that two racing claims cannot both run the call. */
         [STMT_APPROVAL_CLAIM] = "UPDATE mcp_approvals SET status = 'running', version = version + 1"
                                 " WHERE id = ?1 AND status = 'approved'",
@@ -1138,6 +1229,10 @@ store_approval_clear(struct store_approval *a)
 	free(a->status);
 	free(a->decided_by);
 	free(a->reason);
+	free(a->mode);
+	free(a->decision);
+	free(a->definition_sha256);
+	free(a->detail);
 	memset(a, 0, sizeof *a);
 }
 
@@ -1178,6 +1273,12 @@ store_approval_get(struct store *s, const char *id, struct store_approval *out)
 	a.created_at = sqlite3_column_int64(st, 8);
 	a.decided_at = sqlite3_column_int64(st, 9);
 	a.version = sqlite3_column_int64(st, 12);
+	if (copy_column(s, st, 13, &a.mode, what) == -1 ||
+	    copy_column_or_null(s, st, 15, &a.decision, what) == -1 ||
+	    copy_column_or_null(s, st, 16, &a.definition_sha256, what) == -1 ||
+	    copy_column_or_null(s, st, 17, &a.detail, what) == -1)
+		goto done;
+	a.expires_at = sqlite3_column_int64(st, 14);
 	*out = a;
 	memset(&a, 0, sizeof a);
 	result = 0;
@@ -1507,16 +1608,60 @@ column_json(sqlite3_stmt *st, int i)
 	return v;
 }
 
+/* The keys of an approval row as JSON, in the order of APPROVAL_COLUMNS. */
+static const char *const approval_keys[] = {"id",
+                                            "response_id",
+                                            "server_label",
+                                            "tool",
+                                            "arguments_sha256",
+                                            "requested_by",
+                                            "status",
+                                            "decided_by",
+                                            "reason",
+                                            "created_at",
+                                            "decided_at",
+                                            "version",
+                                            "mode",
+                                            "expires_at",
+                                            "decision",
+                                            "definition_sha256",
+                                            "detail"};
+#define APPROVAL_DETAIL_COLUMN 16
+
+/* Appends the row st is on (APPROVAL_COLUMNS) to arr as an object: detail as the JSON it holds. 0 or -1. */
+static int
+approval_row_json(sqlite3_stmt *st, json_t *arr)
+{
+	json_t *obj = json_object(), *v;
+	size_t i;
+
+	if (obj == NULL || json_array_append_new(arr, obj) == -1)
+		return -1;
+	for (i = 0; i < sizeof approval_keys / sizeof approval_keys[0]; i++) {
+		if (i == APPROVAL_DETAIL_COLUMN) {
+			/* An object always ({} for a caller-mode row), as approvals_row_json gives it. */
+			v = sqlite3_column_type(st, (int)i) == SQLITE_TEXT
+			            ? json_loads((const char *)sqlite3_column_text(st, (int)i), 0, NULL)
+			            : NULL;
+			if (!json_is_object(v)) {
+				json_decref(v);
+				v = json_object();
+			}
+		} else {
+			v = column_json(st, (int)i);
+		}
+		if (v == NULL || json_object_set_new(obj, approval_keys[i], v) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 store_approval_list(struct store *s, const char *status, const char *response_id, int limit, char **json_out)
 {
-	static const char *const keys[] = {
-	        "id",     "response_id", "server_label", "tool",       "arguments_sha256", "requested_by",
-	        "status", "decided_by",  "reason",       "created_at", "decided_at",       "version"};
 	const char *what = "approval list";
 	sqlite3_stmt *st;
-	json_t *arr = NULL, *obj, *v;
-	size_t i;
+	json_t *arr = NULL;
 	int rc, result = -1;
 
 	if (s == NULL)
@@ -1539,14 +1684,8 @@ store_approval_list(struct store *s, const char *status, const char *response_id
 		/* Of one response, the state filter is applied here: a response has a handful of rows. */
 		if (response_id && status && strcmp((const char *)sqlite3_column_text(st, 6), status) != 0)
 			continue;
-		obj = json_object();
-		if (obj == NULL || json_array_append_new(arr, obj) == -1)
+		if (approval_row_json(st, arr) < 0)
 			goto oom;
-		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-			v = column_json(st, (int)i);
-			if (v == NULL || json_object_set_new(obj, keys[i], v) == -1)
-				goto oom;
-		}
 	}
 	if (rc != SQLITE_DONE)
 		goto done;
@@ -1560,6 +1699,389 @@ oom:
 done:
 	finish(st);
 	json_decref(arr);
+	return result;
+}
+
+/* ---- operator approvals, rules and decisions ---- */
+
+int
+store_approval_open(struct store *s, const struct store_approval_new *a)
+{
+	const char *what = "approval open";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (a == NULL || a->id == NULL || *a->id == '\0' || a->response_id == NULL ||
+	    a->server_label == NULL || a->tool == NULL || a->arguments_sha256 == NULL ||
+	    a->target_sha256 == NULL || a->requested_by == NULL) {
+		set_err(s,
+		        "%s: missing id, response id, server label, target, tool, arguments hash or caller",
+		        what);
+		return -1;
+	}
+	st = s->stmt[STMT_APPROVAL_OPEN];
+	if (bind_text(s, st, 1, a->id, what) == -1 || bind_text(s, st, 2, a->response_id, what) == -1 ||
+	    bind_text(s, st, 3, a->server_label, what) == -1 || bind_text(s, st, 4, a->tool, what) == -1 ||
+	    bind_text(s, st, 5, a->arguments_sha256, what) == -1 ||
+	    bind_int(s, st, 6, a->created_at, what) == -1 ||
+	    bind_text(s, st, 7, a->target_sha256, what) == -1 ||
+	    bind_text(s, st, 8, a->requested_by, what) == -1 ||
+	    bind_int(s, st, 9, a->expires_at, what) == -1 ||
+	    bind_text_or_null(s, st, 10, a->definition_sha256, what) == -1 ||
+	    bind_text_or_null(s, st, 11, a->detail, what) == -1)
+		goto done;
+	if (step(s, st, what) == SQLITE_DONE)
+		result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+/* One resolve statement: 0 changed, 2 not pending at version, -1 error. */
+static int
+resolve_one(struct store *s, const char *id, int64_t version, const struct store_resolution *r)
+{
+	const char *what = "approval resolve";
+	sqlite3_stmt *st = s->stmt[STMT_APPROVAL_RESOLVE];
+	int result = -1;
+
+	if (id == NULL || r == NULL || r->status == NULL || r->decision == NULL) {
+		set_err(s, "%s: missing id, status or decision", what);
+		return -1;
+	}
+	if (bind_text(s, st, 1, id, what) == -1 || bind_int(s, st, 2, version, what) == -1 ||
+	    bind_text(s, st, 3, r->status, what) == -1 || bind_text(s, st, 4, r->decision, what) == -1 ||
+	    bind_text_or_null(s, st, 5, r->decided_by, what) == -1 ||
+	    bind_text_or_null(s, st, 6, r->reason, what) == -1 || bind_int(s, st, 7, r->at, what) == -1)
+		goto done;
+	if (step(s, st, what) == SQLITE_DONE)
+		result = sqlite3_changes(s->db) > 0 ? 0 : 2;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_approval_resolve(struct store *s, const char *id, int64_t version, const struct store_resolution *r)
+{
+	if (s == NULL)
+		return -1;
+	return resolve_one(s, id, version, r);
+}
+
+int
+store_approval_resolve_all(struct store *s, const char *const *ids, const int64_t *versions, size_t n,
+                           const struct store_resolution *r)
+{
+	size_t i;
+	int rc = 0;
+
+	if (s == NULL)
+		return -1;
+	/* Its own transaction: the audit batch, if one is open, is committed first. */
+	if (audit_commit(s) < 0 || sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		set_db_err(s, "approval resolve all");
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		rc = resolve_one(s, ids[i], versions[i], r);
+	if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		set_db_err(s, "approval resolve all");
+		rc = -1;
+	}
+	if (rc != 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int64_t
+store_approval_settle_waiting(struct store *s, const char *reason, int64_t now)
+{
+	const char *what = "approval settle waiting";
+	sqlite3_stmt *st;
+	int64_t result = -1;
+
+	if (s == NULL)
+		return -1;
+	st = s->stmt[STMT_APPROVAL_SETTLE_WAITING];
+	if (bind_text(s, st, 1, reason ? reason : "", what) == -1 || bind_int(s, st, 2, now, what) == -1)
+		goto done;
+	if (step(s, st, what) == SQLITE_DONE)
+		result = sqlite3_changes(s->db);
+done:
+	finish(st);
+	return result;
+}
+
+/* Rows of a statement over APPROVAL_COLUMNS (or any, with row_fn) as a JSON array text. */
+static int
+rows_json(struct store *s, sqlite3_stmt *st, int (*row_fn)(sqlite3_stmt *, json_t *), char **json_out,
+          const char *what)
+{
+	json_t *arr = json_array();
+	int rc;
+
+	if (arr == NULL)
+		goto oom;
+	while ((rc = step(s, st, what)) == SQLITE_ROW)
+		if (row_fn(st, arr) < 0)
+			goto oom;
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return -1;
+	}
+	*json_out = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (*json_out == NULL)
+		goto oom;
+	return 0;
+oom:
+	json_decref(arr);
+	set_err(s, "%s: out of memory building the list", what);
+	return -1;
+}
+
+int
+store_approval_pending_operator(struct store *s, int limit, char **json_out)
+{
+	const char *what = "approval pending";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (json_out == NULL || limit < 1) {
+		set_err(s, "%s: missing output or limit", what);
+		return -1;
+	}
+	st = s->stmt[STMT_APPROVAL_PENDING_OPERATOR];
+	if (bind_int(s, st, 1, limit, what) == 0)
+		result = rows_json(s, st, approval_row_json, json_out, what);
+	finish(st);
+	return result;
+}
+
+int
+store_rule_put(struct store *s, const struct store_rule_new *r)
+{
+	const char *what = "rule put";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (r == NULL || r->id == NULL || r->server_label == NULL || r->target_sha256 == NULL ||
+	    r->tool == NULL || r->definition_sha256 == NULL || r->definition == NULL ||
+	    r->created_by == NULL) {
+		set_err(s, "%s: missing id, server, target, tool, definition or creator", what);
+		return -1;
+	}
+	st = s->stmt[STMT_RULE_PUT];
+	if (bind_text(s, st, 1, r->id, what) == -1 || bind_text(s, st, 2, r->server_label, what) == -1 ||
+	    bind_text(s, st, 3, r->target_sha256, what) == -1 || bind_text(s, st, 4, r->tool, what) == -1 ||
+	    bind_text(s, st, 5, r->definition_sha256, what) == -1 ||
+	    bind_text(s, st, 6, r->definition, what) == -1 ||
+	    bind_text(s, st, 7, r->created_by, what) == -1 || bind_int(s, st, 8, r->created_at, what) == -1 ||
+	    bind_int(s, st, 9, r->expires_at, what) == -1 ||
+	    bind_text_or_null(s, st, 10, r->from_approval, what) == -1)
+		goto done;
+	if (step(s, st, what) == SQLITE_DONE)
+		result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_rule_match(struct store *s, const char *target_sha256, const char *tool, const char *definition_sha256,
+                 int64_t now, int count, char **rule_id)
+{
+	const char *what = "rule match";
+	sqlite3_stmt *st;
+	char *id = NULL;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (target_sha256 == NULL || tool == NULL || definition_sha256 == NULL || rule_id == NULL) {
+		set_err(s, "%s: missing target, tool, definition or output", what);
+		return -1;
+	}
+	st = s->stmt[STMT_RULE_MATCH];
+	if (bind_text(s, st, 1, target_sha256, what) == -1 || bind_text(s, st, 2, tool, what) == -1 ||
+	    bind_text(s, st, 3, definition_sha256, what) == -1 || bind_int(s, st, 4, now, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE)
+		result = 1;
+	else if (rc == SQLITE_ROW && copy_column(s, st, 0, &id, what) == 0)
+		result = 0;
+	finish(st);
+	if (result != 0 || !count) {
+		if (result == 0)
+			*rule_id = id;
+		return result;
+	}
+	st = s->stmt[STMT_RULE_HIT];
+	if (bind_text(s, st, 1, id, what) == -1 || bind_int(s, st, 2, now, what) == -1 ||
+	    step(s, st, what) != SQLITE_DONE)
+		log_warnx("store: %s", s->errmsg); /* the rule matched; only its counter is off */
+	*rule_id = id;
+done:
+	finish(st);
+	return result;
+}
+
+int
+store_rule_changed(struct store *s, const char *target_sha256, const char *tool,
+                   const char *definition_sha256, int64_t now, char **rule_id, char **definition)
+{
+	const char *what = "rule changed";
+	sqlite3_stmt *st;
+	char *id = NULL, *def = NULL;
+	int rc, result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (target_sha256 == NULL || tool == NULL || definition_sha256 == NULL || rule_id == NULL ||
+	    definition == NULL) {
+		set_err(s, "%s: missing target, tool, definition or output", what);
+		return -1;
+	}
+	st = s->stmt[STMT_RULE_LATEST];
+	if (bind_text(s, st, 1, target_sha256, what) == -1 || bind_text(s, st, 2, tool, what) == -1 ||
+	    bind_text(s, st, 3, definition_sha256, what) == -1 || bind_int(s, st, 4, now, what) == -1)
+		goto done;
+	rc = step(s, st, what);
+	if (rc == SQLITE_DONE) {
+		result = 1;
+	} else if (rc == SQLITE_ROW && copy_column(s, st, 0, &id, what) == 0 &&
+	           copy_column(s, st, 2, &def, what) == 0) {
+		*rule_id = id;
+		*definition = def;
+		id = def = NULL;
+		result = 0;
+	}
+done:
+	finish(st);
+	free(id);
+	free(def);
+	return result;
+}
+
+static int
+plain_row_json(sqlite3_stmt *st, json_t *arr, const char *const *keys, size_t n)
+{
+	json_t *obj = json_object(), *v;
+	size_t i;
+
+	if (obj == NULL || json_array_append_new(arr, obj) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		v = column_json(st, (int)i);
+		if (v == NULL || json_object_set_new(obj, keys[i], v) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+rule_row_json(sqlite3_stmt *st, json_t *arr)
+{
+	static const char *const keys[] = {
+	        "id",          "server_label", "tool",       "definition_sha256", "definition",
+	        "created_by",  "created_at",   "expires_at", "from_approval",     "hits",
+	        "last_used_at"};
+
+	return plain_row_json(st, arr, keys, sizeof keys / sizeof keys[0]);
+}
+
+int
+store_rule_list(struct store *s, int limit, char **json_out)
+{
+	const char *what = "rule list";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (json_out == NULL || limit < 1) {
+		set_err(s, "%s: missing output or limit", what);
+		return -1;
+	}
+	st = s->stmt[STMT_RULE_LIST];
+	if (bind_int(s, st, 1, limit, what) == 0)
+		result = rows_json(s, st, rule_row_json, json_out, what);
+	finish(st);
+	return result;
+}
+
+int
+store_rule_delete(struct store *s, const char *id)
+{
+	int rc = approval_step(s, STMT_RULE_DELETE, id, "rule delete");
+
+	return rc == 2 ? 1 : rc;
+}
+
+int
+store_decision_add(struct store *s, const struct store_decision *d)
+{
+	const char *what = "decision add";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (d == NULL || d->approval_id == NULL || d->response_id == NULL || d->decision == NULL ||
+	    d->actor == NULL || d->arguments_sha256 == NULL || d->status == NULL) {
+		set_err(s, "%s: missing approval, response, decision, actor, arguments hash or status", what);
+		return -1;
+	}
+	st = s->stmt[STMT_DECISION_ADD];
+	if (bind_text(s, st, 1, d->approval_id, what) == -1 ||
+	    bind_text(s, st, 2, d->response_id, what) == -1 || bind_text(s, st, 3, d->decision, what) == -1 ||
+	    bind_text(s, st, 4, d->actor, what) == -1 || bind_int(s, st, 5, d->at, what) == -1 ||
+	    bind_text(s, st, 6, d->arguments_sha256, what) == -1 ||
+	    bind_text_or_null(s, st, 7, d->definition_sha256, what) == -1 ||
+	    bind_text_or_null(s, st, 8, d->message, what) == -1 || bind_text(s, st, 9, d->status, what) == -1)
+		goto done;
+	if (step(s, st, what) == SQLITE_DONE)
+		result = 0;
+done:
+	finish(st);
+	return result;
+}
+
+static int
+decision_row_json(sqlite3_stmt *st, json_t *arr)
+{
+	static const char *const keys[] = {"id",      "approval_id", "response_id",      "decision",
+	                                   "actor",   "at",          "arguments_sha256", "definition_sha256",
+	                                   "message", "status"};
+
+	return plain_row_json(st, arr, keys, sizeof keys / sizeof keys[0]);
+}
+
+int
+store_decision_list(struct store *s, const char *approval_id, char **json_out)
+{
+	const char *what = "decision list";
+	sqlite3_stmt *st;
+	int result = -1;
+
+	if (s == NULL)
+		return -1;
+	if (approval_id == NULL || json_out == NULL) {
+		set_err(s, "%s: missing approval id or output", what);
+		return -1;
+	}
+	st = s->stmt[STMT_DECISION_LIST];
+	if (bind_text(s, st, 1, approval_id, what) == 0)
+		result = rows_json(s, st, decision_row_json, json_out, what);
+	finish(st);
 	return result;
 }
 

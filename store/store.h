@@ -107,6 +107,11 @@ struct store_approval {
 	char *status, *decided_by, *reason;
 	int64_t created_at, decided_at;
 	int64_t version;
+	/* Schema 7: mode "caller" | "operator"; an operator's wait ends at expires_at (0 for the caller's);
+	 * decision: "approve_once" | "approve_response" | "always" | "deny" | "expire" | "abandon" (or
+	 * NULL); the tool definition's hash and the operator's view (JSON object text), each or NULL. */
+	char *mode, *decision, *definition_sha256, *detail;
+	int64_t expires_at;
 };
 int store_approval_put(struct store *s, const char *id, const char *response_id, const char *server_label,
                        const char *target_sha256, const char *tool, const char *arguments_sha256,
@@ -126,6 +131,67 @@ int store_approval_finish(struct store *s, const char *id);
 /* Every running row -> done: for the daemon's start, when no call can still be under way (it may have
  * reached its server: never claimable again). The number of rows, or -1. */
 int64_t store_approval_settle_running(struct store *s);
+/*
+ * Operator approvals. open writes a pending "operator" row (definition_sha256 and detail may be NULL).
+ * resolve moves a pending row at exactly version to r->status ("approved" | "denied" | "expired" |
+ * "abandoned") in one conditional UPDATE: 0 done, 2 not pending at that version (or missing), -1
+ * error. resolve_all does it to n rows in one transaction, all or none: 0, 2 (nothing changed), -1.
+ */
+struct store_approval_new {
+	const char *id, *response_id, *server_label, *target_sha256, *tool, *arguments_sha256, *requested_by;
+	const char *definition_sha256, *detail;
+	int64_t created_at, expires_at;
+};
+struct store_resolution {
+	const char *status, *decision, *decided_by, *reason; /* decided_by and reason may be NULL */
+	int64_t at;
+};
+int store_approval_open(struct store *s, const struct store_approval_new *a);
+int store_approval_resolve(struct store *s, const char *id, int64_t version,
+                           const struct store_resolution *r);
+int store_approval_resolve_all(struct store *s, const char *const *ids, const int64_t *versions, size_t n,
+                               const struct store_resolution *r);
+/* Every pending operator row -> abandoned (decided_by "daemon", reason): for the daemon's start, when
+ * the responses that waited are gone. The number of rows, or -1. */
+int64_t store_approval_settle_waiting(struct store *s, const char *reason, int64_t now);
+/* The pending operator rows, oldest first, at most limit, as store_approval_list's JSON. 0 or -1. */
+int store_approval_pending_operator(struct store *s, int limit, char **json_out);
+
+/*
+ * Always-rules: a call to tool at the server whose URL hashes to target_sha256 runs without asking
+ * while the tool's definition hashes to definition_sha256 and the rule has not expired (expires_at 0:
+ * never). definition is the definition's canonical JSON, kept to show what changed.
+ */
+struct store_rule_new {
+	const char *id, *server_label, *target_sha256, *tool, *definition_sha256, *definition, *created_by;
+	const char *from_approval; /* or NULL */
+	int64_t created_at, expires_at;
+};
+int store_rule_put(struct store *s, const struct store_rule_new *r);
+/* 0 a rule matches (*rule_id malloc'd; with count, its hits and last_used_at are counted), 1 none,
+ * -1 error. */
+int store_rule_match(struct store *s, const char *target_sha256, const char *tool,
+                     const char *definition_sha256, int64_t now, int count, char **rule_id);
+/* A live rule for the tool made for another definition: 0 (*rule_id, *definition malloc'd), 1 none, -1. */
+int store_rule_changed(struct store *s, const char *target_sha256, const char *tool,
+                       const char *definition_sha256, int64_t now, char **rule_id, char **definition);
+/* Newest first, at most limit: id, server_label, tool, definition_sha256, definition, created_by,
+ * created_at, expires_at, from_approval, hits, last_used_at. 0 or -1. */
+int store_rule_list(struct store *s, int limit, char **json_out);
+/* 0 deleted, 1 not found, -1 error. */
+int store_rule_delete(struct store *s, const char *id);
+
+/* The audit of operator decisions: one row per decision (and per expiry or abandonment). */
+struct store_decision {
+	const char *approval_id, *response_id, *decision, *actor, *arguments_sha256;
+	const char *definition_sha256, *message; /* or NULL */
+	const char *status;                      /* the approval's state after it */
+	int64_t at;
+};
+int store_decision_add(struct store *s, const struct store_decision *d);
+/* The rows of one approval, oldest first (with "id" and the keys above). 0 or -1. */
+int store_decision_list(struct store *s, const char *approval_id, char **json_out);
+
 /* The rows as a JSON array in *json_out (caller frees), newest first, at most limit (1..1000): those in
  * state status and/or of response_id (each NULL: any). Each row: id, response_id, server_label, tool,
  * arguments_sha256, requested_by, status, decided_by, reason, created_at, decided_at, version (NULLs as
@@ -147,7 +213,8 @@ struct store_audit {
 	const char *tool;
 	int64_t args_bytes;
 	const char *args_sha256;
-	const char *outcome;     /* "ok" | "tool_error" | "error" | "denied" | "refused" | "cancelled",
+	const char *outcome;     /* "ok" | "tool_error" | "error" | "denied" | "expired" (an operator did not
+	                          * decide in time) | "refused" | "cancelled",
 	                          * "in_progress" (started, not ended) | "interrupted" (the daemon
 	                          * stopped while the call was in flight) */
 	const char *error;       /* short message, or NULL */
