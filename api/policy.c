@@ -407,6 +407,20 @@ names_free(char **names, int secret)
 	free(names);
 }
 
+/* The approval mode of a config server (srv), or of a server named by URL (srv NULL): its own
+ * settings over mcp_policy's. */
+static void
+set_approval_mode(const struct config *cfg, const struct config_mcp_server *srv, struct policy_server *out)
+{
+	const struct config_mcp_policy *p = &cfg->mcp_policy;
+	enum config_approval_mode mode = srv && srv->approval ? srv->approval : p->approval;
+	enum config_no_operator no_op = srv && srv->no_operator ? srv->no_operator : p->no_operator;
+
+	out->by_operator = mode == CONFIG_APPROVAL_OPERATOR;
+	out->expiry_s = srv && srv->approval_expiry_s ? srv->approval_expiry_s : p->approval_expiry_s;
+	out->no_operator_to_caller = no_op == CONFIG_NO_OPERATOR_CALLER;
+}
+
 int
 policy_resolve(const struct config *cfg, const json_t *mcp_tool, size_t index, struct policy_server *out,
                struct api_error *err)
@@ -450,12 +464,14 @@ policy_resolve(const struct config *cfg, const json_t *mcp_tool, size_t index, s
 		out->floor_always = srv->approval_always;
 		out->floor_tools = names_dup(srv->approval_tools);
 		out->approve_destructive = srv->approve_destructive;
+		set_approval_mode(cfg, srv, out);
 		return 0;
 	}
 	if (resolve_url(cfg, json_string_value(urlv), index, out, err) < 0)
 		return -1;
 	out->headers = build_headers(NULL, headers, auth);
 	out->approve_destructive = cfg->mcp_policy.approve_destructive;
+	set_approval_mode(cfg, NULL, out);
 	return 0;
 }
 
@@ -595,19 +611,29 @@ never_matches(const json_t *f, const json_t *tool, const char *name)
 int
 policy_needs_approval(const struct policy_server *s, const json_t *tool)
 {
+	return policy_approval_reason(s, tool) != NULL;
+}
+
+const char *
+policy_approval_reason(const struct policy_server *s, const json_t *tool)
+{
+	static const char by_request[] = "the request's require_approval";
 	const char *name = tool_name(tool);
 	const json_t *ra = s->require_approval;
 
-	if (name == NULL || s->floor_always || list_has(s->floor_tools, name) ||
-	    (s->approve_destructive && may_destroy(tool)))
-		return 1;
+	if (name == NULL)
+		return "a tool without a name";
+	if (s->floor_always)
+		return "the server's require_approval floor (always)";
+	if (list_has(s->floor_tools, name))
+		return "the server's require_approval floor (this tool)";
+	if (s->approve_destructive && may_destroy(tool))
+		return "approve_destructive (the tool may be destructive)";
 	if (json_is_string(ra))
-		return strcmp(json_string_value(ra), "never") != 0;
-	if (!json_is_object(ra))
-		return 1;
-	if (always_matches(json_object_get(ra, "always"), tool, name))
-		return 1;
-	return !never_matches(json_object_get(ra, "never"), tool, name);
+		return strcmp(json_string_value(ra), "never") != 0 ? by_request : NULL;
+	if (!json_is_object(ra) || always_matches(json_object_get(ra, "always"), tool, name))
+		return by_request;
+	return never_matches(json_object_get(ra, "never"), tool, name) ? NULL : by_request;
 }
 
 int64_t

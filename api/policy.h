@@ -31,6 +31,10 @@ struct policy_server {
 	int floor_always;        /* every call needs approval whatever the request says */
 	char **floor_tools;      /* NULL-terminated names that always need approval, or NULL */
 	int approve_destructive; /* tools not annotated read-only that may be destructive need approval */
+	/* Who decides what needs approval (the config's; a request cannot change it). */
+	int by_operator;           /* 1: an operator, while the response waits; 0: the caller */
+	unsigned expiry_s;         /* an operator's wait, then the call is denied as expired */
+	int no_operator_to_caller; /* no operator watching: 1 asks the caller instead, 0 denies */
 };
 
 /*
@@ -59,6 +63,9 @@ int policy_tool_allowed(const struct policy_server *s, const json_t *tool);
  * raised by the operator's floor (floor_always, floor_tools, approve_destructive for tools whose
  * annotations do not say readOnlyHint:true and do not say destructiveHint:false). */
 int policy_needs_approval(const struct policy_server *s, const json_t *tool);
+/* Why a call to tool needs approval, for the operator's page ("the server's require_approval floor",
+ * ...), or NULL when it does not (exactly when policy_needs_approval is 0). Static text. */
+const char *policy_approval_reason(const struct policy_server *s, const json_t *tool);
 
 /* The MCP call budget of one response: min(requested (-1: none), mcp_policy.max_tool_calls). */
 int64_t policy_max_tool_calls(const struct config *cfg, int64_t requested);

@@ -912,6 +912,46 @@ load_names(struct cfgctx *cx, json_t *arr, const char *path, char ***out)
 	return 0;
 }
 
+/* "approval", "no_operator" and "approval_expiry_s" of o (a server or mcp_policy); absent keys leave
+ * their out-values as they are. */
+static int
+load_approval_mode(struct cfgctx *cx, json_t *o, const char *base, enum config_approval_mode *mode,
+                   enum config_no_operator *no_op, unsigned *expiry_s)
+{
+	const char *s;
+	char path[160];
+	json_int_t val;
+	json_t *v;
+
+	if (get_string(cx, o, base, "approval", &s) < 0)
+		return -1;
+	if (s && strcmp(s, "caller") == 0) {
+		*mode = CONFIG_APPROVAL_CALLER;
+	} else if (s && strcmp(s, "operator") == 0) {
+		*mode = CONFIG_APPROVAL_OPERATOR;
+	} else if (s) {
+		cerr(cx, "%s.approval: must be \"caller\" or \"operator\"", base);
+		return -1;
+	}
+	if (get_string(cx, o, base, "no_operator", &s) < 0)
+		return -1;
+	if (s && strcmp(s, "deny") == 0) {
+		*no_op = CONFIG_NO_OPERATOR_DENY;
+	} else if (s && strcmp(s, "caller") == 0) {
+		*no_op = CONFIG_NO_OPERATOR_CALLER;
+	} else if (s) {
+		cerr(cx, "%s.no_operator: must be \"deny\" or \"caller\"", base);
+		return -1;
+	}
+	if ((v = json_object_get(o, "approval_expiry_s")) != NULL) {
+		snprintf(path, sizeof path, "%s.approval_expiry_s", base);
+		if (int_in_range(cx, v, path, 10, DAY, &val) < 0)
+			return -1;
+		*expiry_s = (unsigned)val;
+	}
+	return 0;
+}
+
 /* The operator's bounds on one server's tools: allowed_tools, require_approval, approve_destructive. */
 static int
 load_tool_policy(struct cfgctx *cx, json_t *o, const char *base, struct config_mcp_server *m)
@@ -937,7 +977,9 @@ load_tool_policy(struct cfgctx *cx, json_t *o, const char *base, struct config_m
 			return -1;
 		}
 	}
-	return get_bool(cx, o, base, "approve_destructive", &m->approve_destructive);
+	if (get_bool(cx, o, base, "approve_destructive", &m->approve_destructive) < 0)
+		return -1;
+	return load_approval_mode(cx, o, base, &m->approval, &m->no_operator, &m->approval_expiry_s);
 }
 
 static int
@@ -954,6 +996,9 @@ load_mcp_server(struct cfgctx *cx, json_t *o, const char *base, struct config_mc
 	                                   "allowed_tools",
 	                                   "require_approval",
 	                                   "approve_destructive",
+	                                   "approval",
+	                                   "approval_expiry_s",
+	                                   "no_operator",
 	                                   NULL};
 	json_t *hdrs, *v;
 	const char *label, *url, *name;
@@ -1119,6 +1164,7 @@ static const struct limit_spec policy_specs[] = {
         POL_U(max_tool_calls, 1, 10000),
         POL_U(max_turns, 1, 1000),
         POL_U(audit_retention_days, 1, 3650),
+        POL_U(approval_json_wait_s, 10, DAY),
 };
 
 #define N_POLICY_SPECS (sizeof policy_specs / sizeof policy_specs[0])
@@ -1126,8 +1172,16 @@ static const struct limit_spec policy_specs[] = {
 static int
 load_mcp_policy(struct cfgctx *cx, json_t *root, struct config *c)
 {
-	static const char *const keys[] = {"allow_request_urls",  "max_tool_calls",       "max_turns",
-	                                   "approve_destructive", "audit_retention_days", NULL};
+	static const char *const keys[] = {"allow_request_urls",
+	                                   "max_tool_calls",
+	                                   "max_turns",
+	                                   "approve_destructive",
+	                                   "audit_retention_days",
+	                                   "approval",
+	                                   "approval_expiry_s",
+	                                   "no_operator",
+	                                   "approval_json_wait_s",
+	                                   NULL};
 	static const char base[] = "mcp_policy";
 	json_t *o = json_object_get(root, base), *arr, *v;
 	char **urls;
@@ -1138,7 +1192,9 @@ load_mcp_policy(struct cfgctx *cx, json_t *root, struct config *c)
 		return 0;
 	if (check_keys(cx, o, base, keys) < 0 ||
 	    numbers_from(cx, o, base, policy_specs, N_POLICY_SPECS, &c->mcp_policy) < 0 ||
-	    get_bool(cx, o, base, "approve_destructive", &c->mcp_policy.approve_destructive) < 0)
+	    get_bool(cx, o, base, "approve_destructive", &c->mcp_policy.approve_destructive) < 0 ||
+	    load_approval_mode(cx, o, base, &c->mcp_policy.approval, &c->mcp_policy.no_operator,
+	                       &c->mcp_policy.approval_expiry_s) < 0)
 		return -1;
 	arr = json_object_get(o, "allow_request_urls");
 	if (arr == NULL)
@@ -1241,6 +1297,10 @@ config_defaults(struct config *out)
 	out->mcp_policy.max_tool_calls = 64;
 	out->mcp_policy.max_turns = 16;
 	out->mcp_policy.audit_retention_days = 30;
+	out->mcp_policy.approval = CONFIG_APPROVAL_CALLER;
+	out->mcp_policy.approval_expiry_s = 900;
+	out->mcp_policy.no_operator = CONFIG_NO_OPERATOR_DENY;
+	out->mcp_policy.approval_json_wait_s = 540;
 	out->websocket.enabled = 1;
 	out->websocket.max_message_bytes = (size_t)32 * 1024 * 1024;
 	out->websocket.max_age_s = 3600;

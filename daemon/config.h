@@ -28,11 +28,14 @@
  *                      "Authorization: Bearer <token>", "timeout_ms": 60000, "cache_ttl_s": 60,
  *                      "allowed_tools": ["name", ...] (a ceiling; absent: every tool),
  *                      "require_approval": "always" | ["name", ...] (a floor; absent: the caller
- *                      decides), "approve_destructive": false } ],
+ *                      decides), "approve_destructive": false,
+ *                      "approval": "caller" | "operator", "approval_expiry_s": 900,
+ *                      "no_operator": "deny" | "caller" (each absent: mcp_policy's) } ],
  *   "mcp_policy": { "allow_request_urls": ["https://mcp.example.com/", ...] (URL prefixes a request's
  *                   own server_url may start with; absent or empty: none), "max_tool_calls": 64,
  *                   "max_turns": 16, "approve_destructive": false (for servers named by URL),
- *                   "audit_retention_days": 30 },
+ *                   "audit_retention_days": 30, "approval": "caller", "approval_expiry_s": 900,
+ *                   "no_operator": "deny", "approval_json_wait_s": 540 },
  *   "websocket": { "enabled": true, "max_message_bytes": 33554432, "max_age_s": 3600,
  *                  "idle_timeout_s": 300, "queue_max": 8, "max_output_buffer_bytes": 16777216,
  *                  "cache_max_bytes": 67108864 }   (WebSocket mode on /v1/responses, api/ws.h)
@@ -117,6 +120,22 @@ struct config_mcp {
 	unsigned max_pages;
 };
 
+/* Who decides an MCP call that needs approval (APPROVALS-NOTES.md): the caller, with an
+ * mcp_approval_request item that ends the response (OpenAI's way), or an operator, while the response
+ * waits. A request cannot change it. */
+enum config_approval_mode {
+	CONFIG_APPROVAL_UNSET,
+	CONFIG_APPROVAL_CALLER,
+	CONFIG_APPROVAL_OPERATOR,
+};
+/* Operator mode with no operator watching (no /v1/approvals/stream open): the call is denied, or
+ * the caller is asked instead. */
+enum config_no_operator {
+	CONFIG_NO_OPERATOR_UNSET,
+	CONFIG_NO_OPERATOR_DENY,
+	CONFIG_NO_OPERATOR_CALLER,
+};
+
 /* An MCP server the operator configured. */
 struct config_mcp_server {
 	char *label;
@@ -128,6 +147,10 @@ struct config_mcp_server {
 	int approval_always;     /* require_approval "always" */
 	char **approval_tools;   /* require_approval list: NULL-terminated names, or NULL */
 	int approve_destructive; /* tools that may be destructive (annotations) need approval */
+	/* Who decides a call that needs approval; 0 in each: mcp_policy's value. */
+	enum config_approval_mode approval;
+	unsigned approval_expiry_s;
+	enum config_no_operator no_operator;
 };
 
 /* WebSocket mode (api/ws.h). A connection keeps the config it was opened with. */
@@ -148,6 +171,13 @@ struct config_mcp_policy {
 	unsigned max_turns;            /* model turns per response [16], 1..1000 */
 	int approve_destructive;       /* for servers a request names by URL */
 	unsigned audit_retention_days; /* [30], 1..3650 */
+	/* Approval defaults for every server that sets none (and for servers named by URL). */
+	enum config_approval_mode approval; /* [caller] */
+	unsigned approval_expiry_s;         /* an operator's wait, then the call is denied [900], 10..86400 */
+	enum config_no_operator no_operator; /* [deny] */
+	/* A caller that waits for the whole JSON answer (no stream, not background) waits at most this
+	 * long for an operator [540], 10..86400: HTTP clients give up after 600 s by default. */
+	unsigned approval_json_wait_s;
 };
 
 struct config {
