@@ -104,6 +104,13 @@ check_answer(struct store *s, const char *identity, const json_t *context, appro
 	if (rc == 1)
 		return answer_error(err, idx, "approval_not_found",
 		                    "No MCP approval request with id '%s' was issued.", a->id);
+	/* An operator's approval is never the caller's to give, whatever items the caller sends. */
+	if (row.mode && strcmp(row.mode, "operator") == 0) {
+		answer_error(err, idx, "approval_operator_only",
+		             "The approval request '%s' is decided by an operator, not by the caller.",
+		             a->id);
+		goto out;
+	}
 	state = approval_state_of(row.status);
 	/* Claimed already, and its mcp_call is in this context (a stateless caller resending its
 	 * history): nothing to do. An mcp_call of a call that was refused (no room left) does not count:
@@ -287,4 +294,74 @@ approvals_finish(struct store *s, const char *id)
 	if (rc == 2)
 		log_warnx("approval %s ended a call but was not running", id);
 	return rc == 0 ? 0 : -1;
+}
+
+static const char *const decision_names[] = {
+        [APPROVAL_APPROVE_ONCE] = "approve_once",
+        [APPROVAL_APPROVE_RESPONSE] = "approve_response",
+        [APPROVAL_ALWAYS] = "always",
+        [APPROVAL_DENY] = "deny",
+};
+
+const char *
+approval_decision_name(enum approval_decision d)
+{
+	return (unsigned)d < sizeof decision_names / sizeof decision_names[0] ? decision_names[d] : "unknown";
+}
+
+int
+approval_decision_of(const char *name, enum approval_decision *out)
+{
+	size_t i;
+
+	for (i = 0; name && i < sizeof decision_names / sizeof decision_names[0]; i++)
+		if (strcmp(name, decision_names[i]) == 0) {
+			*out = (enum approval_decision)i;
+			return 0;
+		}
+	return -1;
+}
+
+char *
+approvals_definition(const json_t *tool, char hash[65])
+{
+	json_t *def = json_object();
+	char *text;
+	static const char *const keys[] = {"name", "title", "description", "inputSchema", "annotations"};
+	size_t i;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		json_t *v = json_object_get(tool, keys[i]);
+
+		if (v)
+			json_object_set(def, keys[i], v);
+	}
+	/* Sorted keys, no spaces: the same definition always hashes the same, whatever its key order. */
+	text = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	json_decref(def);
+	if (text == NULL)
+		text = xstrdup("{}");
+	util_sha256_hex(text, strlen(text), hash);
+	return text;
+}
+
+json_t *
+approvals_row_json(const struct store_approval *a)
+{
+	json_t *detail = a->detail ? json_loads(a->detail, 0, NULL) : NULL;
+
+	if (!json_is_object(detail)) {
+		json_decref(detail);
+		detail = json_object();
+	}
+	/* The keys of store_approval_list's rows, so that one approval reads the same everywhere. */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:s, s:I, s:s?,"
+	                 " s:s?, s:o}",
+	                 "object", "approval", "id", a->id, "response_id", a->response_id, "server_label",
+	                 a->server_label, "tool", a->tool, "arguments_sha256", a->arguments_sha256,
+	                 "requested_by", a->requested_by, "status", a->status, "decided_by", a->decided_by,
+	                 "reason", a->reason, "created_at", (json_int_t)a->created_at, "decided_at",
+	                 (json_int_t)a->decided_at, "version", (json_int_t)a->version, "mode",
+	                 a->mode ? a->mode : "caller", "expires_at", (json_int_t)a->expires_at, "decision",
+	                 a->decision, "definition_sha256", a->definition_sha256, "detail", detail);
 }

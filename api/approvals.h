@@ -6,7 +6,7 @@
  *
  *   pending --decide--> approved --claim--> running --finish--> done   (runs once, after the claim)
  *           \--decide--> denied                                        (never runs)
- *           \--expire--> expired, \--abandon--> abandoned               (an operator's wait: to come)
+ *           \--expire--> expired, \--abandon--> abandoned               (an operator's wait)
  *
  * Every step adds one to the row's version. A row left running by a daemon that stopped is done at the
  * next start (store_approval_settle_running): its call may have reached the server, so it never runs
@@ -16,7 +16,10 @@
  * item and a pending row (approvals_issue); the caller answers in a later request with
  * mcp_approval_response items, which approvals_answer checks against the row and the context (the
  * same server, tool and arguments; the caller that was asked; not decided otherwise before), all of
- * them before any is recorded.
+ * them before any is recorded. A row of operator mode is never the caller's to answer.
+ *
+ * Operator mode (api/ophub): the response waits on a pending "operator" row until an operator decides
+ * (approvals_decision), it expires, or the caller goes away.
  */
 #ifndef API_APPROVALS_H
 #define API_APPROVALS_H
@@ -95,5 +98,25 @@ enum approval_claim approvals_claim(struct store *s, const char *id);
 /* running -> done, once the claimed call has ended; only its claimer calls this. 0, or -1 when the row
  * was not running (logged: the machine was broken) or the store failed. */
 int approvals_finish(struct store *s, const char *id);
+
+/* An operator's decisions (APPROVALS-NOTES 4). */
+enum approval_decision {
+	APPROVAL_APPROVE_ONCE,     /* this call */
+	APPROVAL_APPROVE_RESPONSE, /* this tool, for the rest of this response */
+	APPROVAL_ALWAYS,           /* a rule: this tool at this server while its definition stays the same */
+	APPROVAL_DENY,             /* with an optional message to the model */
+};
+/* "approve_once"..., and back: 0, or -1 for an unknown name. */
+const char *approval_decision_name(enum approval_decision d);
+int approval_decision_of(const char *name, enum approval_decision *out);
+
+/* The canonical JSON of an MCP Tool's definition (name, title, description, inputSchema, annotations;
+ * sorted keys), malloc'd, and its SHA-256 in hash: what an always-rule is bound to. */
+char *approvals_definition(const json_t *tool, char hash[65]);
+
+struct store_approval;
+/* One approval as the operator's interfaces show it (the keys of store_approval_list's rows, with
+ * "object":"approval" and detail as an object). New reference. */
+json_t *approvals_row_json(const struct store_approval *a);
 
 #endif
