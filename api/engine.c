@@ -827,8 +827,16 @@ on_deadline(uv_timer_t *t)
 {
 	struct engine_job *job = t->data;
 
+	uint64_t limit_ms = (uint64_t)job->request_timeout_s * 1000u, ran_ms;
+
 	if (job->over)
 		return;
+	/* Time spent waiting for an operator is not the response's own: the clock runs on after it. */
+	ran_ms = util_mono_ms() - job->started_ms - mcp_run_wait_ms(job->mcp);
+	if (ran_ms < limit_ms) {
+		uv_timer_start(&job->deadline, on_deadline, limit_ms - ran_ms, 0);
+		return;
+	}
 	api_error_set(&job->err, 504, "server_error", "request_timeout", NULL,
 	              "the response took longer than %u s", job->request_timeout_s);
 	job->failed = 1;
@@ -850,7 +858,9 @@ on_tick(uv_timer_t *t)
 		 * WebSocket client counts only events (WEBSOCKET-NOTES 4): the snapshot again. */
 		static const char keepalive[] = ": keep-alive\n\n";
 		job->last_sent_ms = now;
-		if (job->sink->keepalive_event)
+		/* While a call waits for an operator, an SSE client too gets a real event: a client that
+		 * counts only parsed events (Codex) would drop a wait of minutes (APPROVALS-NOTES 7). */
+		if (job->sink->keepalive_event || mcp_run_waiting(job->mcp) > 0)
 			events_emit_response(job->events, "response.in_progress", job->response);
 		else
 			job->sink->on_event(job->ud, keepalive, sizeof keepalive - 1);
@@ -915,6 +925,12 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	env.emit = job->req->stream && !job->warmup ? on_job_event : NULL;
 	env.ud = job;
 	env.secrets = job->secrets;
+	env.hub = job->ctx->env->ophub;
+	env.model = job->model;
+	/* A caller that waits for the whole JSON answer gives up on its own clock (10 min in the OpenAI
+	 * SDKs): an operator's wait is cut below it (APPROVALS-NOTES 7). */
+	if (!job->req->stream && !job->req->background)
+		env.max_wait_s = cfg->mcp_policy.approval_json_wait_s;
 	if (!job->compact && mcp_run_new(&env, job->req, job->context, &job->mcp, &job->err) < 0)
 		goto out;
 	rc = 0;

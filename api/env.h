@@ -18,6 +18,7 @@ struct config;
 struct store;
 struct xfer_ctx;
 struct mcp_client;
+struct ophub;
 
 struct api_env {
 	uv_loop_t *loop;
@@ -25,6 +26,7 @@ struct api_env {
 	struct store *store;
 	struct xfer_ctx *xfer;
 	struct mcp_client *mcp; /* NULL before start and after shutdown */
+	struct ophub *ophub;    /* operator approvals: waits, watchers, decisions (api/ophub) */
 };
 
 /* The current config with a reference held: a response (or any work that outlives one loop turn)

@@ -6,6 +6,7 @@
 
 #include "api/apierr.h"
 #include "api/approvals.h"
+#include "api/ophub.h"
 #include "api/policy.h"
 #include "api/request.h"
 #include "api/toolmap.h"
@@ -27,6 +28,10 @@
 #define MCPRUN_MAX_LISTING_BYTES ((size_t)1 << 20)
 /* An error's content kept in mcp_call.error (the whole result can be large). */
 #define MCPRUN_MAX_ERROR_CONTENT ((size_t)64 * 1024)
+/* What the operator is shown of a waiting call: its arguments (the hash covers them all), and the
+ * model's text before it. */
+#define MCPRUN_MAX_SHOWN_ARGS ((size_t)256 * 1024)
+#define MCPRUN_MAX_SHOWN_TEXT ((size_t)4096)
 
 struct run_server {
 	struct mcp_run *run;
@@ -47,11 +52,19 @@ struct run_call {
 	json_t *item; /* own reference; also in response.output */
 	size_t output_index;
 	size_t server;
-	char *approval_id; /* or NULL */
-	char *decided_by;  /* or NULL */
-	int claimed;       /* it holds its approval's claim: the row is running until the call ends */
+	char *approval_id;       /* or NULL */
+	char *decided_by;        /* or NULL */
+	int claimed;             /* it holds its approval's claim: the row is running until the call ends */
+	struct ophub_wait *wait; /* waiting for an operator's decision, or NULL */
 	uint64_t started_ms;
 	int64_t audit_id; /* its "in_progress" audit row, 0 when none was written */
+};
+
+/* approve_response: this tool runs without asking for the rest of the response. */
+struct run_grant {
+	size_t server;
+	char *tool;
+	char *by;
 };
 
 /* An approved call waiting for the listing. */
@@ -85,6 +98,11 @@ struct mcp_run {
 	void *done_ud;
 	int prepared; /* listing finished: the map is built */
 	int cancelled;
+	struct run_grant *grants;
+	size_t ngrants;
+	size_t waiting;         /* calls waiting for an operator */
+	uint64_t wait_since_ms; /* when waiting last went from 0 to 1 */
+	uint64_t wait_ms;       /* waited before that */
 };
 
 static void
@@ -294,6 +312,284 @@ take_answers(struct mcp_run *run, const json_t *context, struct api_error *err)
 	return 0;
 }
 
+/* ---- operator approvals (api/ophub) ---- */
+
+static void
+waiting_add(struct mcp_run *run)
+{
+	if (run->waiting++ == 0)
+		run->wait_since_ms = util_mono_ms();
+}
+
+static void
+waiting_sub(struct mcp_run *run)
+{
+	if (run->waiting > 0 && --run->waiting == 0)
+		run->wait_ms += util_mono_ms() - run->wait_since_ms;
+}
+
+size_t
+mcp_run_waiting(const struct mcp_run *run)
+{
+	return run ? run->waiting : 0;
+}
+
+uint64_t
+mcp_run_wait_ms(const struct mcp_run *run)
+{
+	if (run == NULL)
+		return 0;
+	return run->wait_ms + (run->waiting ? util_mono_ms() - run->wait_since_ms : 0);
+}
+
+/* The caller went away while c waited: its approval is abandoned and the call never runs. */
+static void
+abandon(struct mcp_run *run, struct run_call *c)
+{
+	ophub_wait_abandon(c->wait, "the response was cancelled or its caller went away");
+	c->wait = NULL;
+	waiting_sub(run);
+	audit_call(run, c, "cancelled", "the operator's decision was not waited for", 0);
+}
+
+static const struct run_grant *
+granted(const struct mcp_run *run, size_t server, const char *tool)
+{
+	size_t i;
+
+	for (i = 0; i < run->ngrants; i++)
+		if (run->grants[i].server == server && strcmp(run->grants[i].tool, tool) == 0)
+			return &run->grants[i];
+	return NULL;
+}
+
+static void
+grant_add(struct mcp_run *run, size_t server, const char *tool, const char *by)
+{
+	if (granted(run, server, tool))
+		return;
+	run->grants = xrealloc(run->grants, (run->ngrants + 1) * sizeof *run->grants);
+	run->grants[run->ngrants].server = server;
+	run->grants[run->ngrants].tool = xstrdup(tool);
+	run->grants[run->ngrants].by = xstrdup(by);
+	run->ngrants++;
+}
+
+enum gate {
+	GATE_RUN,        /* no approval needed, or given already (a grant, an always-rule) */
+	GATE_ASK_CALLER, /* an mcp_approval_request */
+	GATE_WAIT,       /* wait for an operator */
+	GATE_NO_OPERATOR /* operator mode, nobody watching, no_operator "deny" */
+};
+
+/* Who decides a call of tool at s. For GATE_RUN by a grant or a rule, *decided_by (malloc'd) names it;
+ * count: a rule that matches counts the hit (once per call: not when only classifying). */
+static enum gate
+gate(struct mcp_run *run, const struct run_server *s, const json_t *tool, int count, char **decided_by)
+{
+	const char *name = json_string_value(json_object_get(tool, "name"));
+	const struct run_grant *g;
+	char def_hash[65], target[65], *rule = NULL;
+
+	*decided_by = NULL;
+	if (!policy_needs_approval(&s->ps, tool))
+		return GATE_RUN;
+	if (!s->ps.by_operator)
+		return GATE_ASK_CALLER;
+	if ((g = granted(run, s->index, name)) != NULL) {
+		*decided_by = xstrdup(g->by);
+		return GATE_RUN;
+	}
+	free(approvals_definition(tool, def_hash));
+	util_sha256_hex(s->ps.url, strlen(s->ps.url), target);
+	if (store_rule_match(run->env.store, target, name, def_hash, util_wall_s(), count, &rule) == 0) {
+		*decided_by = xasprintf("rule:%s", rule);
+		free(rule);
+		return GATE_RUN;
+	}
+	if (ophub_watchers(run->env.hub) == 0)
+		return s->ps.no_operator_to_caller ? GATE_ASK_CALLER : GATE_NO_OPERATOR;
+	return GATE_WAIT;
+}
+
+/* The model's last text in this response before the call, for the operator (capped), or NULL. */
+static json_t *
+model_text_before(const struct mcp_run *run)
+{
+	const json_t *out = json_object_get(run->env.response, "output"), *item, *part;
+	size_t i, j;
+
+	for (i = json_array_size(out); i-- > 0;) {
+		const char *type;
+
+		item = json_array_get(out, i);
+		type = json_string_value(json_object_get(item, "type"));
+		if (type == NULL || strcmp(type, "message") != 0)
+			continue;
+		json_array_foreach (json_object_get(item, "content"), j, part) {
+			const char *text = json_string_value(json_object_get(part, "text"));
+
+			if (text && *text) {
+				size_t n = strlen(text);
+				char *cut = n > MCPRUN_MAX_SHOWN_TEXT
+				                    ? xstrdup(text + n - MCPRUN_MAX_SHOWN_TEXT)
+				                    : NULL;
+				json_t *v = safe_string(cut ? cut : text);
+
+				free(cut);
+				return v;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* What the operator is shown of c (APPROVALS-NOTES 2), as JSON text. */
+static char *
+operator_detail(struct mcp_run *run, struct run_call *c, const struct run_server *s, const json_t *tool,
+                const char *definition, const char *target, const char *def_hash, unsigned expiry_s)
+{
+	const char *args = json_string_value(json_object_get(c->item, "arguments"));
+	const char *name = json_string_value(json_object_get(tool, "name"));
+	char *shown = redact_strdup(run->env.secrets, args ? args : ""), *old_rule = NULL, *old_def = NULL;
+	json_t *d = json_object(), *v;
+	char *text;
+
+	if (strlen(shown) > MCPRUN_MAX_SHOWN_ARGS) {
+		shown[MCPRUN_MAX_SHOWN_ARGS] = '\0';
+		json_object_set_new(d, "arguments_truncated", json_true());
+	}
+	json_object_set_new(d, "arguments", safe_string(shown));
+	json_object_set_new(d, "arguments_bytes", json_integer(args ? (json_int_t)strlen(args) : 0));
+	json_object_set_new(d, "call_id", json_copy(json_object_get(c->item, "id")));
+	json_object_set_new(d, "caller", json_string(run->identity));
+	if (run->env.model)
+		json_object_set_new(d, "model", safe_string(run->env.model));
+	if (s->shown_url)
+		json_object_set_new(d, "server_url", json_string(s->shown_url));
+	json_object_set_new(d, "why", json_string(policy_approval_reason(&s->ps, tool)));
+	json_object_set_new(d, "expiry_s", json_integer(expiry_s));
+	json_object_set_new(d, "definition", json_string(definition));
+	if ((v = json_object_get(tool, "title")) && json_is_string(v))
+		json_object_set(d, "title", v);
+	if ((v = json_object_get(tool, "description")) && json_is_string(v))
+		json_object_set(d, "description", v);
+	if ((v = json_object_get(tool, "annotations")) && json_is_object(v))
+		json_object_set(d, "annotations", v);
+	if ((v = model_text_before(run)) != NULL)
+		json_object_set_new(d, "model_text", v);
+	/* An always-rule made for another definition of this tool: the page shows what changed. */
+	if (store_rule_changed(run->env.store, target, name, def_hash, util_wall_s(), &old_rule, &old_def) ==
+	    0)
+		json_object_set_new(d, "rule_changed",
+		                    json_pack("{s:s, s:s}", "rule_id", old_rule, "definition", old_def));
+	free(old_rule);
+	free(old_def);
+	free(shown);
+	text = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
+	return text;
+}
+
+static void call_done(struct mcp_run *run, struct run_call *c);
+static int call_start(struct mcp_run *run, struct run_call *c);
+static void call_refuse(struct mcp_run *run, struct run_call *c, json_t *error, const char *outcome);
+
+/* A call that needs approval and does not get it: the model is told why. */
+static void
+call_deny(struct mcp_run *run, struct run_call *c, const char *code, const char *outcome, const char *message)
+{
+	call_refuse(
+	        run, c,
+	        json_pack("{s:s, s:s, s:s}", "type", "mcp_approval_denied", "code", code, "message", message),
+	        outcome);
+}
+
+static void
+on_operator(void *ud, const struct ophub_result *r)
+{
+	struct run_call *c = ud;
+	struct mcp_run *run = c->run;
+	const char *name = json_string_value(json_object_get(c->item, "name"));
+	char *msg;
+
+	c->wait = NULL;
+	waiting_sub(run);
+	if (r->outcome == OPHUB_APPROVED) {
+		enum approval_claim claim = approvals_claim(run->env.store, c->approval_id);
+
+		if (r->decision == APPROVAL_APPROVE_RESPONSE)
+			grant_add(run, c->server, name, r->by);
+		free(c->decided_by);
+		c->decided_by = xstrdup(r->by);
+		if (claim == APPROVAL_CLAIMED) {
+			c->claimed = 1;
+			if (call_start(run, c))
+				return; /* in flight: still counted in run->pending */
+		} else {
+			call_deny(run, c, "claim_failed", "refused",
+			          "The operator approved this call, but the approval could not be claimed; "
+			          "the call "
+			          "was not made.");
+		}
+	} else if (r->outcome == OPHUB_EXPIRED) {
+		call_deny(run, c, "expired", "expired",
+		          "No operator decided on this tool call before its approval expired; it was not "
+		          "made.");
+	} else {
+		msg = r->message ? xasprintf("The operator (%s) denied this tool call. Their message: %s",
+		                             r->by, r->message)
+		                 : xasprintf("The operator (%s) denied this tool call.", r->by);
+		call_deny(run, c, "denied", "denied", msg);
+		free(msg);
+	}
+	call_done(run, c);
+}
+
+/* Holds c (counted in run->pending) until an operator decides. 0, or -1 when the store failed. */
+static int
+wait_for_operator(struct mcp_run *run, struct run_call *c, const struct run_server *s, const json_t *tool)
+{
+	const char *args = json_string_value(json_object_get(c->item, "arguments"));
+	char id[48], args_hash[65], target[65], def_hash[65], *definition, *detail;
+	unsigned expiry_s = s->ps.expiry_s;
+	struct store_approval_new a;
+	int64_t now = util_wall_s();
+
+	if (run->env.max_wait_s && expiry_s > run->env.max_wait_s)
+		expiry_s = run->env.max_wait_s;
+	util_new_id(id, sizeof id, "mcpr");
+	util_sha256_hex(args ? args : "", args ? strlen(args) : 0, args_hash);
+	util_sha256_hex(s->ps.url, strlen(s->ps.url), target);
+	definition = approvals_definition(tool, def_hash);
+	detail = operator_detail(run, c, s, tool, definition, target, def_hash, expiry_s);
+	memset(&a, 0, sizeof a);
+	a.id = id;
+	a.response_id = run->response_id;
+	a.server_label = s->ps.label;
+	a.target_sha256 = target;
+	a.tool = json_string_value(json_object_get(tool, "name"));
+	a.arguments_sha256 = args_hash;
+	a.requested_by = run->identity;
+	a.definition_sha256 = def_hash;
+	a.detail = detail;
+	a.created_at = now;
+	a.expires_at = now + expiry_s;
+	c->approval_id = xstrdup(id);
+	json_object_set_new(c->item, "approval_request_id", json_string(id));
+	c->wait = ophub_wait_start(run->env.hub, &a, on_operator, c);
+	free(definition);
+	free(detail);
+	if (c->wait == NULL) {
+		log_err("%s: could not write an operator approval: %s", run->response_id,
+		        store_errmsg(run->env.store));
+		return -1;
+	}
+	waiting_add(run);
+	run->pending++;
+	return 0;
+}
+
 /* ---- setup ---- */
 
 /* Where the k-th mcp tool sits in the request's own "tools" array, for the param of an error. */
@@ -391,6 +687,8 @@ mcp_run_free(struct mcp_run *run)
 		if (c->op) {
 			mcp_op_cancel(c->op);
 			audit_call(run, c, "cancelled", NULL, util_mono_ms() - c->started_ms);
+		} else if (c->wait) {
+			abandon(run, c);
 		}
 		call_free(c);
 	}
@@ -403,6 +701,11 @@ mcp_run_free(struct mcp_run *run)
 		json_decref(run->servers[i].list_item);
 	}
 	approved_clear(run);
+	for (i = 0; i < run->ngrants; i++) {
+		free(run->grants[i].tool);
+		free(run->grants[i].by);
+	}
+	free(run->grants);
 	free(run->servers);
 	toolmap_free(run->map);
 	json_decref(run->chat_tools);
@@ -829,6 +1132,43 @@ call_launch(struct mcp_run *run, struct run_call *c)
 	call_free(c);
 }
 
+/* A call the model made: run now, wait for an operator, or denied (api/ophub, its gate). */
+static void
+call_gate(struct mcp_run *run, struct run_call *c)
+{
+	const struct run_server *s = &run->servers[c->server];
+	const char *name = json_string_value(json_object_get(c->item, "name"));
+	const json_t *tool = NULL, *t;
+	char *by = NULL;
+	size_t i;
+
+	json_array_foreach (s->tools, i, t) {
+		if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+			tool = t;
+	}
+	switch (tool ? gate(run, s, tool, 1, &by) : GATE_RUN) {
+	case GATE_RUN:
+		c->decided_by = by;  /* a grant or a rule, or NULL */
+		call_launch(run, c); /* refuses a tool that is not there */
+		return;
+	case GATE_WAIT:
+		if (wait_for_operator(run, c, s, tool) == 0)
+			return;
+		call_deny(run, c, "store_failed", "refused",
+		          "The approval could not be recorded; the call was not made.");
+		break;
+	case GATE_ASK_CALLER:
+	case GATE_NO_OPERATOR:
+		call_deny(
+		        run, c, "no_operator", "denied",
+		        "This tool call needs an operator's approval and no operator is watching; it was not "
+		        "made.");
+		break;
+	}
+	unlink_call(run, c);
+	call_free(c);
+}
+
 static void
 call_done(struct mcp_run *run, struct run_call *c)
 {
@@ -1036,8 +1376,14 @@ mcp_run_classify(void *ud, const char *name, struct turn_mcp_target *target)
 	}
 	target->server_label = e->label;
 	target->name = e->name;
-	if (policy_needs_approval(&s->ps, e->tool))
-		return TURN_CALL_MCP_APPROVAL;
+	{
+		char *by;
+		enum gate g = gate(run, s, e->tool, 0, &by);
+
+		free(by);
+		if (g == GATE_ASK_CALLER)
+			return TURN_CALL_MCP_APPROVAL;
+	}
 	if (run->budget >= 0 && run->used >= run->budget) {
 		run->budget_hit = 1;
 		audit(run, s, e->name, NULL, "refused", "max_tool_calls reached", 0, NULL, NULL);
@@ -1074,7 +1420,7 @@ mcp_run_calls(struct mcp_run *run, struct turn *turn, mcp_run_done_fn done, void
 			emit_item(run, "response.output_item.done", m->output_index, m->item);
 			continue;
 		}
-		call_launch(run, call_new(run, m->item, m->output_index, s->index));
+		call_gate(run, call_new(run, m->item, m->output_index, s->index));
 	}
 	if (run->pending > 0)
 		return 1;
@@ -1120,6 +1466,9 @@ mcp_run_cancel(struct mcp_run *run)
 			mcp_op_cancel(c->op);
 			json_object_set_new(c->item, "status", json_string("incomplete"));
 			audit_call(run, c, "cancelled", NULL, util_mono_ms() - c->started_ms);
+		} else if (c->wait) {
+			json_object_set_new(c->item, "status", json_string("incomplete"));
+			abandon(run, c);
 		}
 		call_free(c);
 	}

@@ -4,7 +4,9 @@
  * servers' tools (reusing an mcp_list_tools item already in the context, else the shared MCP
  * client and its cache), names the tools for the model (api/toolmap), tells the turn what each
  * call the model makes becomes, runs calls concurrently, fills the mcp_* output items with their
- * streaming events (RESPONSES-NOTES 3.4), writes approval rows and one audit row per call.
+ * streaming events (RESPONSES-NOTES 3.4), writes approval rows and one audit row per call. A call
+ * that needs approval goes to the caller (an mcp_approval_request) or, in operator mode, waits in
+ * api/ophub with its mcp_call item open until an operator decides.
  *
  * The engine drives it: mcp_run_new at the start (400s come from here), mcp_run_prepare (listing,
  * then the approved calls) before the first model turn, mcp_run_upstream_extra for each turn's
@@ -43,6 +45,11 @@ struct mcp_run_env {
 	 * serialise it before returning (as turn_emit_fn). */
 	void (*emit)(void *ud, json_t *event);
 	void *ud;
+	/* Operator mode (api/ophub): where calls wait for an operator; NULL: there is none, so every
+	 * operator-mode call gets no_operator. */
+	struct ophub *hub;
+	const char *model;   /* shown to the operator */
+	unsigned max_wait_s; /* an operator's wait is cut to this (a caller waiting for JSON); 0: none */
 };
 
 typedef void (*mcp_run_done_fn)(void *ud);
@@ -77,8 +84,12 @@ void mcp_run_close(struct mcp_run *run, struct turn *turn);
 /* 1 when the model asked for a call past max_tool_calls (the call was refused), or an approved
  * call found no room. */
 int mcp_run_budget_hit(const struct mcp_run *run);
-/* Stops everything in flight: open items end "incomplete", audit rows say "cancelled". No done
- * callback runs afterwards. */
+/* Stops everything in flight: open items end "incomplete", audit rows say "cancelled", operator
+ * approvals waited for are abandoned. No done callback runs afterwards. */
 void mcp_run_cancel(struct mcp_run *run);
+/* Calls waiting for an operator now, and the milliseconds waited so far (the waits' union: time in
+ * which at least one call waited). Neither is charged to the response's own timeout. */
+size_t mcp_run_waiting(const struct mcp_run *run);
+uint64_t mcp_run_wait_ms(const struct mcp_run *run);
 
 #endif

@@ -24,6 +24,7 @@
 #include "api/headguard.h"
 #include "api/http.h"
 #include "api/models.h"
+#include "api/ophub.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/log.h"
@@ -45,6 +46,7 @@ struct daemon {
 	int store_lock; /* flock'ed "<store>.lock" for the process' life, or -1 */
 	struct xfer_ctx *xfer;
 	struct api_env env; /* env.cfg is d->cfg: the reference main holds */
+	struct ophub *ophub;
 	struct engine *engine;
 	struct http_ctx http;
 	struct lws_context *lws;
@@ -430,6 +432,9 @@ start(struct daemon *d)
 	/* Their approvals are spent: such a call may have reached its server, it never runs again. */
 	if (store_approval_settle_running(d->store) > 0)
 		log_warnx("marked the approved MCP calls left running by the last run done");
+	/* The responses that waited for an operator are gone: their approvals can never be acted on. */
+	if (store_approval_settle_waiting(d->store, "restart", util_wall_s()) > 0)
+		log_warnx("marked the operator approvals left pending by the last run abandoned");
 	d->xfer = xfer_ctx_new(&d->loop);
 	d->mcp = mcp_client_new(
 	        &d->loop, d->xfer, d->store,
@@ -448,6 +453,8 @@ start(struct daemon *d)
 	d->env.store = d->store;
 	d->env.xfer = d->xfer;
 	d->env.mcp = d->mcp;
+	d->ophub = ophub_new(&d->loop, d->store);
+	d->env.ophub = d->ophub;
 	d->http.env = &d->env;
 	d->engine = engine_new(&d->env);
 	d->http.engine = d->engine;
@@ -552,6 +559,10 @@ stop(struct daemon *d)
 	models_cleanup();
 	engine_free(d->engine);
 	d->engine = NULL;
+	/* Every response is over, so every wait was abandoned; the timers' closes run here. */
+	ophub_free(d->ophub);
+	d->ophub = d->env.ophub = NULL;
+	uv_run(&d->loop, UV_RUN_NOWAIT);
 	store_close(d->store);
 	if (d->store_lock >= 0)
 		close(d->store_lock); /* last: the store is closed, another daemon may take it */
