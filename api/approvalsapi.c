@@ -7,6 +7,7 @@
 #include "api/approvals.h"
 #include "api/engine.h"
 #include "api/env.h"
+#include "api/ophub.h"
 #include "store/store.h"
 
 static json_t *
@@ -26,12 +27,25 @@ not_operator(int *http_status)
 	            "Only an operator (config \"operators\") may read approvals.", http_status);
 }
 
+/* limit_s: "" for the default (100), else 1..1000; -1 when it is not one. */
+static long
+parse_limit(const char *limit_s)
+{
+	char *end = NULL;
+	long limit;
+
+	if (limit_s == NULL || limit_s[0] == '\0')
+		return 100;
+	limit = strtol(limit_s, &end, 10);
+	return *end != '\0' || limit < 1 || limit > 1000 ? -1 : limit;
+}
+
 json_t *
 approvalsapi_list(struct api_env *env, const struct engine_caller *caller, const char *status,
                   const char *response_id, const char *limit_s, int *http_status)
 {
-	char *text = NULL, *end = NULL;
-	long limit = 100;
+	char *text = NULL;
+	long limit;
 	json_t *rows, *row;
 	size_t i;
 
@@ -46,12 +60,10 @@ approvalsapi_list(struct api_env *env, const struct engine_caller *caller, const
 		        400, "invalid_request", "invalid_value", "status",
 		        "status must be all, pending, approved, denied, expired, abandoned, running or done",
 		        http_status);
-	if (limit_s && limit_s[0]) {
-		limit = strtol(limit_s, &end, 10);
-		if (*end != '\0' || limit < 1 || limit > 1000)
-			return fail(400, "invalid_request", "invalid_value", "limit",
-			            "limit must be an integer from 1 to 1000", http_status);
-	}
+	limit = parse_limit(limit_s);
+	if (limit < 0)
+		return fail(400, "invalid_request", "invalid_value", "limit",
+		            "limit must be an integer from 1 to 1000", http_status);
 	if (store_approval_list(env->store, status, response_id && response_id[0] ? response_id : NULL,
 	                        (int)limit, &text) < 0)
 		return fail(500, "server_error", NULL, NULL, "the approvals could not be read", http_status);
@@ -83,14 +95,76 @@ approvalsapi_get(struct api_env *env, const struct engine_caller *caller, const 
 	if (rc == 1)
 		return fail(404, "not_found", "approval_not_found", NULL, "No approval with that id.",
 		            http_status);
-	/* The keys of the list's rows. */
-	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I}", "object",
-	                 "approval", "id", a.id, "response_id", a.response_id, "server_label", a.server_label,
-	                 "tool", a.tool, "arguments_sha256", a.arguments_sha256, "requested_by",
-	                 a.requested_by, "status", a.status, "decided_by", a.decided_by, "reason", a.reason,
-	                 "created_at", (json_int_t)a.created_at, "decided_at", (json_int_t)a.decided_at,
-	                 "version", (json_int_t)a.version);
+	body = approvals_row_json(&a);
 	store_approval_clear(&a);
 	*http_status = 200;
 	return body;
+}
+
+json_t *
+approvalsapi_decide(struct api_env *env, const struct engine_caller *caller, const char *id, const char *body,
+                    size_t len, int *http_status)
+{
+	json_error_t jerr;
+	json_t *req, *out;
+
+	if (!caller->is_operator)
+		return fail(403, "permission_denied", "operator_only", NULL,
+		            "Only an operator (config \"operators\") may decide approvals.", http_status);
+	req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return fail(400, "invalid_request", "invalid_json", NULL, "The body must be a JSON object.",
+		            http_status);
+	}
+	out = id ? ophub_decide(env->ophub, id, req, caller->identity, http_status)
+	         : ophub_decide_batch(env->ophub, req, caller->identity, http_status);
+	json_decref(req);
+	return out;
+}
+
+json_t *
+approvalsapi_rules(struct api_env *env, const struct engine_caller *caller, const char *limit_s,
+                   int *http_status)
+{
+	long limit = parse_limit(limit_s);
+	char *text = NULL;
+	json_t *rows, *row;
+	size_t i;
+
+	if (!caller->is_operator)
+		return not_operator(http_status);
+	if (limit < 0)
+		return fail(400, "invalid_request", "invalid_value", "limit",
+		            "limit must be an integer from 1 to 1000", http_status);
+	if (store_rule_list(env->store, (int)limit, &text) < 0)
+		return fail(500, "server_error", NULL, NULL, "the rules could not be read", http_status);
+	rows = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_array(rows)) {
+		json_decref(rows);
+		rows = json_array();
+	}
+	json_array_foreach (rows, i, row) {
+		json_object_set_new(row, "object", json_string("approval_rule"));
+	}
+	*http_status = 200;
+	return json_pack("{s:s, s:o}", "object", "list", "data", rows);
+}
+
+json_t *
+approvalsapi_rule_delete(struct api_env *env, const struct engine_caller *caller, const char *id,
+                         int *http_status)
+{
+	int rc;
+
+	if (!caller->is_operator)
+		return not_operator(http_status);
+	rc = store_rule_delete(env->store, id);
+	if (rc < 0)
+		return fail(500, "server_error", NULL, NULL, "the rule could not be deleted", http_status);
+	if (rc == 1)
+		return fail(404, "not_found", "rule_not_found", NULL, "No rule with that id.", http_status);
+	*http_status = 200;
+	return json_pack("{s:s, s:s, s:b}", "id", id, "object", "approval_rule", "deleted", 1);
 }

@@ -10,6 +10,7 @@
 
 #include "api/apierr.h"
 #include "api/approvalsapi.h"
+#include "api/opstream.h"
 #include "api/caller.h"
 #include "api/engine.h"
 #include "api/env.h"
@@ -48,6 +49,10 @@ enum route {
 	ROUTE_MCP_AUDIT,   /* GET /v1/mcp/audit */
 	ROUTE_APPROVALS,   /* GET /v1/approvals */
 	ROUTE_APPROVAL,    /* GET /v1/approvals/{id} */
+	ROUTE_DECIDE,      /* POST /v1/approvals/{id} */
+	ROUTE_DECIDE_ALL,  /* POST /v1/approvals (one response's pending approvals) */
+	ROUTE_RULES,       /* GET /v1/approvals/rules */
+	ROUTE_RULE_DELETE, /* DELETE /v1/approvals/rules/{id} */
 };
 
 /* One HTTP request/response exchange. */
@@ -86,6 +91,7 @@ struct http_txn {
 struct http_conn {
 	struct http_txn *txn;
 	void *ws; /* after an upgrade: api/ws's connection */
+	void *op; /* after an upgrade to the approval stream: api/opstream's */
 };
 
 static void
@@ -400,7 +406,7 @@ static enum route
 route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 {
 	static const char prefix[] = "/v1/responses/", mcp_prefix[] = "/v1/mcp/servers/",
-	                  approvals_prefix[] = "/v1/approvals/";
+	                  approvals_prefix[] = "/v1/approvals/", rules_prefix[] = "/v1/approvals/rules/";
 	const char *rest, *slash;
 	size_t n;
 
@@ -422,17 +428,31 @@ route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 		return ROUTE_MCP_AUDIT;
 	}
 	if (strcmp(path, "/v1/approvals") == 0) {
-		*method_ok = method == LWSHUMETH_GET;
-		return ROUTE_APPROVALS;
+		*method_ok = method == LWSHUMETH_GET || method == LWSHUMETH_POST;
+		return method == LWSHUMETH_POST ? ROUTE_DECIDE_ALL : ROUTE_APPROVALS;
 	}
-	if (strncmp(path, approvals_prefix, sizeof approvals_prefix - 1) == 0) {
-		rest = path + sizeof approvals_prefix - 1;
+	if (strcmp(path, "/v1/approvals/rules") == 0) {
+		*method_ok = method == LWSHUMETH_GET;
+		return ROUTE_RULES;
+	}
+	if (strncmp(path, rules_prefix, sizeof rules_prefix - 1) == 0) {
+		rest = path + sizeof rules_prefix - 1;
 		n = strlen(rest);
 		if (n == 0 || n >= idlen || strchr(rest, '/'))
 			return ROUTE_NONE;
 		memcpy(id, rest, n + 1);
-		*method_ok = method == LWSHUMETH_GET;
-		return ROUTE_APPROVAL;
+		*method_ok = method == LWSHUMETH_DELETE;
+		return ROUTE_RULE_DELETE;
+	}
+	if (strncmp(path, approvals_prefix, sizeof approvals_prefix - 1) == 0) {
+		rest = path + sizeof approvals_prefix - 1;
+		n = strlen(rest);
+		/* The stream is a WebSocket upgrade (api/ws), never a plain request. */
+		if (n == 0 || n >= idlen || strchr(rest, '/') || strcmp(rest, "stream") == 0)
+			return ROUTE_NONE;
+		memcpy(id, rest, n + 1);
+		*method_ok = method == LWSHUMETH_GET || method == LWSHUMETH_POST;
+		return method == LWSHUMETH_POST ? ROUTE_DECIDE : ROUTE_APPROVAL;
 	}
 	if (strncmp(path, mcp_prefix, sizeof mcp_prefix - 1) == 0) {
 		rest = path + sizeof mcp_prefix - 1;
@@ -552,6 +572,12 @@ serve_simple(struct http_txn *txn, struct lws *wsi)
 	case ROUTE_APPROVAL:
 		body = approvalsapi_get(env, &caller, txn->id, &status);
 		break;
+	case ROUTE_RULES:
+		body = approvalsapi_rules(env, &caller, urlarg(wsi, "limit=", a, sizeof a), &status);
+		break;
+	case ROUTE_RULE_DELETE:
+		body = approvalsapi_rule_delete(env, &caller, txn->id, &status);
+		break;
 	case ROUTE_METRICS: {
 		char *text = mcpadmin_metrics(env, engine_active(eng));
 
@@ -601,6 +627,14 @@ serve_body(struct http_txn *txn)
 		break;
 	case ROUTE_CANCEL:
 		body = engine_cancel_response(txn->ctx->engine, &caller, txn->id, &status);
+		txn_answer(txn, status, body);
+		json_decref(body);
+		return;
+	case ROUTE_DECIDE:
+	case ROUTE_DECIDE_ALL:
+		body = approvalsapi_decide(txn->ctx->env, &caller,
+		                           txn->route == ROUTE_DECIDE ? txn->id : NULL,
+		                           txn->body.data ? txn->body.data : "", txn->body.len, &status);
 		txn_answer(txn, status, body);
 		json_decref(body);
 		return;
@@ -750,7 +784,8 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		txn_error(txn, 413, "invalid_request", "request_too_large", NULL, msg);
 		return 0;
 	}
-	if ((txn->route == ROUTE_CREATE || txn->route == ROUTE_COMPACT) &&
+	if ((txn->route == ROUTE_CREATE || txn->route == ROUTE_COMPACT || txn->route == ROUTE_DECIDE ||
+	     txn->route == ROUTE_DECIDE_ALL) &&
 	    !header_contains(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "json")) {
 		txn->close_after = 1;
 		txn_error(txn, 415, "invalid_request", "unsupported_media_type", NULL,
@@ -885,17 +920,27 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		/* An upgrade never reaches LWS_CALLBACK_HTTP, where callers are checked: api/ws checks
-		 * it here, the same way, before lws answers 101. */
-		return ws_confirm_upgrade(wsi, vhost_ctx(wsi), in);
+		/* An upgrade never reaches LWS_CALLBACK_HTTP, where callers are checked: api/ws (or
+		 * api/opstream for the operators' stream) checks it here, the same way, before lws answers
+		 * 101. */
+		ctx = vhost_ctx(wsi);
+		if (ctx && opstream_is_stream(wsi))
+			return opstream_confirm_upgrade(wsi, ctx, ctx->env, in);
+		return ws_confirm_upgrade(wsi, ctx, in);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return 0; /* confirmed just before */
 	case LWS_CALLBACK_ESTABLISHED:
+		ctx = vhost_ctx(wsi);
+		if (conn && ctx && opstream_is_stream(wsi))
+			return opstream_callback(wsi, (int)reason, &conn->op, ctx->env, in, len);
+		return ws_callback(wsi, (int)reason, conn ? &conn->ws : NULL, in, len);
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 	case LWS_CALLBACK_CLOSED:
+		if (conn && conn->op)
+			return opstream_callback(wsi, (int)reason, &conn->op, NULL, in, len);
 		return ws_callback(wsi, (int)reason, conn ? &conn->ws : NULL, in, len);
 	case LWS_CALLBACK_WSI_CREATE:
 		/* Once per adopted socket, and WSI_DESTROY once when it is closed: the count covers a

@@ -790,8 +790,8 @@ ws_callback(struct lws *wsi, int reason, void **slot, void *in, size_t len)
 /* ---- the upgrade ---- */
 
 /* A plain HTTP answer with the error envelope, written before lws hangs up. */
-static int
-refuse(struct lws *wsi, struct http_ctx *ctx, const struct api_error *e)
+int
+ws_refuse_upgrade(struct lws *wsi, struct http_ctx *ctx, const struct api_error *e)
 {
 	json_t *env = api_error_envelope(e);
 	char *body = json_dumps(env, JSON_COMPACT);
@@ -821,8 +821,8 @@ refuse(struct lws *wsi, struct http_ctx *ctx, const struct api_error *e)
 
 /* On TCP, the Host must name the address the socket is bound to: a page the operator visits may
  * dial ws://127.0.0.1:PORT, and DNS rebinding may make any name point there. */
-static int
-host_is_bound_address(struct lws *wsi)
+int
+ws_host_is_bound(struct lws *wsi)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -887,7 +887,7 @@ ws_confirm_upgrade(struct lws *wsi, struct http_ctx *ctx, const char *upgrade)
 		              "a WebSocket upgrade from a browser page (Origin) is refused on this listener");
 		goto refused;
 	}
-	if (who.tcp && !host_is_bound_address(wsi)) {
+	if (who.tcp && !ws_host_is_bound(wsi)) {
 		api_error_set(&e, 403, "permission_denied", "host_not_allowed", NULL,
 		              "the Host header must name the address this listener is bound to");
 		goto refused;
@@ -905,7 +905,7 @@ ws_confirm_upgrade(struct lws *wsi, struct http_ctx *ctx, const char *upgrade)
 refused:
 	log_info("refused a WebSocket upgrade (%d %s) for %s", e.status, e.code[0] ? e.code : e.type,
 	         who.identity[0] ? who.identity : "-");
-	rc = refuse(wsi, ctx, &e);
+	rc = ws_refuse_upgrade(wsi, ctx, &e);
 out:
 	caller_clear(&who);
 	config_release(cfg);

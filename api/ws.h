@@ -56,6 +56,12 @@ struct ws_stats {
 int ws_confirm_upgrade(struct lws *wsi, struct http_ctx *ctx, const char *upgrade);
 /* Every other WebSocket reason of the protocol; *slot is the per-session pointer kept for ws. */
 int ws_callback(struct lws *wsi, int reason, void **slot, void *in, size_t len);
+/* Shared with api/opstream, the other WebSocket of the listener: a refused upgrade as a plain HTTP
+ * answer with the error envelope (counted in ctx's refusals; returns -1 for lws to hang up), and the
+ * Host check of a TCP upgrade (1 when Host names the bound address or localhost:port). */
+struct api_error;
+int ws_refuse_upgrade(struct lws *wsi, struct http_ctx *ctx, const struct api_error *e);
+int ws_host_is_bound(struct lws *wsi);
 /* Appends the toolhost_ws_* lines of the Prometheus text exposition. */
 void ws_metrics(const struct ws_stats *st, struct buf *out);
 
