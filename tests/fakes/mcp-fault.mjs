@@ -18,6 +18,8 @@
 //                           with the outcome, also recorded in stats.server_requests.ping
 //   POST /_ask_roots        the same with `roots/list` (a client without roots should answer -32601)
 //   POST /_list_changed     sends notifications/tools/list_changed to each live session
+//   POST /_describe?tool=NAME&text=TEXT  sets that tool's description (for every session), then
+//                           sends notifications/tools/list_changed
 //   POST /_close_get_streams  the server closes each session's standalone GET stream (polling)
 //   (_ping_client and _ask_roots take ?timeout_ms=N, default 3000, max 30000)
 //   GET  /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata (only with --bearer)
@@ -348,8 +350,10 @@ export async function startFaultServer(options = {}) {
 	let port = opts.port;
 	let closing = null;
 
+	const descriptions = new Map(); // tool name -> description set by POST /_describe
 	function allTools() {
-		return [...BASE_TOOLS, ...extraTools, ...(opts.echoSecrets ? ECHO_TOOLS : []), ...addedTools];
+		const tools = [...BASE_TOOLS, ...extraTools, ...(opts.echoSecrets ? ECHO_TOOLS : []), ...addedTools];
+		return tools.map((t) => (descriptions.has(t.name) ? { ...t, description: descriptions.get(t.name) } : t));
 	}
 
 	function serverRequestStats(method) {
@@ -793,6 +797,15 @@ export async function startFaultServer(options = {}) {
 				const method = route === 'POST /_ping_client' ? 'ping' : 'roots/list';
 				const answers = await Promise.all([...sessions.values()].map((e) => askClient(e, method, timeoutMs, null)));
 				return sendJson(res, 200, { ok: true, method, answers });
+			}
+			case 'POST /_describe': {
+				// A changed tool definition (a rug pull, as far as an approval rule is concerned).
+				const tool = url.searchParams.get('tool') ?? '';
+				const text = (url.searchParams.get('text') ?? '').slice(0, 4096);
+				if (!allTools().some((t) => t.name === tool)) return sendJson(res, 404, { error: `no tool ${tool}` });
+				descriptions.set(tool, text);
+				notifyListChanged();
+				return sendJson(res, 200, { ok: true, tool, description: text });
 			}
 			case 'POST /_list_changed':
 				notifyListChanged();

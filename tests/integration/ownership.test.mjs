@@ -329,7 +329,7 @@ describe('a version 3 database', () => {
 			await s.d.stop();
 		}
 		const ver = await runCommand(['sqlite3', '-batch', db, 'PRAGMA user_version; SELECT owner FROM responses;']);
-		assert.equal(ver.stdout, '6\nlegacy:\n');
+		assert.equal(ver.stdout, '7\nlegacy:\n');
 
 		s = await startTwoKeys({ store: { path: db }, operators: { uids: [0] } });
 		try {
@@ -468,7 +468,12 @@ describe('GET /v1/approvals: the operator\'s view of every caller\'s approvals',
 			const e = validateErrorEnvelope(JSON.parse(r.body)).error;
 			assert.equal(e.param, param, q);
 		}
-		const r = await s.u('POST', '/v1/approvals', {});
+		// POST /v1/approvals is the batch decision (operator-approvals.test.mjs): an empty one is 400;
+		// other methods are not served.
+		const empty = await s.u('POST', '/v1/approvals', {});
+		assert.equal(empty.status, 400, empty.body);
+		assert.equal(validateErrorEnvelope(JSON.parse(empty.body)).error.param, 'decision');
+		const r = await s.u('PUT', '/v1/approvals', {});
 		assert.equal(r.status, 405, r.body);
 	});
 });

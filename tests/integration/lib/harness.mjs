@@ -325,7 +325,7 @@ export function runCommand(argv, { env = {}, timeoutMs = 10000 } = {}) {
 }
 
 /**
- * A raw streaming POST over a Unix socket. Resolves when the server ends the body (or on abort) with
+ * A raw streaming POST over a Unix socket (a path), or any target of httpRequest. Resolves when the server ends the body (or on abort) with
  * {status, headers, frames (each with .at = ms since the request), text, aborted, ended}.
  * onFrame(frame, {abort}) sees each frame as it arrives; abort() closes the connection.
  */
@@ -351,7 +351,8 @@ export function rawSSE(socketPath, urlPath, body, { headers = {}, onFrame, timeo
 			clearTimeout(timer);
 			resolve(result);
 		};
-		const req = http.request({ socketPath, method: 'POST', path: urlPath, headers: h, agent: false }, (res) => {
+		const where = typeof socketPath === 'string' ? { socketPath } : connectTarget(socketPath);
+		const req = http.request({ ...where, method: 'POST', path: urlPath, headers: h, agent: false }, (res) => {
 			result.status = res.statusCode;
 			result.headers = res.headers;
 			const parser = new SSEParser();
