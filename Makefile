@@ -33,6 +33,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) -c -o $@ $<
 
+# The page's files are compiled into this object (.incbin), which -MMD does not see.
+$(BUILD)/api/ui_assets.o: $(wildcard ui/*)
+
 $(BUILD)/libtoolhost.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

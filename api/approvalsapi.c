@@ -8,6 +8,10 @@
 #include "api/engine.h"
 #include "api/env.h"
 #include "api/ophub.h"
+#include "api/opsession.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/util.h"
 #include "store/store.h"
 
 static json_t *
@@ -167,4 +171,69 @@ approvalsapi_rule_delete(struct api_env *env, const struct engine_caller *caller
 		return fail(404, "not_found", "rule_not_found", NULL, "No rule with that id.", http_status);
 	*http_status = 200;
 	return json_pack("{s:s, s:s, s:b}", "id", id, "object", "approval_rule", "deleted", 1);
+}
+
+/* The page's base URL: base_url given (http(s)://authority[/path], no query or fragment), else the
+ * TCP listener's. NULL when there is neither (msg says why). */
+static char *
+login_base(const struct config *cfg, const json_t *given, const char **msg)
+{
+	const char *b = json_string_value(given);
+	size_t n;
+
+	if (given && !json_is_null(given)) {
+		n = b ? strlen(b) : 0;
+		if (n == 0 || n > 200 || (strncmp(b, "http://", 7) != 0 && strncmp(b, "https://", 8) != 0) ||
+		    strpbrk(b, "?#\"\\<> \t\r\n") != NULL) {
+			*msg = "base_url must be an http:// or https:// URL of at most 200 characters, "
+			       "without a query";
+			return NULL;
+		}
+		while (n > 0 && b[n - 1] == '/')
+			n--;
+		return xstrndup(b, n);
+	}
+	if (cfg->tcp_address == NULL) {
+		*msg = "there is no TCP listener to serve the page on: configure listen.tcp or give base_url";
+		return NULL;
+	}
+	return strchr(cfg->tcp_address, ':') ? xasprintf("http://[%s]:%u", cfg->tcp_address, cfg->tcp_port)
+	                                     : xasprintf("http://%s:%u", cfg->tcp_address, cfg->tcp_port);
+}
+
+json_t *
+approvalsapi_login(struct api_env *env, const struct engine_caller *caller, const char *body, size_t len,
+                   int *http_status)
+{
+	struct config *cfg;
+	char token[OPSESSION_SECRET_MAX], *base;
+	const char *msg = NULL;
+	int64_t expires_at;
+	json_error_t jerr;
+	json_t *req, *out;
+
+	if (!caller->is_operator)
+		return fail(403, "permission_denied", "operator_only", NULL,
+		            "Only an operator (config \"operators\") may log in to the approval page.",
+		            http_status);
+	req = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return fail(400, "invalid_request", "invalid_json", NULL, "The body must be a JSON object.",
+		            http_status);
+	}
+	cfg = api_env_config(env);
+	base = login_base(cfg, json_object_get(req, "base_url"), &msg);
+	config_release(cfg);
+	json_decref(req);
+	if (base == NULL)
+		return fail(400, "invalid_request", "invalid_value", "base_url", msg, http_status);
+	opsession_token_new(env->opsession, caller->identity, token, &expires_at);
+	out = json_pack("{s:s, s:s++, s:I}", "object", "login_url", "url", base, "/ui/login?token=", token,
+	                "expires_at", (json_int_t)expires_at);
+	explicit_bzero(token, sizeof token);
+	free(base);
+	log_info("login URL for the approval page made for %s", caller->identity);
+	*http_status = 200;
+	return out;
 }

@@ -37,4 +37,10 @@ json_t *approvalsapi_rules(struct api_env *env, const struct engine_caller *call
 json_t *approvalsapi_rule_delete(struct api_env *env, const struct engine_caller *caller, const char *id,
                                  int *http_status);
 
+/* POST /v1/approvals/login (body {} or {"base_url": "https://approvals.example"}): a one-time login URL
+ * for the approval page (api/opsession, api/ui), {"object":"login_url","url":...,"expires_at":...}. The
+ * URL is base_url's, else the TCP listener's; 400 when there is neither. */
+json_t *approvalsapi_login(struct api_env *env, const struct engine_caller *caller, const char *body,
+                           size_t len, int *http_status);
+
 #endif

@@ -19,14 +19,16 @@ struct store;
 struct xfer_ctx;
 struct mcp_client;
 struct ophub;
+struct opsession;
 
 struct api_env {
 	uv_loop_t *loop;
 	struct config *cfg; /* the current config; main swaps it at SIGHUP (api_env_set_config) */
 	struct store *store;
 	struct xfer_ctx *xfer;
-	struct mcp_client *mcp; /* NULL before start and after shutdown */
-	struct ophub *ophub;    /* operator approvals: waits, watchers, decisions (api/ophub) */
+	struct mcp_client *mcp;      /* NULL before start and after shutdown */
+	struct ophub *ophub;         /* operator approvals: waits, watchers, decisions (api/ophub) */
+	struct opsession *opsession; /* the approval page's logins (api/opsession) */
 };
 
 /* The current config with a reference held: a response (or any work that outlives one loop turn)

@@ -17,6 +17,7 @@
 #include "api/mcpadmin.h"
 #include "api/models.h"
 #include "api/request.h"
+#include "api/ui.h"
 #include "api/ws.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
@@ -53,6 +54,8 @@ enum route {
 	ROUTE_DECIDE_ALL,  /* POST /v1/approvals (one response's pending approvals) */
 	ROUTE_RULES,       /* GET /v1/approvals/rules */
 	ROUTE_RULE_DELETE, /* DELETE /v1/approvals/rules/{id} */
+	ROUTE_LOGIN_URL,   /* POST /v1/approvals/login (the approval page's one-time login URL) */
+	ROUTE_PAGE,        /* GET /ui/... (api/ui: no caller check, the page's session instead) */
 };
 
 /* One HTTP request/response exchange. */
@@ -66,8 +69,9 @@ struct http_txn {
 	struct engine_job *job;
 	struct models_req *models;
 	struct mcpadmin_req *mcpadmin;
-	const char *ctype;    /* of a non-SSE answer; NULL: application/json */
-	char retry_after[24]; /* sent as Retry-After when not empty (the engine's on_finish) */
+	const char *ctype;      /* of a non-SSE answer; NULL: application/json */
+	struct ui_answer *page; /* a page answer's headers (ROUTE_PAGE), or NULL */
+	char retry_after[24];   /* sent as Retry-After when not empty (the engine's on_finish) */
 
 	int status;
 	int sse; /* the answer is an SSE stream (chunked) */
@@ -110,6 +114,7 @@ txn_release(struct http_conn *conn)
 	models_cancel(txn->models);
 	mcpadmin_cancel(txn->mcpadmin);
 	caller_clear(&txn->who);
+	free(txn->page);
 	buf_free(&txn->body);
 	buf_free(&txn->out);
 	buf_free(&txn->wbuf);
@@ -216,6 +221,7 @@ http_reason_phrase(int status)
 		const char *reason;
 	} table[] = {
 	        {200, "OK"},
+	        {303, "See Other"},
 	        {400, "Bad Request"},
 	        {401, "Unauthorized"},
 	        {403, "Forbidden"},
@@ -270,8 +276,9 @@ fix_status_line(unsigned char *start, unsigned char **p, unsigned char *end, int
 static int
 add_headers(struct http_txn *txn)
 {
-	unsigned char hdr[1024];
+	unsigned char hdr[2048]; /* a page answer's headers: CSP, cookie... */
 	unsigned char *start = hdr, *p = start, *end = hdr + sizeof hdr - 1;
+	size_t i;
 	struct lws *wsi = txn->wsi;
 	const char *ctype = txn->sse ? "text/event-stream" : txn->ctype ? txn->ctype : "application/json";
 
@@ -296,6 +303,14 @@ add_headers(struct http_txn *txn)
 	                                                       (const unsigned char *)txn->retry_after,
 	                                                       (int)strlen(txn->retry_after), &p, end))
 		return -1;
+	for (i = 0; txn->page && i < txn->page->nheaders; i++) {
+		const struct ui_header *h = &txn->page->headers[i];
+
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
+		                                (const unsigned char *)h->value, (int)strlen(h->value), &p,
+		                                end))
+			return -1;
+	}
 	if (txn->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 	                                                     (const unsigned char *)"close", 5, &p, end))
 		return -1;
@@ -430,6 +445,10 @@ route_path(const char *path, int method, char *id, size_t idlen, int *method_ok)
 	if (strcmp(path, "/v1/approvals") == 0) {
 		*method_ok = method == LWSHUMETH_GET || method == LWSHUMETH_POST;
 		return method == LWSHUMETH_POST ? ROUTE_DECIDE_ALL : ROUTE_APPROVALS;
+	}
+	if (strcmp(path, "/v1/approvals/login") == 0) {
+		*method_ok = method == LWSHUMETH_POST;
+		return ROUTE_LOGIN_URL;
 	}
 	if (strcmp(path, "/v1/approvals/rules") == 0) {
 		*method_ok = method == LWSHUMETH_GET;
@@ -630,6 +649,12 @@ serve_body(struct http_txn *txn)
 		txn_answer(txn, status, body);
 		json_decref(body);
 		return;
+	case ROUTE_LOGIN_URL:
+		body = approvalsapi_login(txn->ctx->env, &caller, txn->body.data ? txn->body.data : "",
+		                          txn->body.len, &status);
+		txn_answer(txn, status, body);
+		json_decref(body);
+		return;
 	case ROUTE_DECIDE:
 	case ROUTE_DECIDE_ALL:
 		body = approvalsapi_decide(txn->ctx->env, &caller,
@@ -697,6 +722,26 @@ refuse_body(struct http_txn *txn, struct lws *wsi)
 	}
 }
 
+/* GET /ui/...: the page's answer, whatever the body (a GET has none: one sent is read past). */
+static void
+serve_page(struct http_txn *txn, struct lws *wsi, const char *path)
+{
+	char *uri = NULL;
+	int uri_len = 0, method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+
+	refuse_body(txn, wsi);
+	txn->route = ROUTE_PAGE;
+	txn->simple = 1;
+	txn->page = xcalloc(1, sizeof *txn->page);
+	ui_serve(wsi, txn->ctx->env, path, method, txn->page);
+	txn->status = txn->page->status;
+	txn->ctype = txn->page->ctype;
+	buf_reset(&txn->out);
+	buf_append(&txn->out, txn->page->body, txn->page->len);
+	txn->finished = 1;
+	lws_callback_on_writable(wsi);
+}
+
 static int
 on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 {
@@ -718,6 +763,10 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 	buf_init(&txn->body, cfg->limits.max_body_bytes);
 	buf_init(&txn->out, 0); /* fed by us; bounded by the high-water pause */
 	buf_init(&txn->wbuf, 0);
+	if (strlen(path) < HTTP_PATH_MAX && ui_is_page(path)) {
+		serve_page(txn, wsi, path);
+		return 0;
+	}
 	if (caller_check(wsi, cfg, &txn->who, &refusal) < 0) {
 		refuse_body(txn, wsi);
 		txn_error(txn, refusal.status, refusal.type, refusal.code, NULL, refusal.message);
@@ -785,7 +834,7 @@ on_http(struct http_conn *conn, struct lws *wsi, const char *path)
 		return 0;
 	}
 	if ((txn->route == ROUTE_CREATE || txn->route == ROUTE_COMPACT || txn->route == ROUTE_DECIDE ||
-	     txn->route == ROUTE_DECIDE_ALL) &&
+	     txn->route == ROUTE_DECIDE_ALL || txn->route == ROUTE_LOGIN_URL) &&
 	    !header_contains(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "json")) {
 		txn->close_after = 1;
 		txn_error(txn, 415, "invalid_request", "unsupported_media_type", NULL,

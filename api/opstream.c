@@ -9,6 +9,7 @@
 #include "api/caller.h"
 #include "api/env.h"
 #include "api/ophub.h"
+#include "api/ui.h"
 #include "api/ws.h"
 #include "daemon/buf.h"
 #include "daemon/config.h"
@@ -42,38 +43,54 @@ opstream_is_stream(struct lws *wsi)
 	       strcmp(path, OPSTREAM_PATH) == 0;
 }
 
-int
-opstream_confirm_upgrade(struct lws *wsi, struct http_ctx *ctx, struct api_env *env, const char *upgrade)
+/*
+ * Who may watch: a page with a live session cookie (api/ui checks it with its Origin and Host), or an
+ * operator on the Unix socket (config "operators"). 0 with the actor, else -1 with *e filled.
+ */
+static int
+stream_actor(struct lws *wsi, struct api_env *env, char actor[CONFIG_IDENTITY_MAX], struct api_error *e)
 {
 	struct config *cfg = api_env_config(env);
 	struct caller who;
-	struct api_error e;
-	int rc = 0;
+	int page, rc = -1;
 
 	memset(&who, 0, sizeof who);
-	if (upgrade == NULL || strcasecmp(upgrade, "websocket") != 0)
-		api_error_set(&e, 400, "invalid_request", "unsupported_upgrade", NULL,
-		              "only a WebSocket upgrade is served");
-	else if (caller_check(wsi, cfg, &who, &e) < 0)
+	page = ui_stream_operator(wsi, env, actor, CONFIG_IDENTITY_MAX, e);
+	if (page == 1)
+		rc = 0;
+	else if (page < 0)
 		; /* e says why */
-	else if (who.tcp)
-		api_error_set(&e, 403, "permission_denied", "operator_only", NULL,
-		              "the approval stream is for operators; on TCP they log in on the page first");
+	else if (caller_is_tcp(wsi))
+		api_error_set(
+		        e, 403, "permission_denied", "operator_only", NULL,
+		        "the approval stream is for operators: log in on the page (toolhostctl login-url)");
+	else if (caller_check(wsi, cfg, &who, e) < 0)
+		; /* e says why */
 	else if (!who.is_operator)
-		api_error_set(&e, 403, "permission_denied", "operator_only", NULL,
+		api_error_set(e, 403, "permission_denied", "operator_only", NULL,
 		              "only an operator (config \"operators\") may watch the approvals");
 	else
-		rc = 1;
-	if (rc == 1) {
 		rc = 0;
-	} else {
-		log_info("refused an approval stream (%d %s) for %s", e.status, e.code[0] ? e.code : e.type,
-		         who.identity[0] ? who.identity : "-");
-		rc = ws_refuse_upgrade(wsi, ctx, &e);
-	}
+	if (rc == 0 && page != 1)
+		snprintf(actor, CONFIG_IDENTITY_MAX, "%s", who.identity);
 	caller_clear(&who);
 	config_release(cfg);
 	return rc;
+}
+
+int
+opstream_confirm_upgrade(struct lws *wsi, struct http_ctx *ctx, struct api_env *env, const char *upgrade)
+{
+	char actor[CONFIG_IDENTITY_MAX] = "-";
+	struct api_error e;
+
+	if (upgrade == NULL || strcasecmp(upgrade, "websocket") != 0)
+		api_error_set(&e, 400, "invalid_request", "unsupported_upgrade", NULL,
+		              "only a WebSocket upgrade is served");
+	else if (stream_actor(wsi, env, actor, &e) == 0)
+		return 0;
+	log_info("refused an approval stream (%d %s) for %s", e.status, e.code[0] ? e.code : e.type, actor);
+	return ws_refuse_upgrade(wsi, ctx, &e);
 }
 
 /* Queues text as one message; past the backlog cap the connection is closed instead. */
@@ -123,25 +140,18 @@ queue_json(struct opstream *o, json_t *v)
 static struct opstream *
 open_stream(struct lws *wsi, struct api_env *env)
 {
-	struct config *cfg = api_env_config(env);
+	char actor[CONFIG_IDENTITY_MAX];
 	struct opstream *o;
-	struct caller who;
 	struct api_error e;
 	char *snap;
 
-	memset(&who, 0, sizeof who);
-	/* Checked at the upgrade; asked again of the socket, which cannot have changed. */
-	if (caller_check(wsi, cfg, &who, &e) < 0 || !who.is_operator || who.tcp) {
-		caller_clear(&who);
-		config_release(cfg);
+	/* Checked at the upgrade; asked again (the headers are still there), never carried over. */
+	if (stream_actor(wsi, env, actor, &e) < 0)
 		return NULL;
-	}
 	o = xcalloc(1, sizeof *o);
 	o->wsi = wsi;
 	o->hub = env->ophub;
-	snprintf(o->actor, sizeof o->actor, "%s", who.identity);
-	caller_clear(&who);
-	config_release(cfg);
+	snprintf(o->actor, sizeof o->actor, "%s", actor);
 	buf_init(&o->rx, OPSTREAM_MAX_MESSAGE);
 	/* Watching first, then the snapshot: an approval requested in between is in both, never in
 	 * neither (the page keys items by id). */

@@ -2,8 +2,9 @@
  * opstream: the operators' WebSocket, GET /v1/approvals/stream (APPROVALS-NOTES 4), on the listener's
  * lws protocol beside api/ws (http hands it the connections whose path is the stream's).
  *
- * The upgrade: operators only (config "operators", on the Unix socket); any other caller, and every
- * TCP upgrade for now (the page's login is not there yet), gets 403 as a plain HTTP answer.
+ * The upgrade: operators only: on the Unix socket by uid/gid (config "operators"), or a browser with
+ * the page's session cookie (api/ui: a live session, an Origin of its own Host, a bound Host on TCP).
+ * Anyone else gets 403 as a plain HTTP answer, and so does a foreign Origin even with a session.
  * On connect the operator gets {"type":"approvals.snapshot","approvals":[...]} (every pending operator
  * approval), then every approval.requested / approval.resolved / approval.expired / approval.abandoned
  * as api/ophub tells them. Decisions may be sent on it:

@@ -25,6 +25,7 @@
 #include "api/http.h"
 #include "api/models.h"
 #include "api/ophub.h"
+#include "api/opsession.h"
 #include "daemon/config.h"
 #include "daemon/listen.h"
 #include "daemon/log.h"
@@ -455,6 +456,7 @@ start(struct daemon *d)
 	d->env.mcp = d->mcp;
 	d->ophub = ophub_new(&d->loop, d->store);
 	d->env.ophub = d->ophub;
+	d->env.opsession = opsession_new();
 	d->http.env = &d->env;
 	d->engine = engine_new(&d->env);
 	d->http.engine = d->engine;
@@ -562,6 +564,8 @@ stop(struct daemon *d)
 	/* Every response is over, so every wait was abandoned; the timers' closes run here. */
 	ophub_free(d->ophub);
 	d->ophub = d->env.ophub = NULL;
+	opsession_free(d->env.opsession);
+	d->env.opsession = NULL;
 	uv_run(&d->loop, UV_RUN_NOWAIT);
 	store_close(d->store);
 	if (d->store_lock >= 0)
