@@ -8,6 +8,7 @@
  *   toolhostctl [-s SOCKET] [-j] deny ID [-m MESSAGE] [-V VERSION]
  *   toolhostctl [-s SOCKET] [-j] rules
  *   toolhostctl [-s SOCKET] [-j] revoke RULE_ID
+ *   toolhostctl [-s SOCKET] [-j] login-url [-b BASE_URL]
  *
  * A decision carries the version of the approval it is about: -V, else the version read just before
  * (so a call that changed in between gets the daemon's 409, never a decision on what was not seen).
@@ -39,6 +40,7 @@ static const char usage[] =
         "       toolhostctl [-s SOCKET] [-j] deny ID [-m MESSAGE] [-V VERSION]\n"
         "       toolhostctl [-s SOCKET] [-j] rules\n"
         "       toolhostctl [-s SOCKET] [-j] revoke RULE_ID\n"
+        "       toolhostctl [-s SOCKET] [-j] login-url [-b BASE_URL]\n"
         "  -s SOCKET  toolhostd's Unix socket (default $TOOLHOST_SOCKET, else /run/toolhost/toolhostd.sock)\n"
         "  -j         print the daemon's JSON\n"
         "  -S STATE   pending (default), approved, denied, running, done, expired, abandoned or all\n"
@@ -48,7 +50,8 @@ static const char usage[] =
         "             or always (a rule while the tool's definition stays the same)\n"
         "  -t TTL_S   how long an always-rule lasts (default: until revoked)\n"
         "  -m MESSAGE the operator's message to the model with a denial\n"
-        "  -V VERSION the approval's version the decision is about (default: read it now)\n";
+        "  -V VERSION the approval's version the decision is about (default: read it now)\n"
+        "  -b URL     the page's address as the browser reaches it (default: the TCP listener's)\n";
 
 static size_t
 on_body(char *p, size_t size, size_t n, void *ud)
@@ -235,7 +238,7 @@ int
 main(int argc, char **argv)
 {
 	const char *sock = getenv("TOOLHOST_SOCKET"), *state = NULL, *response = NULL, *limit = NULL, *cmd;
-	const char *decision = NULL, *ttl = NULL, *message = NULL, *version = NULL;
+	const char *decision = NULL, *ttl = NULL, *message = NULL, *version = NULL, *base = NULL;
 	int opt, raw = 0, rc = 2, nargs;
 	json_t *answer = NULL, *send = NULL;
 	const char *method = "GET";
@@ -276,7 +279,7 @@ main(int argc, char **argv)
 		char *pos[4];
 
 		for (;;) {
-			while ((opt = getopt(argc, argv, "+jS:r:n:d:t:m:V:")) != -1) {
+			while ((opt = getopt(argc, argv, "+jS:r:n:d:t:m:V:b:")) != -1) {
 				switch (opt) {
 				case 'j':
 					raw = 1;
@@ -301,6 +304,9 @@ main(int argc, char **argv)
 					break;
 				case 'V':
 					version = optarg;
+					break;
+				case 'b':
+					base = optarg;
 					break;
 				default:
 					fputs(usage, stderr);
@@ -339,6 +345,10 @@ main(int argc, char **argv)
 		curl_free(id);
 	} else if (strcmp(cmd, "rules") == 0 && nargs == 0) {
 		path = xstrdup("/v1/approvals/rules");
+	} else if (strcmp(cmd, "login-url") == 0 && nargs == 0) {
+		path = xstrdup("/v1/approvals/login");
+		method = "POST";
+		send = base ? json_pack("{s:s}", "base_url", base) : json_object();
 	} else if (strcmp(cmd, "revoke") == 0 && nargs == 1) {
 		char *id = curl_easy_escape(esc, argv[0], 0);
 
@@ -398,6 +408,9 @@ main(int argc, char **argv)
 		print_rules(answer);
 	} else if (strcmp(cmd, "revoke") == 0) {
 		printf("revoked %s\n", str(answer, "id"));
+	} else if (strcmp(cmd, "login-url") == 0) {
+		/* The URL alone on stdout (for a script to open); it works once, for five minutes. */
+		printf("%s\n", str(answer, "url"));
 	} else {
 		print_one(answer);
 	}
