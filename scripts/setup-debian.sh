@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libcurl4-openssl-dev
 libjansson-dev libsqlite3-dev libssl-dev sqlite3 libsystemd-dev libseccomp-dev clang libclang-rt-14-dev valgrind
-cppcheck clang-tidy clang-format python3 curl nginx-light systemd iproute2 openssl"
+cppcheck clang-tidy clang-format python3 curl nginx-light systemd iproute2 openssl chromium"
 APT_LOCK_WAIT=${APT_LOCK_WAIT:-300}
 APT_LOCK_POLL=${APT_LOCK_POLL:-5}
 

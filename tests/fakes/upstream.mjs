@@ -314,6 +314,9 @@ function script(model, body) {
 				steps.push({ finish: 'stop' });
 				break;
 			}
+			// "say TEXT" lines: what the model writes before its first calls (the operator's page shows it).
+			const say = round === 0 ? messageText(lastUserMessage(messages)?.content).split('\n').map((l) => /^\s*say\s+(.*)$/.exec(l)?.[1]).filter(Boolean).join(' ') : '';
+			if (say) text(pieces(say));
 			const turn = ++mcpTurns;
 			const calls = due.map((d, index) => ({
 				id: `call_mcp${turn}_${index}`,
