@@ -46,7 +46,7 @@ $(BUILD)/toolhostd: $(BUILD)/daemon/main.o $(BUILD)/libtoolhost.a
 $(BUILD)/toolhost-mcp: $(BUILD)/cli/toolhost-mcp.o $(BUILD)/libtoolhost.a
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/toolhostctl: $(BUILD)/cli/toolhostctl.o $(BUILD)/libtoolhost.a
+$(BUILD)/toolhostctl: $(BUILD)/cli/toolhostctl.o $(BUILD)/cli/ctlwatch.o $(BUILD)/libtoolhost.a
 	$(CC) $(XLDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libtoolhost.a

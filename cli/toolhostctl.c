@@ -9,6 +9,7 @@
  *   toolhostctl [-s SOCKET] [-j] rules
  *   toolhostctl [-s SOCKET] [-j] revoke RULE_ID
  *   toolhostctl [-s SOCKET] [-j] login-url [-b BASE_URL]
+ *   toolhostctl [-s SOCKET] [-j] watch [-n COUNT]
  *
  * A decision carries the version of the approval it is about: -V, else the version read just before
  * (so a call that changed in between gets the daemon's 409, never a decision on what was not seen).
@@ -26,6 +27,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli/ctlwatch.h"
 #include "daemon/buf.h"
 #include "daemon/util.h"
 
@@ -41,11 +43,13 @@ static const char usage[] =
         "       toolhostctl [-s SOCKET] [-j] rules\n"
         "       toolhostctl [-s SOCKET] [-j] revoke RULE_ID\n"
         "       toolhostctl [-s SOCKET] [-j] login-url [-b BASE_URL]\n"
+        "       toolhostctl [-s SOCKET] [-j] watch [-n COUNT]\n"
         "  -s SOCKET  toolhostd's Unix socket (default $TOOLHOST_SOCKET, else /run/toolhost/toolhostd.sock)\n"
         "  -j         print the daemon's JSON\n"
         "  -S STATE   pending (default), approved, denied, running, done, expired, abandoned or all\n"
         "  -r ID      only the approvals of this response\n"
-        "  -n LIMIT   at most this many, newest first (1..1000, default 100)\n"
+        "  -n LIMIT   at most this many, newest first (1..1000, default 100); watch: stop after COUNT "
+        "events\n"
         "  -d DECISION  approve_once (default), approve_response (this tool, the rest of the response)\n"
         "             or always (a rule while the tool's definition stays the same)\n"
         "  -t TTL_S   how long an always-rule lasts (default: until revoked)\n"
@@ -323,6 +327,16 @@ main(int argc, char **argv)
 		}
 		for (opt = 0; opt < nargs; opt++)
 			argv[opt] = pos[opt];
+	}
+	if (strcmp(cmd, "watch") == 0 && nargs == 0) {
+		char *end = NULL;
+		long count = limit ? strtol(limit, &end, 10) : 0;
+
+		if (limit && (*end != '\0' || count < 1)) {
+			fputs("toolhostctl: watch -n takes a positive count of events\n", stderr);
+			return 2;
+		}
+		return ctlwatch_run(sock, raw, count);
 	}
 	esc = curl_easy_init();
 	if (strcmp(cmd, "approvals") == 0 && nargs == 0) {
