@@ -7,6 +7,7 @@
 // upstream's fake-mcp scenario; the MCP server is the fault server. Every wait is bounded.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +21,44 @@ const T = { timeout: 30000 };
 const SETUP = { timeout: 40000 };
 const KEY = { name: 'caller', key: 'operator-test-caller-key-0123456789' };
 const EXPIRY_S = 10; // the smallest approval_expiry_s the config takes
+
+/** A command whose stdout lines are kept as they come; `until` waits for a predicate on them. */
+function watchLines(cmd, args) {
+	const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+	const lines = [];
+	let partial = '';
+	let err = '';
+	const waiters = [];
+	child.stdout.on('data', (b) => {
+		const parts = (partial + b.toString('utf8')).split('\n');
+		partial = parts.pop();
+		lines.push(...parts);
+		for (const w of waiters.splice(0)) w();
+	});
+	child.stderr.on('data', (b) => (err += b.toString('utf8')));
+	const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+	const exited = new Promise((resolve) =>
+		child.on('exit', (code) => {
+			clearTimeout(timer);
+			for (const w of waiters.splice(0)) w();
+			resolve(code);
+		}),
+	);
+	async function until(pred, what) {
+		const deadline = Date.now() + 10000;
+		while (!pred(lines)) {
+			if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${args.join(' ')}: no ${what}; got ${JSON.stringify(lines)} ${err}`);
+			await new Promise((resolve) => {
+				const t = setTimeout(resolve, 200);
+				waiters.push(() => {
+					clearTimeout(t);
+					resolve();
+				});
+			});
+		}
+	}
+	return { lines, exited, until, stderr: () => err };
+}
 
 const ofType = (r, type) => r.output.filter((i) => i.type === type);
 /** The text of a response's messages (the SDK's output_text; the wire has none). */
@@ -411,11 +450,20 @@ describe('operator approvals', () => {
 			assert.equal((await asCaller('GET', '/v1/approvals/rules')).status, 403);
 		});
 
-		it('toolhostctl approve / deny -m / rules / revoke: the same decisions from the terminal', T, async () => {
-			const ctl = (...args) => runCommand([path.resolve(REPO_ROOT, process.env.TOOLHOSTCTL || 'build/asan/toolhostctl'), '-s', d.socketPath, ...args], { timeoutMs: 15000 });
+		it('toolhostctl watch / approve / deny -m / rules / revoke: the stream and the decisions from the terminal', T, async () => {
+			const ctlPath = path.resolve(REPO_ROOT, process.env.TOOLHOSTCTL || 'build/asan/toolhostctl');
+			const ctl = (...args) => runCommand([ctlPath, '-s', d.socketPath, ...args], { timeoutMs: 15000 });
+			// watch -j from before the calls (its first line, the snapshot, says it is connected); plain watch
+			// from while they wait (their "pending" lines come from its snapshot).
+			const raw = watchLines(ctlPath, ['-s', d.socketPath, '-j', 'watch', '-n', '4']);
+			await raw.until((l) => l.length >= 1, 'the snapshot');
+			assert.equal(JSON.parse(raw.lines[0]).type, 'approvals.snapshot');
 			const s = streamCreate({ input: 'call echo {"message":"c1"}\ncall add {"a":1,"b":1}', tools: [{ type: 'mcp', server_label: 'op' }] });
 			const e = (await op.requested((x) => x.detail.arguments.includes('c1'))).approval;
 			const add = (await op.requested((x) => x.tool === 'add' && x.response_id === e.response_id)).approval;
+			const text = watchLines(ctlPath, ['-s', d.socketPath, 'watch', '-n', '2']);
+			await text.until((l) => l.filter((x) => x.startsWith('pending ')).length === 2, 'two pending lines');
+			assert.match(text.lines.find((l) => l.includes(e.id)), new RegExp(`^pending\\s+${e.id} op/echo caller=key=caller response=${e.response_id} version=1 expires=\\d\\d:\\d\\d:\\d\\dZ$`));
 			const list = await ctl('approvals', '-r', e.response_id);
 			assert.equal(list.code, 0, list.stderr);
 			assert.match(list.stdout, new RegExp(`${e.id}.*pending`));
@@ -435,6 +483,11 @@ describe('operator approvals', () => {
 			const calls = ofType(completedOf(s.events), 'mcp_call');
 			assert.equal(calls.find((c) => c.name === 'echo').output, 'Echo: c1');
 			assert.match(calls.find((c) => c.name === 'add').error.message, /no sums today/);
+			assert.equal(await text.exited, 0, text.stderr());
+			assert.match(text.lines.find((l) => l.startsWith('resolved') && l.includes(e.id)), /decision=always by=uid=0$/);
+			assert.match(text.lines.find((l) => l.startsWith('resolved') && l.includes(add.id)), /decision=deny by=uid=0 reason=no sums today$/);
+			assert.equal(await raw.exited, 0, raw.stderr());
+			assert.deepEqual(raw.lines.slice(1).map((l) => JSON.parse(l).type).sort(), ['approval.requested', 'approval.requested', 'approval.resolved', 'approval.resolved']);
 			const again = await ctl('deny', add.id);
 			assert.equal(again.code, 1, 'decided already');
 			const rules = await ctl('rules');
