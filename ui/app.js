@@ -288,7 +288,14 @@ function onMessage(m) {
 			if (m.status === 200) break; // approval.resolved removes the card(s)
 			const err = m.result?.error ?? {};
 			const now = m.result?.approval;
-			showError(card, `${err.message ?? 'refused'}${now ? ` (it is ${now.status} now)` : ''}`);
+			showError(card, `${err.message ?? 'refused'}${now ? ` It is ${now.status} now${now.decided_by ? `, by ${now.decided_by}` : ''}.` : ''}`);
+			if (now && now.status !== 'pending') {
+				// Stale: decided elsewhere (or expired) before this page heard of it. The card stays a moment
+				// for the operator to read why, without its buttons.
+				for (const b of card?.querySelectorAll('.actions button, .batch button') ?? []) b.disabled = true;
+				card?.classList.add('stale');
+				setTimeout(() => remove(now.id), 8000);
+			}
 			if (m.result?.approvals) for (const a of m.result.approvals) add(a);
 			break;
 		}

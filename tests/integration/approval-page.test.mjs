@@ -18,6 +18,7 @@ const T = { timeout: 45000 };
 const SETUP = { timeout: 60000 };
 const KEY = { name: 'caller', key: 'page-test-caller-key-0123456789abcdef' };
 const SHOTS = 'approval-page';
+const EXPIRY_S = 10; // the smallest approval_expiry_s the config takes
 
 const ofType = (r, type) => r.output.filter((i) => i.type === type);
 
@@ -107,7 +108,10 @@ describe('the approval page, in Chromium', () => {
 				api_keys: [KEY],
 				operators: { uids: [0] },
 				limits: { keepalive_s: 1 },
-				mcp_servers: [{ label: 'op', url: fault.url, cache_ttl_s: 0, approval: 'operator', require_approval: 'always' }],
+				mcp_servers: [
+					{ label: 'op', url: fault.url, cache_ttl_s: 0, approval: 'operator', require_approval: 'always' },
+					{ label: 'brief', url: fault.url, cache_ttl_s: 0, approval: 'operator', require_approval: 'always', approval_expiry_s: EXPIRY_S },
+				],
 			},
 		});
 		browser = await launchBrowser();
@@ -263,6 +267,73 @@ describe('the approval page, in Chromium', () => {
 		assert.ok(rule);
 		assert.equal(rule.created_by, 'uid=0 via page');
 		assert.equal((await asOperator('DELETE', `/v1/approvals/rules/${rule.id}`)).status, 200);
+		assert.deepEqual(problems, []);
+	});
+
+	it('two responses wait: a page opened later shows both (snapshot); each button decides its own call, never the other', T, async () => {
+		const first = await openPage();
+		const a = streamCreate('call echo {"message":"alpha"}');
+		const b = streamCreate('call echo {"message":"bravo"}');
+		const ca = await cardWith(first.page, 'alpha');
+		const cb = await cardWith(first.page, 'bravo');
+		const late = await openPage();
+		await cardWith(late.page, 'alpha');
+		await cardWith(late.page, 'bravo');
+		await late.page.click(`li.card[data-id="${ca.id}"] button[data-act="approve_once"]`);
+		await a.done;
+		assert.equal(ofType(a.completed(), 'mcp_call')[0].output, 'Echo: alpha');
+		await gone(first.page, ca.id);
+		assert.equal(b.completed(), undefined, 'the other response still waits');
+		assert.ok(await first.page.$(`li.card[data-id="${cb.id}"]`), 'and its card is still there');
+		assert.equal(JSON.parse((await asOperator('GET', `/v1/approvals/${cb.id}`)).body).status, 'pending');
+		await first.page.click(`li.card[data-id="${cb.id}"] button[data-act="deny"]`);
+		await b.done;
+		assert.equal(ofType(b.completed(), 'mcp_call')[0].status, 'failed');
+		await gone(late.page, cb.id);
+		assert.deepEqual([...first.problems, ...late.problems], []);
+	});
+
+	it('expiry: the countdown runs out, the card leaves, the call is denied as expired', { timeout: 45000 }, async () => {
+		const { page, problems } = await openPage();
+		const s = streamCreate('call echo {"message":"nobody home"}', 'brief');
+		const card = await cardWith(page, 'nobody home');
+		assert.match(card.text, /expires in 0:(0\d|10)/);
+		await page.waitForFunction((id) => !document.querySelector(`li.card[data-id="${id}"]`), { timeout: (EXPIRY_S + 5) * 1000 }, card.id);
+		await s.done;
+		const call = ofType(s.completed(), 'mcp_call')[0];
+		assert.equal(call.status, 'failed');
+		assert.equal(call.error.code, 'expired');
+		assert.deepEqual(problems, []);
+	});
+
+	it('a stale decision: decided elsewhere before the page heard of it, the click gets the 409 and the page says so', T, async () => {
+		const { page, problems } = await openPage({
+			async beforeLoad(p) {
+				// The page misses approval.resolved (as when a decision elsewhere and this click cross).
+				await p.evaluateOnNewDocument(() => {
+					const Real = window.WebSocket;
+					window.WebSocket = class extends Real {
+						set onmessage(fn) {
+							super.onmessage = (e) => {
+								if (JSON.parse(e.data).type !== 'approval.resolved') fn(e);
+							};
+						}
+					};
+				});
+			},
+		});
+		const s = streamCreate('call echo {"message":"crossed"}');
+		const card = await cardWith(page, 'crossed');
+		const denied = await asOperator('POST', `/v1/approvals/${card.id}`, { decision: 'deny', version: 1, message: 'from the terminal' });
+		assert.equal(denied.status, 200, denied.body);
+		await s.done;
+		await page.click(`li.card[data-id="${card.id}"] button[data-act="approve_once"]`);
+		const said = await page.waitForFunction((id) => document.querySelector(`li.card[data-id="${id}"] .error:not([hidden])`)?.textContent, { timeout: 10000 }, card.id);
+		assert.match(await said.jsonValue(), /It is denied now, by uid=0\./);
+		assert.equal(await page.$eval(`li.card[data-id="${card.id}"] button[data-act="approve_once"]`, (b) => b.disabled), true);
+		await screenshot(page, SHOTS, 'stale-409');
+		assert.equal(ofType(s.completed(), 'mcp_call')[0].status, 'failed', 'the denial stands');
+		assert.deepEqual(await actors(card.id), ['deny uid=0']);
 		assert.deepEqual(problems, []);
 	});
 
