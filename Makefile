@@ -108,6 +108,7 @@ bench: deps
 	tests/bench/run.sh
 	tests/bench/mcp.sh
 	tests/bench/mcp-responses.sh
+	node tests/bench/approvals.mjs
 
 run: deps $(BUILD)/toolhostd $(BUILD)/toolhost-mcp $(BUILD)/toolhostctl
 	./scripts/run-local.sh $(BUILD)/toolhostd
