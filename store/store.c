@@ -315,8 +315,20 @@ static const char *const stmt_sql[STMT_MAX] = {
                 "UPDATE mcp_approvals SET status = 'abandoned', decision = 'abandon', decided_by = 'daemon',"
                 " reason = ?1, decided_at = ?2, version = version + 1"
                 " WHERE status = 'pending' AND mode = 'operator'",
-        [STMT_APPROVAL_PENDING_OPERATOR] = APPROVAL_COLUMNS " WHERE status = 'pending' AND mode = 'operator'"
-                                                            " ORDER BY created_at, rowid LIMIT ?1",
+        /* The snapshot every new operator stream gets: built by SQLite's JSON functions in one step (the
+         * detail's text is taken as the JSON it holds, never re-parsed into a tree here), the rows of
+         * the subquery in its order. */
+        [STMT_APPROVAL_PENDING_OPERATOR] =
+                "SELECT coalesce(json_group_array(json_object('object', 'approval', 'id', id, 'response_id',"
+                " response_id, 'server_label', server_label, 'tool', tool, 'arguments_sha256', "
+                "arguments_sha256,"
+                " 'requested_by', requested_by, 'status', status, 'decided_by', decided_by, 'reason', reason,"
+                " 'created_at', created_at, 'decided_at', decided_at, 'version', version, 'mode', mode,"
+                " 'expires_at', expires_at, 'decision', decision, 'definition_sha256', definition_sha256,"
+                " 'detail', CASE WHEN json_valid(detail) AND json_type(detail) = 'object' THEN json(detail)"
+                " ELSE json_object() END)), '[]')"
+                " FROM (SELECT * FROM mcp_approvals WHERE status = 'pending' AND mode = 'operator'"
+                " ORDER BY created_at, rowid LIMIT ?1)",
         [STMT_RULE_PUT] = "INSERT INTO mcp_approval_rules (id, server_label, target_sha256, tool,"
                           " definition_sha256, definition, created_by, created_at, expires_at, from_approval)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -1857,8 +1869,16 @@ store_approval_pending_operator(struct store *s, int limit, char **json_out)
 		return -1;
 	}
 	st = s->stmt[STMT_APPROVAL_PENDING_OPERATOR];
-	if (bind_int(s, st, 1, limit, what) == 0)
-		result = rows_json(s, st, approval_row_json, json_out, what);
+	if (bind_int(s, st, 1, limit, what) == 0 && step(s, st, what) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+
+		if (text) {
+			*json_out = xstrdup(text);
+			result = 0;
+		} else {
+			set_err(s, "%s: out of memory building the list", what);
+		}
+	}
 	finish(st);
 	return result;
 }

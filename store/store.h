@@ -154,7 +154,8 @@ int store_approval_resolve_all(struct store *s, const char *const *ids, const in
 /* Every pending operator row -> abandoned (decided_by "daemon", reason): for the daemon's start, when
  * the responses that waited are gone. The number of rows, or -1. */
 int64_t store_approval_settle_waiting(struct store *s, const char *reason, int64_t now);
-/* The pending operator rows, oldest first, at most limit, as store_approval_list's JSON. 0 or -1. */
+/* The pending operator rows, oldest first, at most limit, as a JSON array text of objects with
+ * store_approval_list's keys and "object":"approval" (detail the object it holds). 0 or -1. */
 int store_approval_pending_operator(struct store *s, int limit, char **json_out);
 
 /*

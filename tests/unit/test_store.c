@@ -2233,6 +2233,211 @@ test_audit_start(void)
 	free(path);
 }
 
+/* An operator's pending row, as api/ophub writes it. */
+static int
+open_operator(struct store *s, const char *id, const char *response_id, int64_t created_at,
+              const char *detail)
+{
+	struct store_approval_new a = {
+	        .id = id,
+	        .response_id = response_id,
+	        .server_label = "ops",
+	        .target_sha256 = "tgt",
+	        .tool = "deploy",
+	        .arguments_sha256 = "args",
+	        .requested_by = "key=ci",
+	        .definition_sha256 = "def1",
+	        .detail = detail,
+	        .created_at = created_at,
+	        .expires_at = created_at + 900,
+	};
+
+	return store_approval_open(s, &a);
+}
+
+/*
+ * Operator approvals (schema 7): a decision moves a row only at the version it names and only once;
+ * a batch moves all or none; the start abandons what waited; the snapshot lists the pending operator
+ * rows oldest first with their detail as JSON; rules match one definition hash until they expire or
+ * are deleted, and tell of a changed definition; decisions leave audit rows.
+ */
+static void
+test_operator_approvals(void)
+{
+	char err[256] = "";
+	char *path = tpath("operator.sqlite"), *text = NULL, *rule = NULL, *def = NULL;
+	struct store *s = store_open(path, err, sizeof err);
+	struct store_resolution approve = {"approved", "approve_once", "uid=0", NULL, 1700000100};
+	struct store_resolution deny = {"denied", "deny", "uid=0", "not now", 1700000100};
+	struct store_approval a = {0};
+	const char *ids[2] = {"mcpr_o2", "mcpr_o3"};
+	int64_t versions[2] = {1, 1};
+	json_t *list;
+
+	T(s != NULL);
+	if (s == NULL) {
+		printf("open: %s\n", err);
+		goto done;
+	}
+	T(open_operator(s, "mcpr_o1", "resp_a", 1700000003, "{\"arguments\":\"{}\",\"why\":\"floor\"}") == 0);
+	T(open_operator(s, "mcpr_o2", "resp_b", 1700000001, NULL) == 0);
+	T(open_operator(s, "mcpr_o3", "resp_b", 1700000002, "not json") == 0);
+	T(open_operator(s, "mcpr_o1", "resp_x", 1, NULL) == -1); /* the id is taken */
+	T(store_approval_put(s, "mcpr_c1", "resp_a", "ops", "tgt", "deploy", "args", "key=ci", 1700000000) ==
+	  0);
+	T(store_approval_get(s, "mcpr_o1", &a) == 0);
+	T_STREQ(a.mode, "operator");
+	T_STREQ(a.status, "pending");
+	T(a.version == 1 && a.expires_at == 1700000903);
+	T_STREQ(a.definition_sha256, "def1");
+	store_approval_clear(&a);
+
+	/* The snapshot: operator rows only, oldest first, detail an object ({} when none or not JSON). */
+	T(store_approval_pending_operator(s, 10, &text) == 0);
+	list = json_loads(text ? text : "", 0, NULL);
+	T(json_array_size(list) == 3);
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "id")), "mcpr_o2");
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 2), "id")), "mcpr_o1");
+	T_STREQ(json_string_value(json_object_get(json_object_get(json_array_get(list, 2), "detail"), "why")),
+	        "floor");
+	T(json_is_object(json_object_get(json_array_get(list, 0), "detail")));
+	T(json_object_size(json_object_get(json_array_get(list, 1), "detail")) == 0);
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "object")), "approval");
+	T(json_integer_value(json_object_get(json_array_get(list, 0), "version")) == 1);
+	json_decref(list);
+	free(text);
+	text = NULL;
+	T(store_approval_pending_operator(s, 1, &text) == 0);
+	list = json_loads(text ? text : "", 0, NULL);
+	T(json_array_size(list) == 1);
+	json_decref(list);
+	free(text);
+	text = NULL;
+
+	/* One decision wins: a stale version, a second decision, a missing id all get 2. */
+	T(store_approval_resolve(s, "mcpr_o1", 2, &approve) == 2);
+	T(store_approval_resolve(s, "mcpr_o1", 1, &approve) == 0);
+	T(store_approval_resolve(s, "mcpr_o1", 1, &deny) == 2);
+	T(store_approval_resolve(s, "mcpr_o1", 2, &deny) == 2);
+	T(store_approval_resolve(s, "mcpr_none", 1, &deny) == 2);
+	T(store_approval_get(s, "mcpr_o1", &a) == 0);
+	T_STREQ(a.status, "approved");
+	T_STREQ(a.decision, "approve_once");
+	T_STREQ(a.decided_by, "uid=0");
+	T(a.version == 2 && a.decided_at == 1700000100);
+	store_approval_clear(&a);
+	T(store_approval_claim(s, "mcpr_o1") == 0);
+	T(store_approval_claim(s, "mcpr_o1") == 2); /* runs once */
+
+	/* A batch with one stale member changes nothing; at the right versions, all. */
+	versions[1] = 5;
+	T(store_approval_resolve_all(s, ids, versions, 2, &deny) == 2);
+	T(store_approval_get(s, "mcpr_o2", &a) == 0);
+	T_STREQ(a.status, "pending");
+	store_approval_clear(&a);
+	versions[1] = 1;
+	T(store_approval_resolve_all(s, ids, versions, 2, &deny) == 0);
+	T(store_approval_get(s, "mcpr_o3", &a) == 0);
+	T_STREQ(a.status, "denied");
+	T_STREQ(a.reason, "not now");
+	store_approval_clear(&a);
+
+	/* The start abandons the operator rows still pending, never a caller's. */
+	T(open_operator(s, "mcpr_o4", "resp_c", 1700000004, NULL) == 0);
+	T(store_approval_settle_waiting(s, "restart", 1700000200) == 1);
+	T(store_approval_get(s, "mcpr_o4", &a) == 0);
+	T_STREQ(a.status, "abandoned");
+	T_STREQ(a.reason, "restart");
+	T_STREQ(a.decided_by, "daemon");
+	store_approval_clear(&a);
+	T(store_approval_get(s, "mcpr_c1", &a) == 0);
+	T_STREQ(a.status, "pending");
+	store_approval_clear(&a);
+	T(store_approval_pending_operator(s, 10, &text) == 0);
+	T_STREQ(text, "[]");
+	free(text);
+	text = NULL;
+
+	/* Rules: match the definition they were made for, count their hits, expire, and say what changed. */
+	{
+		struct store_rule_new r = {
+		        "rule_1", "ops",     "tgt",      "deploy",  "def1", "{\"name\":\"deploy\"}",
+		        "uid=0",  "mcpr_o1", 1700000000, 1700003600};
+		struct store_rule_new forever = {"rule_2", "ops",   "tgt", "status",   "defS",
+		                                 "{}",     "uid=0", NULL,  1700000000, 0};
+
+		T(store_rule_put(s, &r) == 0);
+		T(store_rule_put(s, &r) == -1);
+		T(store_rule_put(s, &forever) == 0);
+	}
+	T(store_rule_match(s, "tgt", "deploy", "def1", 1700000500, 1, &rule) == 0);
+	T_STREQ(rule, "rule_1");
+	free(rule);
+	rule = NULL;
+	T(store_rule_match(s, "tgt", "deploy", "def2", 1700000500, 1, &rule) == 1);
+	T(store_rule_match(s, "other", "deploy", "def1", 1700000500, 1, &rule) == 1);
+	T(store_rule_match(s, "tgt", "deploy", "def1", 1700003600, 1, &rule) == 1); /* expired */
+	T(store_rule_match(s, "tgt", "status", "defS", 2000000000, 0, &rule) == 0); /* never expires */
+	free(rule);
+	rule = NULL;
+	T(store_rule_changed(s, "tgt", "deploy", "def2", 1700000500, &rule, &def) == 0);
+	T_STREQ(rule, "rule_1");
+	T_STREQ(def, "{\"name\":\"deploy\"}");
+	free(rule);
+	free(def);
+	rule = def = NULL;
+	T(store_rule_changed(s, "tgt", "deploy", "def1", 1700000500, &rule, &def) == 1);
+	T(store_rule_list(s, 10, &text) == 0);
+	list = json_loads(text ? text : "", 0, NULL);
+	T(json_array_size(list) == 2);
+	{
+		json_t *r1 = NULL, *v;
+		size_t i;
+
+		json_array_foreach (list, i, v) {
+			if (strcmp(json_string_value(json_object_get(v, "id")), "rule_1") == 0)
+				r1 = v;
+		}
+		T(json_integer_value(json_object_get(r1, "hits")) ==
+		  1); /* counted once: the other match asked not to */
+		T(json_integer_value(json_object_get(r1, "last_used_at")) == 1700000500);
+		T_STREQ(json_string_value(json_object_get(r1, "from_approval")), "mcpr_o1");
+	}
+	json_decref(list);
+	free(text);
+	text = NULL;
+	T(store_rule_delete(s, "rule_1") == 0);
+	T(store_rule_delete(s, "rule_1") == 1);
+	T(store_rule_match(s, "tgt", "deploy", "def1", 1700000500, 1, &rule) == 1);
+
+	/* The decisions' audit: one row each, in order, with what it was about. */
+	{
+		struct store_decision d1 = {"mcpr_o1", "resp_a", "approve_once", "uid=0",   "args",
+		                            "def1",    NULL,     "approved",     1700000100};
+		struct store_decision d2 = {"mcpr_o1", "resp_a", "deny",     "uid=0 via page", "args",
+		                            NULL,      "late",   "approved", 1700000101};
+
+		T(store_decision_add(s, &d1) == 0);
+		T(store_decision_add(s, &d2) == 0);
+	}
+	T(store_decision_list(s, "mcpr_o1", &text) == 0);
+	list = json_loads(text ? text : "", 0, NULL);
+	T(json_array_size(list) == 2);
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "decision")), "approve_once");
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 1), "actor")), "uid=0 via page");
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 1), "message")), "late");
+	T(json_is_null(json_object_get(json_array_get(list, 1), "definition_sha256")));
+	json_decref(list);
+	free(text);
+	text = NULL;
+	T(store_decision_list(s, "mcpr_none", &text) == 0);
+	T_STREQ(text, "[]");
+	free(text);
+	store_close(s);
+done:
+	free(path);
+}
+
 /*
  * Version 5 drops the tool-cache and transport rows whose URL kept a query or user info in clear,
  * and keeps the others.
@@ -2327,6 +2532,7 @@ main(void)
 	test_migrate_v3();
 	test_audit_start();
 	test_migrate_v5_urls();
+	test_operator_approvals();
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return T_DONE();
 }
