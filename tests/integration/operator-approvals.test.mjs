@@ -501,7 +501,7 @@ describe('operator approvals', () => {
 			assert.equal((await ctl('approve')).code, 2, 'usage');
 		});
 
-		it('a caller waiting for JSON, and a background response, wait the same way', T, async () => {
+		it('a caller waiting for JSON, and a background response, wait the same way; a cancel abandons the wait', T, async () => {
 			const json = asCaller('POST', '/v1/responses', { model: 'fake-mcp', input: 'call echo {"message":"plain"}', tools: [{ type: 'mcp', server_label: 'op' }] });
 			const a = (await op.requested((x) => x.detail.arguments.includes('plain'))).approval;
 			assert.ok(a.expires_at - a.created_at <= 540, 'a JSON caller waits at most approval_json_wait_s');
@@ -515,6 +515,18 @@ describe('operator approvals', () => {
 			assert.equal((await asOperator('POST', `/v1/approvals/${b.id}`, { decision: 'approve_once', version: 1 })).status, 200);
 			await waitFor(async () => (await asCaller('GET', `/v1/responses/${bg.id}`)).json().status === 'completed', 'background completed');
 			assert.equal(ofType((await asCaller('GET', `/v1/responses/${bg.id}`)).json(), 'mcp_call')[0].output, 'Echo: later');
+
+			// A background response cancelled while it waits abandons its approval.
+			const bg2 = (await asCaller('POST', '/v1/responses', { model: 'fake-mcp', background: true, input: 'call echo {"message":"never mind"}', tools: [{ type: 'mcp', server_label: 'op' }] })).json();
+			const c = (await op.requested((x) => x.response_id === bg2.id)).approval;
+			const calls0 = await echoCalls();
+			assert.equal((await asCaller('POST', `/v1/responses/${bg2.id}/cancel`)).status, 200);
+			await op.next((m) => m.type === 'approval.abandoned' && m.approval.id === c.id, 'abandoned by the cancel');
+			const late = await asOperator('POST', `/v1/approvals/${c.id}`, { decision: 'approve_once', version: 1 });
+			assert.equal(late.status, 409);
+			assert.equal(late.json().error.code, 'abandoned');
+			await sleep(200);
+			assert.equal(await echoCalls(), calls0);
 		});
 	});
 
