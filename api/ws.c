@@ -678,10 +678,9 @@ on_tick(struct ws_conn *c)
 		return -1;
 	}
 	if (silent >= idle_ms / 2 && now - c->last_ping_ms >= idle_ms / 2 && !c->closing) {
-		static const char none[1];
-
 		c->last_ping_ms = now;
-		out_frame(c, 0x9, none, 0);
+		/* Not empty: lws 4.1 hands an empty pong to nobody, and the peer would look silent. */
+		out_frame(c, 0x9, WS_PING_PAYLOAD, sizeof WS_PING_PAYLOAD - 1);
 	}
 	/* Next: the ping (half the timeout after the last input) or the hang-up. */
 	next = silent < idle_ms / 2 ? idle_ms / 2 - silent : idle_ms - silent;

@@ -60,6 +60,9 @@ int ws_callback(struct lws *wsi, int reason, void **slot, void *in, size_t len);
  * answer with the error envelope (counted in ctx's refusals; returns -1 for lws to hang up), and the
  * Host check of a TCP upgrade (1 when Host names the bound address or localhost:port). */
 struct api_error;
+/* The payload of the idle clock's pings (api/ws and api/opstream): lws 4.1 gives the protocol no
+ * RECEIVE_PONG for an empty pong, so a ping must carry something for its answer to count. */
+#define WS_PING_PAYLOAD "toolhost"
 int ws_refuse_upgrade(struct lws *wsi, struct http_ctx *ctx, const struct api_error *e);
 int ws_host_is_bound(struct lws *wsi);
 /* Appends the toolhost_ws_* lines of the Prometheus text exposition. */

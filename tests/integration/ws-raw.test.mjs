@@ -222,6 +222,18 @@ describe('WebSocket raw', () => {
 		await healthy();
 	});
 
+	it('a quiet peer that answers pings stays past idle_timeout_s', T, async () => {
+		const c = dial(unixUrl());
+		let pings = 0;
+		c.ws.on('ping', () => pings++);
+		await c.open();
+		await sleep(4500); // idle_timeout_s 2: two pings answered, no message sent
+		assert.equal(c.close, null, `closed: ${JSON.stringify(c.close)}`);
+		assert.ok(pings >= 2, `pinged ${pings} times`);
+		c.ws.close();
+		await healthy();
+	});
+
 	it('close mid-turn: the fake upstream sees its request aborted', T, async () => {
 		const c = dial(unixUrl());
 		await c.open();
