@@ -1007,6 +1007,8 @@ http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	case LWS_CALLBACK_HTTP:
 		return on_http(conn, wsi, in ? (const char *)in : "/");
 	case LWS_CALLBACK_TIMER:
+		if (conn && conn->op)
+			return opstream_callback(wsi, (int)reason, &conn->op, NULL, in, len);
 		if (conn && conn->ws)
 			return ws_callback(wsi, (int)reason, &conn->ws, in, len);
 		return on_body_timer(conn, wsi);

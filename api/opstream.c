@@ -32,6 +32,10 @@ struct opstream {
 	size_t backlog;
 	int overrun; /* the backlog cap was hit: close at the next writeable */
 	struct buf rx;
+	/* The idle clock (websocket.idle_timeout_s): a ping after half of it without a byte from the
+	 * operator, a hang-up after all of it, so that a vanished page stops counting as watching. */
+	uint64_t idle_ms, last_rx_ms, last_ping_ms;
+	int ping_due;
 };
 
 int
@@ -152,6 +156,14 @@ open_stream(struct lws *wsi, struct api_env *env)
 	o->wsi = wsi;
 	o->hub = env->ophub;
 	snprintf(o->actor, sizeof o->actor, "%s", actor);
+	{
+		struct config *cfg = api_env_config(env);
+
+		o->idle_ms = (uint64_t)cfg->websocket.idle_timeout_s * 1000u;
+		config_release(cfg);
+	}
+	o->last_rx_ms = o->last_ping_ms = util_mono_ms();
+	lws_set_timer_usecs(wsi, (lws_usec_t)o->idle_ms * 500);
 	buf_init(&o->rx, OPSTREAM_MAX_MESSAGE);
 	/* Watching first, then the snapshot: an approval requested in between is in both, never in
 	 * neither (the page keys items by id). */
@@ -189,6 +201,17 @@ on_writeable(struct opstream *o)
 	if (o->overrun) {
 		lws_close_reason(o->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
 		return -1;
+	}
+	if (o->ping_due) {
+		unsigned char ping[LWS_PRE + sizeof WS_PING_PAYLOAD];
+
+		o->ping_due = 0;
+		memcpy(ping + LWS_PRE, WS_PING_PAYLOAD, sizeof WS_PING_PAYLOAD - 1);
+		if (lws_write(o->wsi, ping + LWS_PRE, sizeof WS_PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
+			return -1;
+		if (m)
+			lws_callback_on_writable(o->wsi);
+		return 0;
 	}
 	if (m == NULL)
 		return 0;
@@ -239,6 +262,27 @@ on_message(struct opstream *o)
 	json_decref(msg);
 }
 
+/* The idle clock's tick: hang up, or ask for a ping, and set the next tick. -1 closes. */
+static int
+on_tick(struct opstream *o)
+{
+	uint64_t now = util_mono_ms(), silent = now - o->last_rx_ms, next;
+
+	if (silent >= o->idle_ms) {
+		log_info("approval stream of %s: closed, silent for %llu s", o->actor,
+		         (unsigned long long)(o->idle_ms / 1000));
+		return -1;
+	}
+	if (silent >= o->idle_ms / 2 && now - o->last_ping_ms >= o->idle_ms / 2) {
+		o->last_ping_ms = now;
+		o->ping_due = 1;
+		lws_callback_on_writable(o->wsi);
+	}
+	next = silent < o->idle_ms / 2 ? o->idle_ms / 2 - silent : o->idle_ms - silent;
+	lws_set_timer_usecs(o->wsi, (lws_usec_t)(next + 10) * 1000);
+	return 0;
+}
+
 static int
 on_receive(struct opstream *o, const void *in, size_t len)
 {
@@ -270,7 +314,15 @@ opstream_callback(struct lws *wsi, int reason, void **slot, struct api_env *env,
 		*slot = o;
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
+		if (o)
+			o->last_rx_ms = util_mono_ms();
 		return o ? on_receive(o, in, len) : -1;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (o)
+			o->last_rx_ms = util_mono_ms();
+		return 0;
+	case LWS_CALLBACK_TIMER:
+		return o ? on_tick(o) : 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return o ? on_writeable(o) : 0;
 	case LWS_CALLBACK_CLOSED:

@@ -14,7 +14,9 @@
  * each answered with {"type":"approval.decision","request_id":...,"status":200|4xx,"result":...}: the
  * same rules and bodies as POST /v1/approvals/{id} and POST /v1/approvals. A client message over
  * OPSTREAM_MAX_MESSAGE closes the connection (1009); an operator who does not read and lets
- * OPSTREAM_MAX_BACKLOG bytes pile up is closed (1008). Loop thread only.
+ * OPSTREAM_MAX_BACKLOG bytes pile up is closed (1008). Silent for half of websocket.idle_timeout_s, the
+ * operator is pinged; silent for all of it (no pong either), the stream is closed and stops counting
+ * as watching. Loop thread only.
  */
 #ifndef API_OPSTREAM_H
 #define API_OPSTREAM_H

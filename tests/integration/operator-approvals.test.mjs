@@ -530,6 +530,31 @@ describe('operator approvals', () => {
 		});
 	});
 
+	it('a stream that answers no ping is closed after websocket.idle_timeout_s; one that answers stays', { timeout: 20000 }, async () => {
+		const quick = await startDaemon({ config: { operators: { uids: [0] }, websocket: { idle_timeout_s: 2 } } });
+		try {
+			const url = `ws+unix://${quick.socketPath}:/v1/approvals/stream`;
+			const silent = new WebSocket(url, { autoPong: false });
+			const live = new WebSocket(url);
+			let pings = 0;
+			live.on('ping', () => pings++);
+			await Promise.all([silent, live].map((w) => new Promise((resolve, reject) => (w.once('open', resolve), w.once('error', reject)))));
+			const closed = await new Promise((resolve) => {
+				const t = setTimeout(() => resolve(false), 6000);
+				silent.once('close', () => {
+					clearTimeout(t);
+					resolve(true);
+				});
+			});
+			assert.ok(closed, 'the silent stream was closed');
+			assert.equal(live.readyState, WebSocket.OPEN, `the one that answers pings stays (pinged ${pings} times)`);
+			assert.ok(pings >= 1, `pinged ${pings} times`);
+			live.close();
+		} finally {
+			await quick.stop();
+		}
+	});
+
 	it('a restart while an approval is pending: it is abandoned (reason restart), decidable never, run never', T, async () => {
 		const op = openOperator(d.socketPath);
 		await op.opened;
