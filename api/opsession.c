@@ -102,7 +102,7 @@ opsession_redeem(struct opsession *s, const char *token, char session[OPSESSION_
 	snprintf(actor, sizeof actor, "%.*s via page", (int)(sizeof actor - sizeof " via page"), t->actor);
 	memset(t, 0, sizeof *t); /* spent */
 	g = slot_for_new(s->sessions, OPSESSION_MAX_SESSIONS, now);
-	grant(s, g, "opsess", actor, OPSESSION_TTL_S, session);
+	grant(s, g, "opsess", actor, (int64_t)OPSESSION_TTL_S, session);
 	return 0;
 }
 

@@ -19,7 +19,7 @@
 #include "daemon/config.h"
 
 #define OPSESSION_TOKEN_TTL_S  300
-#define OPSESSION_TTL_S        (12 * 3600)
+#define OPSESSION_TTL_S        43200 /* 12 hours */
 #define OPSESSION_MAX_TOKENS   16
 #define OPSESSION_MAX_SESSIONS 64
 #define OPSESSION_COOKIE       "toolhost_operator"

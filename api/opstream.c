@@ -60,21 +60,20 @@ stream_actor(struct lws *wsi, struct api_env *env, char actor[CONFIG_IDENTITY_MA
 
 	memset(&who, 0, sizeof who);
 	page = ui_stream_operator(wsi, env, actor, CONFIG_IDENTITY_MAX, e);
-	if (page == 1)
+	if (page == 1) {
 		rc = 0;
-	else if (page < 0)
-		; /* e says why */
-	else if (caller_is_tcp(wsi))
+	} else if (page == 0 && caller_is_tcp(wsi)) {
 		api_error_set(
 		        e, 403, "permission_denied", "operator_only", NULL,
 		        "the approval stream is for operators: log in on the page (toolhostctl login-url)");
-	else if (caller_check(wsi, cfg, &who, e) < 0)
-		; /* e says why */
-	else if (!who.is_operator)
-		api_error_set(e, 403, "permission_denied", "operator_only", NULL,
-		              "only an operator (config \"operators\") may watch the approvals");
-	else
-		rc = 0;
+	} else if (page == 0 && caller_check(wsi, cfg, &who, e) == 0) {
+		/* (a refused caller_check has filled e) */
+		if (who.is_operator)
+			rc = 0;
+		else
+			api_error_set(e, 403, "permission_denied", "operator_only", NULL,
+			              "only an operator (config \"operators\") may watch the approvals");
+	}
 	if (rc == 0 && page != 1)
 		snprintf(actor, CONFIG_IDENTITY_MAX, "%s", who.identity);
 	caller_clear(&who);

@@ -63,7 +63,7 @@ answer(struct ui_answer *a, int status, const char *ctype, const char *body, siz
 	header(a, "cache-control:", "no-store");
 }
 
-#define ANSWER_TEXT(a, status, ctype, text) answer(a, status, ctype, text, sizeof text - 1)
+#define ANSWER_TEXT(a, status, ctype, text) answer(a, status, ctype, text, sizeof(text) - 1)
 
 /* The session the request's cookie names: 0 with its actor, else -1. */
 static int
