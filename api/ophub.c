@@ -179,8 +179,10 @@ tell(struct ophub *h, const char *type, const char *id, json_t *extra)
 		json_decref(extra);
 		return;
 	}
-	ev = json_pack("{s:s, s:o, s:I}", "type", type, "approval", row, "version",
-	               json_object_get(row, "version"));
+	/* at_ms: when the daemon sent it (wall clock), for a watcher to see how late it got it. */
+	ev = json_pack("{s:s, s:o, s:I, s:I}", "type", type, "approval", row, "version",
+	               json_integer_value(json_object_get(row, "version")), "at_ms",
+	               (json_int_t)util_wall_ms());
 	if (extra)
 		json_object_update(ev, extra);
 	json_decref(extra);

@@ -142,6 +142,15 @@ util_wall_s(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t
+util_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 util_secret_eq(const char *a, const char *b)
 {

@@ -20,10 +20,11 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * strlen(prefix) + 34 bytes. Example: util_new_id(buf, sizeof buf, "resp"). */
 void util_new_id(char *out, size_t outlen, const char *prefix);
 
-/* Monotonic milliseconds / microseconds, and wall-clock seconds since the epoch. */
+/* Monotonic milliseconds / microseconds, and wall-clock seconds / milliseconds since the epoch. */
 uint64_t util_mono_ms(void);
 uint64_t util_mono_us(void);
 int64_t util_wall_s(void);
+int64_t util_wall_ms(void);
 
 /* Standard base64 of p[0..n) (lws' encoder); caller frees. NULL when n is too large to encode. */
 char *util_base64(const void *p, size_t n);

@@ -307,7 +307,11 @@ describe('operator approvals', () => {
 		it('deny with a message on the stream: the model is told who denied and why; the page of another operator drops it', T, async () => {
 			const calls0 = await echoCalls();
 			const s = streamCreate({ input: 'call echo {"message":"rm -rf"}', tools: [{ type: 'mcp', server_label: 'op' }] });
-			const { approval: a } = await op.requested((x) => x.detail.arguments.includes('rm -rf'));
+			const ev = await op.requested((x) => x.detail.arguments.includes('rm -rf'));
+			const { approval: a } = ev;
+			// Every event names the approval's version and when the daemon sent it.
+			assert.equal(ev.version, 1);
+			assert.ok(Math.abs(ev.at_ms - Date.now()) < 60000, `at_ms ${ev.at_ms}`);
 			const ans = await op.decide({ id: a.id, version: a.version, decision: 'deny', message: 'not on prod' });
 			assert.equal(ans.status, 200, JSON.stringify(ans));
 			assert.equal(ans.result.status, 'denied');
@@ -320,7 +324,9 @@ describe('operator approvals', () => {
 			assert.match(call.error.message, /uid=0/);
 			assert.match(textOf(r), /denied this tool call\. Their message: not on prod/);
 			assert.equal(await echoCalls(), calls0, 'a denied call never runs');
-			await op2.next((m) => m.type === 'approval.resolved' && m.approval.id === a.id && m.decision === 'deny', 'resolved deny');
+			const resolved = await op2.next((m) => m.type === 'approval.resolved' && m.approval.id === a.id && m.decision === 'deny', 'resolved deny');
+			assert.equal(resolved.version, 2);
+			assert.equal(resolved.approval.version, 2);
 			// A bad decision on the stream gets the POST's 400.
 			const bad = await op.decide({ id: a.id, version: 2, decision: 'maybe' });
 			assert.equal(bad.status, 400);
