@@ -1,18 +1,21 @@
 // Operator approvals benchmark (part of `make bench`; or node tests/bench/approvals.mjs after building
 // build/release/toolhostd). Issue 13's figures, measured side by side in one run:
 //
-//   fan-out     OPERATORS operator streams (/v1/approvals/stream over the Unix socket) watch while
-//               PENDING background responses each make one MCP call that waits for an operator. Per
-//               approval: POST -> its approval.requested at the first operator (the model turn and the
-//               listing included), and first -> last of the OPERATORS deliveries (the daemon's fan-out).
-//               Floor beside it: the same POST -> response completed with no approval at all.
+//   requested   OPERATORS operator streams (/v1/approvals/stream over the Unix socket) watch while
+//               PENDING background responses (IN_FLIGHT created at a time) each make one MCP call that
+//               waits for an operator. Per delivery: the event's at_ms (when the daemon sent it) ->
+//               its arrival at each operator, for the first 50 created one at a time (nothing else
+//               going on) and for the rest; per approval: POST -> its first arrival (the model turn
+//               and the listing included). This one process reads all OPERATORS copies of every event,
+//               so its own reading is in the figures: the floor beside them is a message the stream
+//               answers at once (an unknown type).
 //   snapshot    a new operator stream while PENDING wait: connect -> snapshot parsed, its bytes; floor:
 //               JSON.parse of the same bytes here.
 //   decision    every pending approval approved on one operator's stream, one at a time: send ->
 //               approval.decision 200 (the row is claimed and the call started when it is answered),
 //               and -> approval.resolved at every other operator; half with OPERATORS watching, half
 //               with one (this process reads every copy of every event: with many watching it is part
-//               of what is measured). Floor: a message the stream answers at once (an unknown type).
+//               of what is measured); and decided -> approval.resolved at each operator (its at_ms).
 //   memory      toolhostd's RSS idle, with the streams open, and with PENDING waiting.
 //
 // Prints one line per figure (p50/p99 in ms over the samples named) and the ratios to the floors.
@@ -77,34 +80,24 @@ async function main() {
 		const create = (label, i) =>
 			d.request('POST', '/v1/responses', { model: 'fake-mcp', background: true, store: true, input: `call echo {"message":"b${i}"}`, tools: [{ type: 'mcp', server_label: label, require_approval: 'never' }] });
 
-		// ---- floor: the same background response, no approval: POST -> completed ----
-		const floorCreate = [];
-		for (let i = 0; i < 50; i++) {
-			const t0 = now();
-			const r = await create('free', i);
-			if (r.status !== 200) fail(`a create answered ${r.status}: ${r.body}`);
-			const id = r.json().id;
-			for (let n = 0; ; n++) {
-				const st = (await d.request('GET', `/v1/responses/${id}`)).json().status;
-				if (st === 'completed') break;
-				if (st === 'failed' || n > 2000) fail(`the floor response ${id} is ${st}`);
-				await sleep(1);
-			}
-			floorCreate.push(now() - t0);
-		}
-
 		// ---- OPERATORS streams ----
 		const arrivals = new Map(); // approval id -> [t of each operator's approval.requested]
 		const resolvedAt = new Map(); // approval id -> [t ...]
+		const requestedLag = []; // at_ms -> arrival, every delivery
+		const resolvedLag = [];
+		const wall = (t) => performance.timeOrigin + t;
 		const decisionAnswers = new Map(); // request_id -> resolve
 		const ops = [];
+		const half = Math.ceil(PENDING / 2); // decided with OPERATORS watching; the rest with one
 		for (let i = 0; i < OPERATORS; i++) {
 			const o = operator(d.socketPath, (m, t) => {
 				if (m.type === 'approval.requested') {
+					requestedLag.push(wall(t) - m.at_ms);
 					const a = arrivals.get(m.approval.id) ?? [];
 					a.push(t);
 					arrivals.set(m.approval.id, a);
 				} else if (m.type === 'approval.resolved') {
+					if (resolvedLag.length < half * OPERATORS) resolvedLag.push(wall(t) - m.at_ms);
 					const a = resolvedAt.get(m.approval.id) ?? [];
 					a.push(t);
 					resolvedAt.set(m.approval.id, a);
@@ -118,9 +111,24 @@ async function main() {
 		await sleep(200);
 		const rssStreams = rssKiB(daemonPid);
 
-		// ---- PENDING waits, POST -> first requested ----
+		// ---- the first SEQUENTIAL waits one at a time: the lag with nothing else going on ----
+		const SEQUENTIAL = Math.min(50, PENDING);
 		const posted = new Map(); // response id -> t0
-		for (let i = 0; i < PENDING; i += IN_FLIGHT) {
+		for (let i = 0; i < SEQUENTIAL; i++) {
+			const t0 = now();
+			const r = await create('op', i);
+			if (r.status !== 200) fail(`a create answered ${r.status}: ${r.body}`);
+			posted.set(r.json().id, t0);
+			const want = (i + 1) * OPERATORS;
+			for (let n = 0; requestedLag.length < want; n++) {
+				if (n > 20000) fail('a sequential approval never reached every operator');
+				await sleep(1);
+			}
+		}
+		const seqLag = requestedLag.splice(0);
+
+		// ---- the other PENDING waits, IN_FLIGHT at a time ----
+		for (let i = SEQUENTIAL; i < PENDING; i += IN_FLIGHT) {
 			await Promise.all(
 				Array.from({ length: Math.min(IN_FLIGHT, PENDING - i) }, async (_, k) => {
 					const t0 = now();
@@ -194,39 +202,41 @@ async function main() {
 		const toAll = [];
 		const ids = snapshot.approvals.map((a) => [a.id, a.version]);
 		const sent = new Map();
-		const half = ids.slice(0, Math.ceil(ids.length / 2));
+		const first = ids.slice(0, half);
 		const tDecide = now();
-		for (const [id, version] of half) {
+		for (const [id, version] of first) {
 			const { m, ms, t0 } = await ask({ type: 'approval.decide', id, version, decision: 'approve_once' });
 			if (m.status !== 200) fail(`a decision answered ${m.status}: ${JSON.stringify(m.result)}`);
 			decide.push(ms);
 			sent.set(id, t0);
 		}
-		const decideRate = half.length / ((now() - tDecide) / 1000);
+		const decideRate = first.length / ((now() - tDecide) / 1000);
 		const rdeadline = Date.now() + 60000;
-		while ([...resolvedAt.values()].filter((a) => a.length === OPERATORS).length < half.length) {
+		while ([...resolvedAt.values()].filter((a) => a.length === OPERATORS).length < first.length) {
 			if (Date.now() > rdeadline) fail('not every resolution reached every operator');
 			await sleep(50);
 		}
-		for (const [id] of half) toAll.push(Math.max(...resolvedAt.get(id)) - sent.get(id));
+		for (const [id] of first) toAll.push(Math.max(...resolvedAt.get(id)) - sent.get(id));
 		// The other half with one operator watching: this process no longer reads OPERATORS copies of
 		// each event before the answer, nor does the daemon write them.
 		for (const o of ops.slice(1)) o.ws.close();
 		await sleep(500);
 		const decideOne = [];
-		for (const [id, version] of ids.slice(half.length)) {
+		for (const [id, version] of ids.slice(first.length)) {
 			const { m, ms } = await ask({ type: 'approval.decide', id, version, decision: 'approve_once' });
 			if (m.status !== 200) fail(`a decision answered ${m.status}: ${JSON.stringify(m.result)}`);
 			decideOne.push(ms);
 		}
 
 		console.log(`bench-approvals: ${OPERATORS} operator streams, ${PENDING} pending approvals (background responses), toolhostd ${process.env.TOOLHOSTD}`);
-		row('floor: POST -> completed, no approval', floorCreate);
-		row('POST -> approval.requested at 1st operator', postToFirst, 'ms', `   ratio to floor p50 ${f(pct(postToFirst, 50) / pct(floorCreate, 50))}`);
-		row(`fan-out: 1st -> ${OPERATORS}th operator`, spread);
 		row('floor: stream round trip (unknown type)', roundTrip);
+		row(`requested -> event, ${OPERATORS} ops, one at a time`, seqLag, 'ms', `   ratio to floor p50 ${f(pct(seqLag, 50) / pct(roundTrip, 50))}`);
+		row(`requested -> event, ${OPERATORS} ops, ${IN_FLIGHT} creates in flight`, requestedLag, 'ms', `   ratio to floor p50 ${f(pct(requestedLag, 50) / pct(roundTrip, 50))}`);
+		row(`fan-out: 1st -> ${OPERATORS}th operator`, spread);
+		row('POST -> approval.requested at 1st operator', postToFirst, 'ms', '   (the model turn and the listing included)');
 		row(`decision -> answered, ${OPERATORS} watching`, decide, 'ms', `   ratio to floor p50 ${f(pct(decide, 50) / pct(roundTrip, 50))}`);
 		row('decision -> answered, 1 watching', decideOne, 'ms', `   ratio to floor p50 ${f(pct(decideOne, 50) / pct(roundTrip, 50))}`);
+		row(`resolved -> event, at each of ${OPERATORS} operators`, resolvedLag);
 		row(`decision -> resolved at all ${OPERATORS} operators`, toAll, 'ms', `   ${decideRate.toFixed(0)} decisions/s one at a time`);
 		row(`snapshot of ${PENDING}: connect -> parsed`, snapTimes, 'ms', `   ${(snapBytes / 1024).toFixed(0)} KiB`);
 		row('floor: JSON.parse of that snapshot here', parseFloor, 'ms', `   ratio to floor p50 ${f(pct(snapTimes, 50) / pct(parseFloor, 50))}`);
