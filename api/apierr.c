@@ -172,3 +172,14 @@ api_json_type_name(const json_t *v)
 	}
 	return "an unknown value";
 }
+
+json_t *
+api_error_answer(int *http_status, int status, const char *type, const char *code, const char *param,
+                 const char *message)
+{
+	struct api_error e;
+
+	api_error_set(&e, status, type, code, param, "%s", message);
+	*http_status = status;
+	return api_error_envelope(&e);
+}

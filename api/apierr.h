@@ -29,5 +29,8 @@ json_t *api_error_object(const struct api_error *e);
 const char *api_json_type_name(const json_t *v);
 /* {"error":{...}} (new reference). */
 json_t *api_error_envelope(const struct api_error *e);
+/* The envelope of a new error, its status also into *http_status: an endpoint's refusal in one call. */
+json_t *api_error_answer(int *http_status, int status, const char *type, const char *code, const char *param,
+                         const char *message);
 
 #endif

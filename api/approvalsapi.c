@@ -17,11 +17,26 @@
 static json_t *
 fail(int status, const char *type, const char *code, const char *param, const char *msg, int *http_status)
 {
-	struct api_error e;
+	return api_error_answer(http_status, status, type, code, param, msg);
+}
 
-	api_error_set(&e, status, type, code, param, "%s", msg);
-	*http_status = status;
-	return api_error_envelope(&e);
+/* {"object":"list","data":[...]} of the store's rows (text, freed here), each marked with object. */
+static json_t *
+list_of(char *text, const char *object, int *http_status)
+{
+	json_t *rows = json_loads(text, 0, NULL), *row;
+	size_t i;
+
+	free(text);
+	if (!json_is_array(rows)) {
+		json_decref(rows);
+		rows = json_array();
+	}
+	json_array_foreach (rows, i, row) {
+		json_object_set_new(row, "object", json_string(object));
+	}
+	*http_status = 200;
+	return json_pack("{s:s, s:o}", "object", "list", "data", rows);
 }
 
 static json_t *
@@ -50,8 +65,6 @@ approvalsapi_list(struct api_env *env, const struct engine_caller *caller, const
 {
 	char *text = NULL;
 	long limit;
-	json_t *rows, *row;
-	size_t i;
 
 	if (!caller->is_operator)
 		return not_operator(http_status);
@@ -71,17 +84,7 @@ approvalsapi_list(struct api_env *env, const struct engine_caller *caller, const
 	if (store_approval_list(env->store, status, response_id && response_id[0] ? response_id : NULL,
 	                        (int)limit, &text) < 0)
 		return fail(500, "server_error", NULL, NULL, "the approvals could not be read", http_status);
-	rows = json_loads(text, 0, NULL);
-	free(text);
-	if (!json_is_array(rows)) {
-		json_decref(rows);
-		rows = json_array();
-	}
-	json_array_foreach (rows, i, row) {
-		json_object_set_new(row, "object", json_string("approval"));
-	}
-	*http_status = 200;
-	return json_pack("{s:s, s:o}", "object", "list", "data", rows);
+	return list_of(text, "approval", http_status);
 }
 
 json_t *
@@ -133,8 +136,6 @@ approvalsapi_rules(struct api_env *env, const struct engine_caller *caller, cons
 {
 	long limit = parse_limit(limit_s);
 	char *text = NULL;
-	json_t *rows, *row;
-	size_t i;
 
 	if (!caller->is_operator)
 		return not_operator(http_status);
@@ -143,17 +144,7 @@ approvalsapi_rules(struct api_env *env, const struct engine_caller *caller, cons
 		            "limit must be an integer from 1 to 1000", http_status);
 	if (store_rule_list(env->store, (int)limit, &text) < 0)
 		return fail(500, "server_error", NULL, NULL, "the rules could not be read", http_status);
-	rows = json_loads(text, 0, NULL);
-	free(text);
-	if (!json_is_array(rows)) {
-		json_decref(rows);
-		rows = json_array();
-	}
-	json_array_foreach (rows, i, row) {
-		json_object_set_new(row, "object", json_string("approval_rule"));
-	}
-	*http_status = 200;
-	return json_pack("{s:s, s:o}", "object", "list", "data", rows);
+	return list_of(text, "approval_rule", http_status);
 }
 
 json_t *

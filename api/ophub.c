@@ -327,11 +327,7 @@ ophub_wait_abandon(struct ophub_wait *w, const char *reason)
 static json_t *
 fail(int status, const char *type, const char *code, const char *param, const char *msg, int *http_status)
 {
-	struct api_error e;
-
-	api_error_set(&e, status, type, code, param, "%s", msg);
-	*http_status = status;
-	return api_error_envelope(&e);
+	return api_error_answer(http_status, status, type, code, param, msg);
 }
 
 /* 409 with the approval as it is now. */
