@@ -88,6 +88,25 @@ allowed_tcp(const struct config *cfg, struct caller *c)
 	return 0;
 }
 
+/* The User-Agent into out, cut to fit, anything but printable ASCII as '?': it reaches logs and pages. */
+static void
+copy_client(struct lws *wsi, char out[CALLER_CLIENT_MAX])
+{
+	char ua[512];
+	int n = lws_hdr_copy(wsi, ua, sizeof ua, WSI_TOKEN_HTTP_USER_AGENT), i;
+
+	out[0] = '\0';
+	if (n <= 0) {
+		/* lws copies nothing of one longer than ua: say so rather than show nothing */
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_USER_AGENT) > 0)
+			snprintf(out, CALLER_CLIENT_MAX, "(a User-Agent of over %zu bytes)", sizeof ua - 1);
+		return;
+	}
+	for (i = 0; i < n && i < CALLER_CLIENT_MAX - 1; i++)
+		out[i] = ua[i] >= 0x20 && ua[i] < 0x7f ? ua[i] : '?';
+	out[i] = '\0';
+}
+
 int
 caller_check(struct lws *wsi, const struct config *cfg, struct caller *c, struct api_error *err)
 {
@@ -95,6 +114,7 @@ caller_check(struct lws *wsi, const struct config *cfg, struct caller *c, struct
 	snprintf(c->identity, sizeof c->identity, "-");
 	c->is_operator = 0;
 	c->bearer = copy_bearer(wsi);
+	copy_client(wsi, c->client);
 	c->tcp = caller_is_tcp(wsi);
 	if (c->tcp) {
 		if (allowed_tcp(cfg, c))

@@ -14,11 +14,15 @@
 struct lws;
 struct api_error;
 
+/* What is kept of a caller's User-Agent (what the operator is shown as its client). */
+#define CALLER_CLIENT_MAX 128
+
 struct caller {
 	char identity[CONFIG_IDENTITY_MAX]; /* "uid=1000" or "key=ci" ("-" before the check): the owner */
 	int is_operator;                    /* config "operators" (Unix socket only) */
 	int tcp;                            /* the connection came in on a TCP listener */
 	char *bearer;                       /* the Authorization bearer token, or NULL; secret */
+	char client[CALLER_CLIENT_MAX];     /* its User-Agent, printable ASCII, cut; "" when none */
 };
 
 /* Fills c from wsi's socket and headers; 0 when the caller may use the daemon, else -1 with the

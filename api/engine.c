@@ -43,6 +43,7 @@ struct engine_job {
 
 	char id[48];
 	char *identity;
+	char *client; /* the caller's User-Agent (api/caller), or NULL */
 	struct provider_target upstream;
 	char *model; /* as sent upstream (routing suffix stripped) */
 	/* Every secret this job knows (config, forwarded bearer, its MCP servers' headers): replaced in
@@ -115,6 +116,7 @@ job_free(struct engine_job *job)
 	json_decref(job->chain);
 	free(job->stream_id);
 	free(job->identity);
+	free(job->client);
 	provider_target_clear(&job->upstream);
 	free(job->model);
 	redact_free(job->secrets);
@@ -920,6 +922,7 @@ prepare(struct engine_job *job, const struct engine_caller *caller)
 	env.cfg = cfg;
 	env.response_id = job->id;
 	env.identity = job->identity;
+	env.caller_client = job->client;
 	env.response = job->response;
 	/* A warm-up lists the servers without showing it: no item, no event. */
 	env.emit = job->req->stream && !job->warmup ? on_job_event : NULL;
@@ -953,6 +956,7 @@ job_new(struct engine *ctx, struct request *req, const struct engine_caller *cal
 	job->sink = sink;
 	job->ud = ud;
 	job->identity = xstrdup(caller->identity ? caller->identity : "-");
+	job->client = caller->client && caller->client[0] ? xstrdup(caller->client) : NULL;
 	job->keepalive_s = cfg->limits.keepalive_s;
 	job->request_timeout_s = cfg->limits.request_timeout_s;
 	job->max_turns = cfg->mcp_policy.max_turns ? cfg->mcp_policy.max_turns : 16;

@@ -95,6 +95,7 @@ struct engine_caller {
 	const char *identity; /* "uid=1000" or "key=ci"; never a secret */
 	const char *bearer;   /* the caller's bearer token, or NULL; forwarded only where configured */
 	int is_operator;      /* an operator (config "operators"): acts on every caller's responses */
+	const char *client;   /* its User-Agent as api/caller keeps it, or NULL: shown to operators */
 };
 
 /* Starts a job for req (consumed). Never NULL: even an immediate failure is reported through

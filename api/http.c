@@ -550,7 +550,8 @@ on_mcpadmin(void *ud, int status, const json_t *body)
 static struct engine_caller
 txn_caller(const struct http_txn *txn)
 {
-	struct engine_caller caller = {txn->who.identity, txn->who.bearer, txn->who.is_operator};
+	struct engine_caller caller = {txn->who.identity, txn->who.bearer, txn->who.is_operator,
+	                               txn->who.client};
 
 	return caller;
 }

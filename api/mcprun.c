@@ -80,6 +80,7 @@ struct mcp_run {
 	struct mcp_run_env env;
 	char *response_id;
 	char *identity;
+	char *client; /* env->caller_client, copied */
 	const struct request *req;
 	const json_t *context; /* borrowed: the whole context */
 	struct run_server *servers;
@@ -463,6 +464,8 @@ operator_detail(struct mcp_run *run, struct run_call *c, const struct run_server
 	json_object_set_new(d, "arguments_bytes", json_integer(args ? (json_int_t)strlen(args) : 0));
 	json_object_set_new(d, "call_id", json_copy(json_object_get(c->item, "id")));
 	json_object_set_new(d, "caller", json_string(run->identity));
+	if (run->client)
+		json_object_set_new(d, "client", safe_string(run->client));
 	if (run->env.model)
 		json_object_set_new(d, "model", safe_string(run->env.model));
 	if (s->shown_url)
@@ -623,6 +626,7 @@ mcp_run_new(const struct mcp_run_env *env, const struct request *req, const json
 	run->env = *env;
 	run->response_id = xstrdup(env->response_id ? env->response_id : "-");
 	run->identity = xstrdup(env->identity ? env->identity : "-");
+	run->client = env->caller_client ? xstrdup(env->caller_client) : NULL;
 	run->req = req;
 	run->context = context;
 	run->budget = policy_max_tool_calls(env->cfg, req->max_tool_calls);
@@ -712,6 +716,7 @@ mcp_run_free(struct mcp_run *run)
 	json_decref(run->tool_choice);
 	free(run->response_id);
 	free(run->identity);
+	free(run->client);
 	free(run);
 }
 

@@ -36,8 +36,9 @@ struct mcp_run_env {
 	struct store *store;
 	const struct config *cfg;
 	const char *response_id;
-	const char *identity; /* the caller, for approval decisions and the audit log */
-	json_t *response;     /* output items are appended to response.output */
+	const char *identity;      /* the caller, for approval decisions and the audit log */
+	const char *caller_client; /* the caller's User-Agent, or NULL: shown to operators */
+	json_t *response;          /* output items are appended to response.output */
 	/* The job's secrets: mcp_run_new adds every server's header values; every text a server sends
 	 * (results, errors, listings) is rewritten with it before it goes anywhere. NULL: none. */
 	struct redact *secrets;

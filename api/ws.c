@@ -426,7 +426,7 @@ static void
 turn_start(struct ws_conn *c, struct ws_turn *t)
 {
 	struct engine_opts opts;
-	struct engine_caller caller = {c->who.identity, c->who.bearer, c->who.is_operator};
+	struct engine_caller caller = {c->who.identity, c->who.bearer, c->who.is_operator, c->who.client};
 	struct ws_cached *hit = NULL;
 	struct request *req = t->req;
 	struct engine_job *job;

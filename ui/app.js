@@ -172,6 +172,7 @@ function renderCard(a) {
 		d.description ? el('p', { class: 'description', text: d.description }) : null,
 		dl([
 			['Caller', d.caller ?? a.requested_by],
+			['Client', d.client],
 			['Response', a.response_id],
 			['Model', d.model],
 			['Tool', a.tool],

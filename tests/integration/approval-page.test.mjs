@@ -68,7 +68,7 @@ describe('the approval page, in Chromium', () => {
 		const events = [];
 		let abort = null;
 		const done = rawSSE(tcp, '/v1/responses', { model: 'fake-mcp', stream: true, input, tools: [{ type: 'mcp', server_label: label }] }, {
-			headers: { authorization: `Bearer ${KEY.key}` },
+			headers: { authorization: `Bearer ${KEY.key}`, 'user-agent': 'page-test-agent/1.0' },
 			timeoutMs: 40000,
 			onFrame(f, c) {
 				abort = c.abort;
@@ -186,7 +186,7 @@ describe('the approval page, in Chromium', () => {
 		const card = await cardWith(one.page, 'deploy');
 		await cardWith(two.page, 'deploy');
 		const a = JSON.parse((await asOperator('GET', `/v1/approvals/${card.id}`)).body);
-		for (const want of ['key=caller', a.response_id, 'fake-mcp', 'op / Echo', 'require_approval', 'expires in', '[redacted: 14 characters]', 'more characters]', 'The model, before the call: I will deploy the release now.']) assert.ok(card.text.includes(want), `the card shows ${want}:\n${card.text}`);
+		for (const want of ['key=caller', a.response_id, 'fake-mcp', 'op / Echo', 'require_approval', 'expires in', '[redacted: 14 characters]', 'more characters]', 'Client\npage-test-agent/1.0', 'The model, before the call: I will deploy the release now.']) assert.ok(card.text.includes(want), `the card shows ${want}:\n${card.text}`);
 		assert.ok(!card.text.includes('sk-live-abcdef'), 'the secret is not shown');
 		assert.ok(!card.text.includes(long), 'the long string is cut');
 		await screenshot(one.page, SHOTS, 'pending-desktop');

@@ -304,6 +304,27 @@ describe('operator approvals', () => {
 			assert.deepEqual(audit, ['approve_once uid=0 approved 64 64']);
 		});
 
+		it('WebSocket mode: the call waits with response.in_progress keepalives on the caller\'s socket, then runs', T, async () => {
+			// The caller here is this process on the Unix socket (uid 0): being an operator too changes nothing.
+			const ws = new WebSocket(`ws+unix://${d.socketPath}:/v1/responses`);
+			const got = [];
+			ws.on('message', (b) => got.push(JSON.parse(b.toString('utf8'))));
+			await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+			ws.send(JSON.stringify({ type: 'response.create', model: 'fake-mcp', input: 'call echo {"message":"over ws"}', tools: [{ type: 'mcp', server_label: 'op' }] }));
+			const { approval: a } = await op.requested((x) => x.detail.arguments.includes('over ws'));
+			await sleep(2500); // keepalive_s 1
+			const added = got.findIndex((e) => e.type === 'response.output_item.added' && e.item?.type === 'mcp_call');
+			assert.ok(added >= 0, JSON.stringify(got.map((e) => e.type)));
+			assert.ok(got.slice(added).filter((e) => e.type === 'response.in_progress').length >= 2, JSON.stringify(got.map((e) => e.type)));
+			assert.equal((await asOperator('POST', `/v1/approvals/${a.id}`, { decision: 'approve_once', version: 1 })).status, 200);
+			const deadline = Date.now() + 10000;
+			while (!got.some((e) => e.type === 'response.completed') && Date.now() < deadline) await sleep(50);
+			const done = got.find((e) => e.type === 'response.completed');
+			assert.ok(done, JSON.stringify(got.map((e) => e.type)));
+			assert.equal(ofType(done.response, 'mcp_call')[0].output, 'Echo: over ws');
+			ws.close();
+		});
+
 		it('deny with a message on the stream: the model is told who denied and why; the page of another operator drops it', T, async () => {
 			const calls0 = await echoCalls();
 			const s = streamCreate({ input: 'call echo {"message":"rm -rf"}', tools: [{ type: 'mcp', server_label: 'op' }] });
