@@ -102,8 +102,14 @@ copy_client(struct lws *wsi, char out[CALLER_CLIENT_MAX])
 			snprintf(out, CALLER_CLIENT_MAX, "(a User-Agent of over %zu bytes)", sizeof ua - 1);
 		return;
 	}
-	for (i = 0; i < n && i < CALLER_CLIENT_MAX - 1; i++)
-		out[i] = ua[i] >= 0x20 && ua[i] < 0x7f ? ua[i] : '?';
+	for (i = 0; i < n && i < CALLER_CLIENT_MAX - 1; i++) {
+		unsigned char ch = (unsigned char)ua[i];
+
+		if (ch >= 0x20 && ch < 0x7f)
+			out[i] = ua[i];
+		else
+			out[i] = '?';
+	}
 	out[i] = '\0';
 }
 
