@@ -14,6 +14,8 @@
 //   BIND_LOOPBACK_WATCH_PARENT=1  the process exits when its parent process is gone, or when its stdin (a
 //                                 pipe or socket) closes. Not for stdio servers: they read stdin themselves.
 //   BIND_LOOPBACK_VERBOSE=1       one line on stderr per rewritten listen().
+//   BIND_LOOPBACK_ANNOUNCE=1      "bind-loopback: listening PORT" on stderr once a rewritten listen() is
+//                                 bound: proof that this process, not another, holds the port.
 
 'use strict';
 
@@ -23,6 +25,7 @@ const fs = require('node:fs');
 
 const HOST = '127.0.0.1';
 const verbose = process.env.BIND_LOOPBACK_VERBOSE === '1';
+const announce = process.env.BIND_LOOPBACK_ANNOUNCE === '1';
 
 function isPort(x) {
 	return (typeof x === 'number' && Number.isInteger(x)) || (typeof x === 'string' && /^\d+$/.test(x));
@@ -53,6 +56,7 @@ net.Server.prototype.listen = function listenOnLoopback(...args) {
 	}
 	if (rewritten) {
 		if (verbose) process.stderr.write(`bind-loopback: listen(${JSON.stringify(rewritten[0])})\n`);
+		if (announce) this.once('listening', () => process.stderr.write(`bind-loopback: listening ${this.address().port}\n`));
 		return origListen.apply(this, rewritten);
 	}
 	return origListen.apply(this, args);

@@ -24,7 +24,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, httpRequest, tryConnect } from './harness.mjs';
+import { freePort, httpRequest } from './harness.mjs';
 
 const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const REPO_ROOT = path.resolve(TESTS_DIR, '..');
@@ -129,11 +129,13 @@ export async function startMcpFault(args = [], { env = {}, readyTimeoutMs = READ
 	};
 }
 
+// Waits for the child's own "bind-loopback: listening PORT" (BIND_LOOPBACK_ANNOUNCE): a connect alone
+// could reach another server that took the port between freePort() and the child's bind.
 async function waitListening(port, child, timeoutMs) {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
+		if (child.output.includes(`bind-loopback: listening ${port}\n`)) return true;
 		if (child.exit) return false;
-		if ((await tryConnect({ host: '127.0.0.1', port }, { timeoutMs: 500 })) === null) return true;
 		if (Date.now() > deadline) throw new Error(`server-everything: port ${port} not accepting within ${timeoutMs} ms\noutput:\n${child.output}`);
 		await sleep(50);
 	}
@@ -154,6 +156,7 @@ export async function startEverything(mode = 'streamableHttp', { env = {}, ready
 			PORT: String(port),
 			BIND_LOOPBACK_STATS: '1',
 			BIND_LOOPBACK_WATCH_PARENT: '1',
+			BIND_LOOPBACK_ANNOUNCE: '1',
 		});
 		if (!(await waitListening(port, child, readyTimeoutMs))) {
 			lastOutput = child.output; // exited, e.g. EADDRINUSE after a race on the free port: try another
