@@ -70,7 +70,6 @@ async function main() {
 			limits: { keepalive_s: 60 },
 			mcp_servers: [
 				{ label: 'op', url: fault.url, approval: 'operator', require_approval: 'always', approval_expiry_s: 3600 },
-				{ label: 'free', url: fault.url },
 			],
 		},
 	});
@@ -78,7 +77,7 @@ async function main() {
 	try {
 		const rssIdle = rssKiB(daemonPid);
 		const create = (label, i) =>
-			d.request('POST', '/v1/responses', { model: 'fake-mcp', background: true, store: true, input: `call echo {"message":"b${i}"}`, tools: [{ type: 'mcp', server_label: label, require_approval: 'never' }] });
+			d.request('POST', '/v1/responses', { model: 'fake-mcp', background: true, store: true, input: `call echo {"message":"b${i}"}`, tools: [{ type: 'mcp', server_label: label }] });
 
 		// ---- OPERATORS streams ----
 		const arrivals = new Map(); // approval id -> [t of each operator's approval.requested]
