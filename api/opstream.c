@@ -32,9 +32,9 @@ struct opstream {
 	size_t backlog;
 	int overrun; /* the backlog cap was hit: close at the next writeable */
 	struct buf rx;
-	/* The idle clock (websocket.idle_timeout_s): a ping after half of it without a byte from the
-	 * operator, a hang-up after all of it, so that a vanished page stops counting as watching. */
-	uint64_t idle_ms, last_rx_ms, last_ping_ms;
+	/* The idle clock (websocket.idle_timeout_s, api/ws), so that a vanished page stops counting as
+	 * an operator watching. */
+	struct ws_idle idle;
 	int ping_due;
 };
 
@@ -158,11 +158,10 @@ open_stream(struct lws *wsi, struct api_env *env)
 	{
 		struct config *cfg = api_env_config(env);
 
-		o->idle_ms = (uint64_t)cfg->websocket.idle_timeout_s * 1000u;
+		ws_idle_start(&o->idle, cfg->websocket.idle_timeout_s, util_mono_ms());
 		config_release(cfg);
 	}
-	o->last_rx_ms = o->last_ping_ms = util_mono_ms();
-	lws_set_timer_usecs(wsi, (lws_usec_t)o->idle_ms * 500);
+	lws_set_timer_usecs(wsi, (lws_usec_t)o->idle.idle_ms * 500);
 	buf_init(&o->rx, OPSTREAM_MAX_MESSAGE);
 	/* Watching first, then the snapshot: an approval requested in between is in both, never in
 	 * neither (the page keys items by id). */
@@ -261,24 +260,23 @@ on_message(struct opstream *o)
 	json_decref(msg);
 }
 
-/* The idle clock's tick: hang up, or ask for a ping, and set the next tick. -1 closes. */
+/* The idle clock's tick (ws_idle_tick): hang up, or ask for a ping. -1 closes. */
 static int
 on_tick(struct opstream *o)
 {
-	uint64_t now = util_mono_ms(), silent = now - o->last_rx_ms, next;
+	uint64_t next = 0;
+	enum ws_idle_due due = ws_idle_tick(&o->idle, util_mono_ms(), &next);
 
-	if (silent >= o->idle_ms) {
+	if (due == WS_IDLE_HANGUP) {
 		log_info("approval stream of %s: closed, silent for %llu s", o->actor,
-		         (unsigned long long)(o->idle_ms / 1000));
+		         (unsigned long long)(o->idle.idle_ms / 1000));
 		return -1;
 	}
-	if (silent >= o->idle_ms / 2 && now - o->last_ping_ms >= o->idle_ms / 2) {
-		o->last_ping_ms = now;
+	if (due == WS_IDLE_PING) {
 		o->ping_due = 1;
 		lws_callback_on_writable(o->wsi);
 	}
-	next = silent < o->idle_ms / 2 ? o->idle_ms / 2 - silent : o->idle_ms - silent;
-	lws_set_timer_usecs(o->wsi, (lws_usec_t)(next + 10) * 1000);
+	lws_set_timer_usecs(o->wsi, (lws_usec_t)next * 1000);
 	return 0;
 }
 
@@ -314,11 +312,11 @@ opstream_callback(struct lws *wsi, int reason, void **slot, struct api_env *env,
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		if (o)
-			o->last_rx_ms = util_mono_ms();
+			o->idle.last_rx_ms = util_mono_ms();
 		return o ? on_receive(o, in, len) : -1;
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (o)
-			o->last_rx_ms = util_mono_ms();
+			o->idle.last_rx_ms = util_mono_ms();
 		return 0;
 	case LWS_CALLBACK_TIMER:
 		return o ? on_tick(o) : 0;

@@ -60,8 +60,7 @@ struct ws_conn {
 	struct config *cfg; /* held from the upgrade: its limits are this connection's */
 	struct caller who;
 	uint64_t opened_ms;
-	uint64_t last_rx_ms;
-	uint64_t last_ping_ms;
+	struct ws_idle idle; /* last_rx_ms: the peer's last byte */
 
 	struct buf rx;  /* the message being reassembled */
 	int rx_binary;  /* the message being received is binary: dropped, answered at its end */
@@ -561,7 +560,7 @@ on_receive(struct ws_conn *c, const char *in, size_t len)
 
 	if (c->rx_dropping || c->closing)
 		return 0; /* nor does it count as life: a closing connection goes on its own clock */
-	c->last_rx_ms = util_mono_ms();
+	c->idle.last_rx_ms = util_mono_ms();
 	if (lws_is_first_fragment(c->wsi)) {
 		buf_reset(&c->rx);
 		c->rx_seen = 0;
@@ -660,31 +659,48 @@ send_close(struct ws_conn *c)
 	return 0;
 }
 
-/* The connection's clock: a ping after half the idle timeout without anything from the peer, a
- * hang-up after all of it. lws' own ping policy is per vhost and would also judge HTTP streams. The
- * timer is set for the next moment something is due, not for every second: lws keeps its timers in
- * a sorted list, and 10,000 idle connections re-armed each second would keep the loop busy. */
+void
+ws_idle_start(struct ws_idle *clk, unsigned idle_timeout_s, uint64_t now_ms)
+{
+	clk->idle_ms = (uint64_t)idle_timeout_s * 1000u;
+	clk->last_rx_ms = clk->last_ping_ms = now_ms;
+}
+
+enum ws_idle_due
+ws_idle_tick(struct ws_idle *clk, uint64_t now_ms, uint64_t *next_ms)
+{
+	uint64_t half = clk->idle_ms / 2, silent = now_ms - clk->last_rx_ms;
+	enum ws_idle_due due = WS_IDLE_NOTHING;
+
+	if (silent >= clk->idle_ms)
+		return WS_IDLE_HANGUP;
+	if (silent >= half && now_ms - clk->last_ping_ms >= half) {
+		clk->last_ping_ms = now_ms;
+		due = WS_IDLE_PING;
+	}
+	/* Next: the ping (half the timeout after the last input) or the hang-up; a little after it. */
+	*next_ms = (silent < half ? half - silent : clk->idle_ms - silent) + 10;
+	return due;
+}
+
+/* The connection's idle clock (ws_idle_tick). */
 static int
 on_tick(struct ws_conn *c)
 {
-	uint64_t now = util_mono_ms(), idle_ms = (uint64_t)c->cfg->websocket.idle_timeout_s * 1000u;
-	uint64_t silent = now - c->last_rx_ms, next;
+	uint64_t next = 0;
+	enum ws_idle_due due = ws_idle_tick(&c->idle, util_mono_ms(), &next);
 
-	if (silent >= idle_ms) {
+	if (due == WS_IDLE_HANGUP) {
 		log_info("websocket %s: closed, silent for %u s", c->who.identity,
 		         c->cfg->websocket.idle_timeout_s);
 		c->ctx->ws.closes[WS_CLOSE_IDLE]++;
 		c->close_why = WS_CLOSE_N;
 		return -1;
 	}
-	if (silent >= idle_ms / 2 && now - c->last_ping_ms >= idle_ms / 2 && !c->closing) {
-		c->last_ping_ms = now;
-		/* Not empty: lws 4.1 hands an empty pong to nobody, and the peer would look silent. */
+	/* Not empty: lws 4.1 hands an empty pong to nobody, and the peer would look silent. */
+	if (due == WS_IDLE_PING && !c->closing)
 		out_frame(c, 0x9, WS_PING_PAYLOAD, sizeof WS_PING_PAYLOAD - 1);
-	}
-	/* Next: the ping (half the timeout after the last input) or the hang-up. */
-	next = silent < idle_ms / 2 ? idle_ms / 2 - silent : idle_ms - silent;
-	lws_set_timer_usecs(c->wsi, (lws_usec_t)(next + 10) * 1000);
+	lws_set_timer_usecs(c->wsi, (lws_usec_t)next * 1000);
 	return 0;
 }
 
@@ -699,7 +715,8 @@ conn_new(struct lws *wsi, struct http_ctx *ctx)
 	c->wsi = wsi;
 	c->ctx = ctx;
 	c->cfg = api_env_config(ctx->env);
-	c->opened_ms = c->last_rx_ms = c->last_ping_ms = util_mono_ms();
+	c->opened_ms = util_mono_ms();
+	ws_idle_start(&c->idle, c->cfg->websocket.idle_timeout_s, c->opened_ms);
 	c->close_why = WS_CLOSE_CLIENT;
 	buf_init(&c->rx, c->cfg->websocket.max_message_bytes);
 	if (caller_check(wsi, c->cfg, &c->who, &e) < 0) {
@@ -762,7 +779,7 @@ ws_callback(struct lws *wsi, int reason, void **slot, void *in, size_t len)
 		return c ? on_receive(c, in, len) : -1;
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (c)
-			c->last_rx_ms = util_mono_ms();
+			c->idle.last_rx_ms = util_mono_ms();
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return c ? on_writeable(c) : 0;

@@ -63,6 +63,24 @@ struct api_error;
 /* The payload of the idle clock's pings (api/ws and api/opstream): lws 4.1 gives the protocol no
  * RECEIVE_PONG for an empty pong, so a ping must carry something for its answer to count. */
 #define WS_PING_PAYLOAD "toolhost"
+
+/* The idle clock of a WebSocket (api/ws, api/opstream): a ping after half of idle_ms without a byte
+ * from the peer, a hang-up after all of it. lws' own ping policy is per vhost and would also judge
+ * HTTP streams. */
+struct ws_idle {
+	uint64_t idle_ms, last_rx_ms, last_ping_ms;
+};
+enum ws_idle_due {
+	WS_IDLE_NOTHING,
+	WS_IDLE_PING,   /* send a ping now (last_ping_ms is set) */
+	WS_IDLE_HANGUP, /* silent for idle_ms */
+};
+void ws_idle_start(struct ws_idle *clk, unsigned idle_timeout_s, uint64_t now_ms);
+/* At a tick: what is due, and into *next_ms when to tick again (unless HANGUP). The timer is set for
+ * the next moment something is due, not for every second: lws keeps its timers in a sorted list, and
+ * 10,000 idle connections re-armed each second would keep the loop busy. */
+enum ws_idle_due ws_idle_tick(struct ws_idle *clk, uint64_t now_ms, uint64_t *next_ms);
+
 int ws_refuse_upgrade(struct lws *wsi, struct http_ctx *ctx, const struct api_error *e);
 int ws_host_is_bound(struct lws *wsi);
 /* Appends the toolhost_ws_* lines of the Prometheus text exposition. */

@@ -36,7 +36,8 @@ on_push(void *ud, const char *json, size_t len)
 	json_t *ev = json_loadb(json, len, 0, NULL);
 
 	if (s->n < 64)
-		snprintf(s->types[s->n++], sizeof s->types[0], "%s", json_string_value(json_object_get(ev, "type")));
+		snprintf(s->types[s->n++], sizeof s->types[0], "%s",
+		         json_string_value(json_object_get(ev, "type")));
 	json_decref(s->last);
 	s->last = ev;
 }
@@ -175,7 +176,8 @@ test_hub(struct store *st, uv_loop_t *loop)
 	T_STREQ(err_code(out), "approval_caller_mode");
 	json_decref(out);
 
-	/* approve_response: the response's other waiting call of the tool goes with it, not another tool's. */
+	/* approve_response: the response's other waiting call of the tool goes with it, not another tool's.
+	 */
 	T(start(h, "mcpr_b", "resp_2", "deploy", 900, &b) != NULL);
 	T(start(h, "mcpr_b2", "resp_2", "deploy", 900, &c) != NULL);
 	T(start(h, "mcpr_b3", "resp_2", "status", 900, &d) != NULL);
@@ -188,8 +190,8 @@ test_hub(struct store *st, uv_loop_t *loop)
 	/* A batch naming only part of the response's pending calls changes nothing; all of them, all. */
 	T(start(h, "mcpr_b4", "resp_2", "status", 900, &e) != NULL);
 	{
-		json_t *part = json_pack("{s:s, s:s, s:[{s:s, s:i}]}", "response_id", "resp_2", "decision", "deny",
-		                         "approvals", "id", "mcpr_b3", "version", 1);
+		json_t *part = json_pack("{s:s, s:s, s:[{s:s, s:i}]}", "response_id", "resp_2", "decision",
+		                         "deny", "approvals", "id", "mcpr_b3", "version", 1);
 
 		out = ophub_decide_batch(h, part, "uid=0", &status);
 		json_decref(part);
@@ -200,9 +202,9 @@ test_hub(struct store *st, uv_loop_t *loop)
 	json_decref(out);
 	T(d.count == 0 && e.count == 0);
 	{
-		json_t *body = json_pack("{s:s, s:s, s:[{s:s, s:i}, {s:s, s:i}]}", "response_id", "resp_2", "decision",
-		                         "deny", "approvals", "id", "mcpr_b3", "version", 1, "id", "mcpr_b4",
-		                         "version", 1);
+		json_t *body = json_pack("{s:s, s:s, s:[{s:s, s:i}, {s:s, s:i}]}", "response_id", "resp_2",
+		                         "decision", "deny", "approvals", "id", "mcpr_b3", "version", 1, "id",
+		                         "mcpr_b4", "version", 1);
 
 		out = ophub_decide_batch(h, body, "uid=0", &status);
 		json_decref(body);
@@ -238,7 +240,8 @@ test_hub(struct store *st, uv_loop_t *loop)
 		json_decref(out);
 	}
 
-	/* Expired: the timer ends the wait; the call is woken with EXPIRED; a late decision is 409 expired. */
+	/* Expired: the timer ends the wait; the call is woken with EXPIRED; a late decision is 409 expired.
+	 */
 	{
 		struct woken g = {0};
 		size_t before = s1.n;
