@@ -193,11 +193,13 @@ char *
 ophub_snapshot(struct ophub *h)
 {
 	char *rows = NULL, *out;
+	int64_t pending = 0;
 
-	if (store_approval_pending_operator(h->store, OPHUB_SNAPSHOT_MAX, &rows) < 0)
+	if (store_approval_pending_operator(h->store, OPHUB_SNAPSHOT_MAX, OPHUB_SNAPSHOT_MAX_BYTES, &rows,
+	                                    &pending) < 0)
 		return NULL;
-	out = xasprintf("{\"type\":\"approvals.snapshot\",\"at\":%lld,\"approvals\":%s}",
-	                (long long)util_wall_s(), rows);
+	out = xasprintf("{\"type\":\"approvals.snapshot\",\"at\":%lld,\"pending\":%lld,\"approvals\":%s}",
+	                (long long)util_wall_s(), (long long)pending, rows);
 	free(rows);
 	return out;
 }

@@ -29,8 +29,11 @@ struct ophub;
 struct ophub_wait;
 struct ophub_watcher;
 
-/* The snapshot a new watcher gets holds at most this many pending approvals, oldest first. */
-#define OPHUB_SNAPSHOT_MAX 10000
+/* The snapshot a new watcher gets holds at most this many pending approvals, oldest first, and at
+ * most about this many bytes (well under api/opstream's backlog cap: however large the approvals an
+ * MCP server's tools make, an operator can always connect); "pending" says how many there are. */
+#define OPHUB_SNAPSHOT_MAX       10000
+#define OPHUB_SNAPSHOT_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 struct ophub *ophub_new(uv_loop_t *loop, struct store *store);
 /* Stops every expiry timer (the waits' owners must have let go: see ophub_wait_abandon); the memory
@@ -45,8 +48,9 @@ struct ophub_watcher *ophub_watch(struct ophub *h, ophub_push_fn push, void *ud)
 void ophub_unwatch(struct ophub_watcher *w);
 /* Operators watching now: no_operator applies at 0. */
 size_t ophub_watchers(const struct ophub *h);
-/* {"type":"approvals.snapshot","approvals":[...]}: every pending operator approval. malloc'd, or NULL
- * when the store failed. */
+/* {"type":"approvals.snapshot","at":...,"pending":N,"approvals":[...]}: the pending operator approvals,
+ * oldest first, as many as the caps above let in (fewer than N when they do not all fit). malloc'd,
+ * or NULL when the store failed. */
 char *ophub_snapshot(struct ophub *h);
 
 /* ---- waits ---- */

@@ -317,7 +317,8 @@ static const char *const stmt_sql[STMT_MAX] = {
                 " WHERE status = 'pending' AND mode = 'operator'",
         /* The snapshot every new operator stream gets: built by SQLite's JSON functions in one step (the
          * detail's text is taken as the JSON it holds, never re-parsed into a tree here), the rows of
-         * the subquery in its order. */
+         * the subquery in its order, as many of the oldest as fit ?2 bytes (each counted as its detail
+         * and 1 KiB for the rest), and the count of all pending. */
         [STMT_APPROVAL_PENDING_OPERATOR] =
                 "SELECT coalesce(json_group_array(json_object('object', 'approval', 'id', id, 'response_id',"
                 " response_id, 'server_label', server_label, 'tool', tool, 'arguments_sha256', "
@@ -326,9 +327,12 @@ static const char *const stmt_sql[STMT_MAX] = {
                 " 'created_at', created_at, 'decided_at', decided_at, 'version', version, 'mode', mode,"
                 " 'expires_at', expires_at, 'decision', decision, 'definition_sha256', definition_sha256,"
                 " 'detail', CASE WHEN json_valid(detail) AND json_type(detail) = 'object' THEN json(detail)"
-                " ELSE json_object() END)), '[]')"
-                " FROM (SELECT * FROM mcp_approvals WHERE status = 'pending' AND mode = 'operator'"
-                " ORDER BY created_at, rowid LIMIT ?1)",
+                " ELSE json_object() END)), '[]'),"
+                " (SELECT count(*) FROM mcp_approvals WHERE status = 'pending' AND mode = 'operator')"
+                " FROM (SELECT *, sum(coalesce(length(CAST(detail AS BLOB)), 0) + 1024)"
+                " OVER (ORDER BY created_at, rowid) AS upto"
+                " FROM mcp_approvals WHERE status = 'pending' AND mode = 'operator'"
+                " ORDER BY created_at, rowid LIMIT ?1) WHERE upto <= ?2",
         [STMT_RULE_PUT] = "INSERT INTO mcp_approval_rules (id, server_label, target_sha256, tool,"
                           " definition_sha256, definition, created_by, created_at, expires_at, from_approval)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -1856,7 +1860,8 @@ oom:
 }
 
 int
-store_approval_pending_operator(struct store *s, int limit, char **json_out)
+store_approval_pending_operator(struct store *s, int limit, size_t max_bytes, char **json_out,
+                                int64_t *pending)
 {
 	const char *what = "approval pending";
 	sqlite3_stmt *st;
@@ -1864,16 +1869,19 @@ store_approval_pending_operator(struct store *s, int limit, char **json_out)
 
 	if (s == NULL)
 		return -1;
-	if (json_out == NULL || limit < 1) {
+	if (json_out == NULL || pending == NULL || limit < 1) {
 		set_err(s, "%s: missing output or limit", what);
 		return -1;
 	}
 	st = s->stmt[STMT_APPROVAL_PENDING_OPERATOR];
-	if (bind_int(s, st, 1, limit, what) == 0 && step(s, st, what) == SQLITE_ROW) {
+	if (bind_int(s, st, 1, limit, what) == 0 &&
+	    bind_int(s, st, 2, max_bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max_bytes, what) == 0 &&
+	    step(s, st, what) == SQLITE_ROW) {
 		const char *text = (const char *)sqlite3_column_text(st, 0);
 
 		if (text) {
 			*json_out = xstrdup(text);
+			*pending = sqlite3_column_int64(st, 1);
 			result = 0;
 		} else {
 			set_err(s, "%s: out of memory building the list", what);

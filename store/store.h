@@ -154,9 +154,11 @@ int store_approval_resolve_all(struct store *s, const char *const *ids, const in
 /* Every pending operator row -> abandoned (decided_by "daemon", reason): for the daemon's start, when
  * the responses that waited are gone. The number of rows, or -1. */
 int64_t store_approval_settle_waiting(struct store *s, const char *reason, int64_t now);
-/* The pending operator rows, oldest first, at most limit, as a JSON array text of objects with
- * store_approval_list's keys and "object":"approval" (detail the object it holds). 0 or -1. */
-int store_approval_pending_operator(struct store *s, int limit, char **json_out);
+/* The pending operator rows, oldest first: at most limit, and as many as fit max_bytes (each row counted
+ * as its detail and 1 KiB), as a JSON array text of objects with store_approval_list's keys and
+ * "object":"approval" (detail the object it holds); *pending: how many are pending in all. 0 or -1. */
+int store_approval_pending_operator(struct store *s, int limit, size_t max_bytes, char **json_out,
+                                    int64_t *pending);
 
 /*
  * Always-rules: a call to tool at the server whose URL hashes to target_sha256 runs without asking

@@ -270,10 +270,14 @@ function notify(a) {
 
 function onMessage(m) {
 	switch (m.type) {
-		case 'approvals.snapshot':
+		case 'approvals.snapshot': {
 			for (const id of [...cards.keys()]) remove(id);
 			for (const a of m.approvals) add(a);
+			// The daemon sends at most about 16 MiB at once, oldest first.
+			const missing = (m.pending ?? m.approvals.length) - m.approvals.length;
+			banner(missing > 0 ? `${missing} more calls wait than fit in one page load (their details are large): decide these, then reload the page for the rest.` : '');
 			break;
+		}
 		case 'approval.requested':
 			add(m.approval);
 			notify(m.approval);

@@ -477,6 +477,32 @@ describe('operator approvals', () => {
 			assert.equal((await asCaller('GET', '/v1/approvals/rules')).status, 403);
 		});
 
+		it('a snapshot holds as many of the oldest as fit 16 MiB, and says how many wait in all', { timeout: 60000 }, async () => {
+			// 80 calls with 240 KiB of arguments each: about 19 MiB of approvals.
+			const big = 'z'.repeat(240 * 1024);
+			const ids = [];
+			for (let i = 0; i < 80; i++) {
+				const r = await asCaller('POST', '/v1/responses', { model: 'fake-mcp', background: true, input: `call echo {"message":"snap${i} ${big}"}`, tools: [{ type: 'mcp', server_label: 'op' }] });
+				assert.equal(r.status, 200, r.body);
+				ids.push(r.json().id);
+			}
+			try {
+				await waitFor(async () => JSON.parse((await asOperator('GET', '/v1/approvals?limit=1000')).body).data.filter((a) => ids.includes(a.response_id)).length === 80, 'all 80 waiting');
+				const late = openOperator(d.socketPath);
+				await late.opened;
+				const snap = await late.next((m) => m.type === 'approvals.snapshot', 'snapshot', { timeoutMs: 20000 });
+				await late.close();
+				const mine = snap.approvals.filter((a) => ids.includes(a.response_id));
+				assert.ok(snap.pending >= 80, `pending ${snap.pending}`);
+				assert.ok(mine.length > 40 && mine.length < 80, `${mine.length} of them in the snapshot`);
+				assert.ok(Buffer.byteLength(JSON.stringify(snap)) <= 16.5 * 1024 * 1024);
+				// Oldest first: the first calls made are the ones in it.
+				assert.ok(mine[0].detail.arguments.includes('snap0 '), mine[0].detail.arguments.slice(0, 40));
+			} finally {
+				for (const id of ids) await asCaller('POST', `/v1/responses/${id}/cancel`);
+			}
+		});
+
 		it('toolhostctl watch / approve / deny -m / rules / revoke: the stream and the decisions from the terminal', T, async () => {
 			const ctlPath = path.resolve(REPO_ROOT, process.env.TOOLHOSTCTL || 'build/asan/toolhostctl');
 			const ctl = (...args) => runCommand([ctlPath, '-s', d.socketPath, ...args], { timeoutMs: 15000 });

@@ -136,6 +136,7 @@ test_hub(struct store *st, uv_loop_t *loop)
 	text = ophub_snapshot(h);
 	snap = json_loads(text ? text : "", 0, NULL);
 	T(json_array_size(json_object_get(snap, "approvals")) == 1);
+	T(json_integer_value(json_object_get(snap, "pending")) == 1);
 	json_decref(snap);
 	free(text);
 

@@ -2271,7 +2271,7 @@ test_operator_approvals(void)
 	struct store_resolution deny = {"denied", "deny", "uid=0", "not now", 1700000100};
 	struct store_approval a = {0};
 	const char *ids[2] = {"mcpr_o2", "mcpr_o3"};
-	int64_t versions[2] = {1, 1};
+	int64_t versions[2] = {1, 1}, pending = -1;
 	json_t *list;
 
 	T(s != NULL);
@@ -2293,9 +2293,10 @@ test_operator_approvals(void)
 	store_approval_clear(&a);
 
 	/* The snapshot: operator rows only, oldest first, detail an object ({} when none or not JSON). */
-	T(store_approval_pending_operator(s, 10, &text) == 0);
+	T(store_approval_pending_operator(s, 10, 1 << 20, &text, &pending) == 0);
 	list = json_loads(text ? text : "", 0, NULL);
 	T(json_array_size(list) == 3);
+	T(pending == 3);
 	T_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "id")), "mcpr_o2");
 	T_STREQ(json_string_value(json_object_get(json_array_get(list, 2), "id")), "mcpr_o1");
 	T_STREQ(json_string_value(json_object_get(json_object_get(json_array_get(list, 2), "detail"), "why")),
@@ -2307,10 +2308,25 @@ test_operator_approvals(void)
 	json_decref(list);
 	free(text);
 	text = NULL;
-	T(store_approval_pending_operator(s, 1, &text) == 0);
+	T(store_approval_pending_operator(s, 1, 1 << 20, &text, &pending) == 0);
 	list = json_loads(text ? text : "", 0, NULL);
 	T(json_array_size(list) == 1);
+	T(pending == 3);
 	json_decref(list);
+	free(text);
+	text = NULL;
+	/* A byte budget: the oldest that fit (1 KiB a row, and its detail), the count of all the same. */
+	T(store_approval_pending_operator(s, 10, 2048 + 10, &text, &pending) == 0);
+	list = json_loads(text ? text : "", 0, NULL);
+	T(json_array_size(list) == 2);
+	T_STREQ(json_string_value(json_object_get(json_array_get(list, 1), "id")), "mcpr_o3");
+	T(pending == 3);
+	json_decref(list);
+	free(text);
+	text = NULL;
+	T(store_approval_pending_operator(s, 10, 100, &text, &pending) == 0);
+	T_STREQ(text, "[]");
+	T(pending == 3);
 	free(text);
 	text = NULL;
 
@@ -2353,8 +2369,9 @@ test_operator_approvals(void)
 	T(store_approval_get(s, "mcpr_c1", &a) == 0);
 	T_STREQ(a.status, "pending");
 	store_approval_clear(&a);
-	T(store_approval_pending_operator(s, 10, &text) == 0);
+	T(store_approval_pending_operator(s, 10, 1 << 20, &text, &pending) == 0);
 	T_STREQ(text, "[]");
+	T(pending == 0);
 	free(text);
 	text = NULL;
 
